@@ -1,0 +1,339 @@
+//! Running an untrusted command: its own session, stdin from /dev/null, stdout and stderr to
+//! capped files, a deadline, and no survivors. fixbench makes itself a child subreaper, so a
+//! process that escapes the agent's session (double fork, `setsid`) is re-parented to us and
+//! killed with the rest.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag};
+use nix::unistd::Pid;
+
+/// Bytes of each stream kept on disk; the rest is counted and dropped.
+pub const DEFAULT_LOG_CAP: u64 = 10 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct ExecSpec {
+    pub argv: Vec<String>,
+    pub cwd: PathBuf,
+    /// Variables set on top of the inherited environment.
+    pub env: BTreeMap<String, String>,
+    /// Variables removed from the inherited environment.
+    pub env_remove: Vec<String>,
+    /// Start from an empty environment instead of inheriting ours.
+    pub env_clear: bool,
+    pub timeout: Duration,
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+    pub log_cap: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExecOutcome {
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub timed_out: bool,
+    pub interrupted: bool,
+    /// Why the command could not be started at all.
+    pub spawn_error: Option<String>,
+    pub elapsed: Duration,
+    pub stdout: StreamStats,
+    pub stderr: StreamStats,
+    /// Processes still alive when the command ended (or timed out) and killed by us.
+    pub killed_leftovers: usize,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StreamStats {
+    pub kept: u64,
+    pub dropped: u64,
+}
+
+/// Makes this process a child subreaper (Linux): orphans of the agent become our children.
+pub fn become_subreaper() {
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer flag and touches no memory.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    }
+}
+
+pub fn run(spec: &ExecSpec, cancel: &AtomicBool) -> ExecOutcome {
+    let start = Instant::now();
+    let mut out = ExecOutcome::default();
+    let (stdout_file, stderr_file) = match (File::create(&spec.stdout), File::create(&spec.stderr)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            out.spawn_error = Some(format!("cannot create the agent's log files: {e}"));
+            return out;
+        }
+    };
+    let our_children_before = children_of(std::process::id() as i32);
+
+    let mut cmd = Command::new(&spec.argv[0]);
+    cmd.args(&spec.argv[1..])
+        .current_dir(&spec.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if spec.env_clear {
+        cmd.env_clear();
+    }
+    for k in &spec.env_remove {
+        cmd.env_remove(k);
+    }
+    cmd.envs(&spec.env);
+    // SAFETY: setsid is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            out.spawn_error = Some(format!("cannot start `{}`: {e}", spec.argv[0]));
+            out.elapsed = start.elapsed();
+            return out;
+        }
+    };
+    let pid = child.id() as i32;
+    let cap = spec.log_cap;
+    let so = child.stdout.take().expect("piped");
+    let se = child.stderr.take().expect("piped");
+    let t_out = thread::spawn(move || drain(so, stdout_file, cap));
+    let t_err = thread::spawn(move || drain(se, stderr_file, cap));
+
+    let deadline = start + spec.timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) => {}
+            Err(_) => break None,
+        }
+        if Instant::now() >= deadline {
+            out.timed_out = true;
+            break None;
+        }
+        if cancel.load(Ordering::SeqCst) {
+            out.interrupted = true;
+            break None;
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    out.killed_leftovers = kill_all(pid, &our_children_before);
+    let status = match status {
+        Some(s) => Some(s),
+        None => child.wait().ok(),
+    };
+    if let Some(status) = status {
+        use std::os::unix::process::ExitStatusExt;
+        out.exit_code = status.code();
+        out.signal = status.signal();
+    }
+    out.elapsed = start.elapsed();
+    out.stdout = t_out.join().unwrap_or_default();
+    out.stderr = t_err.join().unwrap_or_default();
+    out
+}
+
+/// Copies a pipe to a file up to `cap` bytes, counting and dropping the rest, in fixed memory.
+fn drain(mut from: impl Read, mut to: File, cap: u64) -> StreamStats {
+    let mut stats = StreamStats::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let room = cap.saturating_sub(stats.kept) as usize;
+        let keep = n.min(room);
+        if keep > 0 && to.write_all(&buf[..keep]).is_ok() {
+            stats.kept += keep as u64;
+        }
+        stats.dropped += (n - keep) as u64;
+    }
+    let _ = to.flush();
+    stats
+}
+
+/// Kills the agent's process group, every descendant of `root`, and every orphan re-parented to
+/// us since the agent started; repeats until none is left. Returns how many it killed.
+pub fn kill_all(root: i32, ours_before: &BTreeSet<i32>) -> usize {
+    let _ = killpg(Pid::from_raw(root), Signal::SIGKILL);
+    let me = std::process::id() as i32;
+    let mut killed = BTreeSet::new();
+    for _ in 0..200 {
+        let table = process_table();
+        let mut roots: Vec<i32> = vec![root];
+        roots.extend(
+            table.iter().filter(|(_, &pp)| pp == me).map(|(&p, _)| p).filter(|p| !ours_before.contains(p)),
+        );
+        let victims: Vec<i32> = descendants(&table, &roots)
+            .into_iter()
+            .filter(|&p| p != me && is_alive(p))
+            .collect();
+        if victims.is_empty() {
+            break;
+        }
+        for &p in &victims {
+            let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+            killed.insert(p);
+        }
+        // Reap the ones that were re-parented to us, leaving the agent itself to `Child::wait`.
+        for &p in &victims {
+            if p != root && table.get(&p) == Some(&me) {
+                let _ = waitpid(Pid::from_raw(p), Some(WaitPidFlag::WNOHANG));
+            }
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    killed.remove(&root);
+    killed.len()
+}
+
+fn is_alive(pid: i32) -> bool {
+    // A zombie is dead already: only its parent's wait is missing.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !matches!(stat_state_and_ppid(&stat), Some(('Z', _)) | None),
+        Err(_) => false,
+    }
+}
+
+/// `pid → ppid` for every process on the machine.
+fn process_table() -> BTreeMap<i32, i32> {
+    let mut table = BTreeMap::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+            if let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) {
+                if let Some((_, ppid)) = stat_state_and_ppid(&stat) {
+                    table.insert(pid, ppid);
+                }
+            }
+        }
+    }
+    table
+}
+
+/// The state letter and parent pid of a `/proc/PID/stat` line (the command name may hold
+/// spaces and parentheses, so parse from the last `)`).
+fn stat_state_and_ppid(stat: &str) -> Option<(char, i32)> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((state, ppid))
+}
+
+fn descendants(table: &BTreeMap<i32, i32>, roots: &[i32]) -> BTreeSet<i32> {
+    let mut found: BTreeSet<i32> = roots.iter().copied().filter(|p| table.contains_key(p)).collect();
+    loop {
+        let before = found.len();
+        for (&p, &pp) in table {
+            if found.contains(&pp) {
+                found.insert(p);
+            }
+        }
+        if found.len() == before {
+            return found;
+        }
+    }
+}
+
+/// The pids whose parent is `pid`.
+pub fn children_of(pid: i32) -> BTreeSet<i32> {
+    process_table().into_iter().filter(|&(_, pp)| pp == pid).map(|(p, _)| p).collect()
+}
+
+/// Runs a short command (a version probe) with a deadline; returns its stdout's first line.
+pub fn probe(argv: &[String], env: &BTreeMap<String, String>, cwd: &Path, timeout: Duration) -> Option<String> {
+    let dir = tempfile::tempdir().ok()?;
+    let spec = ExecSpec {
+        argv: argv.to_vec(),
+        cwd: cwd.to_path_buf(),
+        env: env.clone(),
+        env_remove: vec![],
+        env_clear: false,
+        timeout,
+        stdout: dir.path().join("out"),
+        stderr: dir.path().join("err"),
+        log_cap: 64 * 1024,
+    };
+    let o = run(&spec, &AtomicBool::new(false));
+    if o.exit_code != Some(0) {
+        return None;
+    }
+    let text = std::fs::read_to_string(dir.path().join("out")).ok()?;
+    text.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(dir: &Path, script: &str, timeout_ms: u64) -> ExecSpec {
+        ExecSpec {
+            argv: vec!["bash".into(), "-c".into(), script.into()],
+            cwd: dir.to_path_buf(),
+            env: BTreeMap::new(),
+            env_remove: vec![],
+        env_clear: false,
+            timeout: Duration::from_millis(timeout_ms),
+            stdout: dir.join("out"),
+            stderr: dir.join("err"),
+            log_cap: 1000,
+        }
+    }
+
+    #[test]
+    fn exit_code_and_capped_output() {
+        let d = tempfile::tempdir().unwrap();
+        let o = run(&spec(d.path(), "head -c 5000 /dev/zero; echo err >&2; exit 3", 10_000), &AtomicBool::new(false));
+        assert_eq!(o.exit_code, Some(3));
+        assert!(!o.timed_out);
+        assert_eq!(o.stdout, StreamStats { kept: 1000, dropped: 4000 });
+        assert_eq!(std::fs::metadata(d.path().join("out")).unwrap().len(), 1000);
+        assert_eq!(std::fs::read_to_string(d.path().join("err")).unwrap(), "err\n");
+    }
+
+    #[test]
+    fn missing_binary_is_an_outcome() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = spec(d.path(), "", 1000);
+        s.argv = vec!["/nonexistent/agent".into()];
+        let o = run(&s, &AtomicBool::new(false));
+        assert!(o.spawn_error.unwrap().contains("/nonexistent/agent"));
+    }
+
+    #[test]
+    fn timeout_kills_children_in_other_sessions() {
+        become_subreaper();
+        let d = tempfile::tempdir().unwrap();
+        let pidfile = d.path().join("pids");
+        let script = format!(
+            "sleep 300 & echo $! >> {p}; setsid sleep 301 & echo $! >> {p}; (setsid bash -c 'sleep 302 & echo $! >> {p}; wait' &); sleep 1000",
+            p = pidfile.display()
+        );
+        let o = run(&spec(d.path(), &script, 700), &AtomicBool::new(false));
+        assert!(o.timed_out);
+        let pids: Vec<i32> = std::fs::read_to_string(&pidfile).unwrap().lines().map(|l| l.parse().unwrap()).collect();
+        assert_eq!(pids.len(), 3, "the script should have started three sleepers");
+        for p in pids {
+            assert!(!is_alive(p), "process {p} survived the timeout");
+        }
+    }
+
+    #[test]
+    fn parses_stat_with_odd_names() {
+        assert_eq!(stat_state_and_ppid("42 (a) b) c) S 7 42 42"), Some(('S', 7)));
+    }
+}

@@ -1,0 +1,187 @@
+//! `harness.toml`: agents and defaults for `fixbench run`. Priority, highest first:
+//! command-line flag > environment variable > `harness.toml` > built-in default.
+//! Relative paths in the file are relative to the file's folder.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+use crate::error::Error;
+
+pub const FILE_NAME: &str = "harness.toml";
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HarnessFile {
+    #[serde(default)]
+    pub run: RunDefaults,
+    #[serde(default)]
+    pub agents: BTreeMap<String, AgentDef>,
+    #[serde(default)]
+    pub server: ServerDefaults,
+}
+
+/// Defaults for `fixbench run` flags.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunDefaults {
+    pub problems_dir: Option<PathBuf>,
+    pub results: Option<PathBuf>,
+    pub agents: Option<Vec<String>>,
+    pub problems: Option<Vec<String>>,
+    pub repeat: Option<u32>,
+    pub timeout: Option<f64>,
+    pub python: Option<PathBuf>,
+    pub server: Option<String>,
+    pub isolation: Option<String>,
+    pub cache_state: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerDefaults {
+    /// The llama-server binary used by sweeps when a configuration names none.
+    pub binary: Option<PathBuf>,
+}
+
+/// An agent defined in `harness.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentDef {
+    /// A command template: a string split like a shell would (no shell runs it) or a list.
+    pub command: CommandTemplate,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    pub timeout: Option<f64>,
+    /// Files written into the per-trial agent home before each run (relative path → content).
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
+    /// A command printing the agent's version, e.g. `["pi", "--version"]`.
+    pub version: Option<CommandTemplate>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum CommandTemplate {
+    Line(String),
+    Words(Vec<String>),
+}
+
+impl CommandTemplate {
+    pub fn words(&self) -> Result<Vec<String>> {
+        match self {
+            CommandTemplate::Words(w) => Ok(w.clone()),
+            CommandTemplate::Line(line) => split_command(line),
+        }
+    }
+}
+
+/// Splits a command line into words as a POSIX shell would, without running a shell.
+pub fn split_command(line: &str) -> Result<Vec<String>> {
+    let words = shlex::split(line).ok_or_else(|| {
+        Error::BadInput(format!(
+            "cannot split the command `{line}` into words: check its quotes"
+        ))
+    })?;
+    if words.is_empty() {
+        return Err(Error::BadInput("the agent command is empty".into()).into());
+    }
+    Ok(words)
+}
+
+/// A loaded `harness.toml` and the folder its relative paths are relative to.
+#[derive(Debug, Default, Clone)]
+pub struct Harness {
+    pub file: HarnessFile,
+    pub path: Option<PathBuf>,
+    pub base_dir: PathBuf,
+}
+
+impl Harness {
+    /// Loads `explicit` when given (it must exist), else `./harness.toml` when present.
+    pub fn load(explicit: Option<&Path>) -> Result<Harness> {
+        let path = match explicit {
+            Some(p) => {
+                if !p.is_file() {
+                    return Err(Error::BadInput(format!(
+                        "config file {} does not exist: fix the --config path",
+                        p.display()
+                    ))
+                    .into());
+                }
+                Some(p.to_path_buf())
+            }
+            None => Some(PathBuf::from(FILE_NAME)).filter(|p| p.is_file()),
+        };
+        let Some(path) = path else {
+            return Ok(Harness { base_dir: PathBuf::from("."), ..Default::default() });
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("failed to read {}", path.display()))?;
+        let file = parse(&text, &path)?;
+        let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base_dir = if base_dir.as_os_str().is_empty() { PathBuf::from(".") } else { base_dir };
+        Ok(Harness { file, path: Some(path), base_dir })
+    }
+
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+}
+
+/// Parses TOML into `T`, turning errors into "file: line L, column C: what was expected".
+pub fn parse<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T> {
+    toml::from_str(text).map_err(|e| Error::BadInput(describe_toml_error(&e, text, path)).into())
+}
+
+pub fn describe_toml_error(e: &toml::de::Error, text: &str, path: &Path) -> String {
+    let msg = e.message().trim_end();
+    match e.span() {
+        Some(span) => {
+            let (line, col) = line_col(text, span.start);
+            format!("{}: line {line}, column {col}: {msg}", path.display())
+        }
+        None => format!("{}: {msg}", path.display()),
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let text = "[run]\nrepeat = 2\nrepaet = 3\n";
+        let err = parse::<HarnessFile>(text, Path::new("harness.toml")).unwrap_err().to_string();
+        assert!(err.contains("harness.toml: line 3, column 1"), "{err}");
+        assert!(err.contains("repaet"), "{err}");
+    }
+
+    #[test]
+    fn syntax_error_has_position() {
+        let err = parse::<HarnessFile>("[run\n", Path::new("h.toml")).unwrap_err().to_string();
+        assert!(err.starts_with("h.toml: line 1"), "{err}");
+    }
+
+    #[test]
+    fn command_line_splits_like_a_shell() {
+        let w = split_command("agent --msg '{prompt}' -x \"a b\"").unwrap();
+        assert_eq!(w, ["agent", "--msg", "{prompt}", "-x", "a b"]);
+        assert!(split_command("agent 'unclosed").is_err());
+    }
+}

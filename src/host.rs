@@ -1,0 +1,33 @@
+//! The machine a run ran on, recorded with every run.
+
+use crate::store::Host;
+
+pub fn describe() -> Host {
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    let cpu = read("/proc/cpuinfo").and_then(|t| {
+        t.lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+    });
+    let memory_bytes = read("/proc/meminfo").and_then(|t| {
+        t.lines()
+            .find(|l| l.starts_with("MemTotal:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    });
+    Host {
+        os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+        kernel: read("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()),
+        cpu,
+        cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        memory_bytes,
+        hostname: read("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()),
+    }
+}
+
+/// The git commit fixbench was built from (set by build.rs), if known.
+pub fn git_commit() -> Option<String> {
+    option_env!("FIXBENCH_GIT_COMMIT").filter(|s| !s.is_empty()).map(str::to_string)
+}

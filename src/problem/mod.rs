@@ -1,0 +1,124 @@
+//! Stage 1: problems. A problem is a folder (see `docs/problem-format.md`): a prompt, a buggy
+//! package, a frozen test suite and a reference fix that no agent ever sees.
+
+pub mod bugs;
+pub mod manifest;
+pub mod validate;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::error::Error;
+pub use manifest::Manifest;
+
+pub const PROMPT_FILE: &str = "PROBLEM.md";
+pub const MANIFEST_FILE: &str = "problem.toml";
+pub const TESTS_DIR: &str = "tests";
+
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub name: String,
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+impl Problem {
+    /// The buggy package the agent is asked to fix.
+    pub fn package_dir(&self) -> PathBuf {
+        self.dir.join(&self.name)
+    }
+    pub fn reference_dir(&self) -> PathBuf {
+        self.dir.join(format!("{}.reference", self.name))
+    }
+    pub fn tests_dir(&self) -> PathBuf {
+        self.dir.join(TESTS_DIR)
+    }
+    pub fn prompt_path(&self) -> PathBuf {
+        self.dir.join(PROMPT_FILE)
+    }
+    pub fn prompt(&self) -> Result<String> {
+        let p = self.prompt_path();
+        std::fs::read_to_string(&p).with_context(|| format!("failed to read {}", p.display()))
+    }
+
+    /// Loads one problem folder, checking its layout.
+    pub fn load(dir: &Path) -> Result<Problem> {
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| Error::BadInput(format!("{} is not a problem folder", dir.display())))?;
+        let label = name.clone();
+        let missing = move |what: &str, p: PathBuf| -> anyhow::Error {
+            Error::BadInput(format!(
+                "problem `{label}`: {what} {} is missing (see docs/problem-format.md)",
+                p.display()
+            ))
+            .into()
+        };
+        let manifest_path = dir.join(MANIFEST_FILE);
+        if !manifest_path.is_file() {
+            return Err(missing("metadata file", manifest_path));
+        }
+        let manifest = Manifest::load(&manifest_path)?;
+        let problem = Problem { name, dir: dir.to_path_buf(), manifest };
+        if !problem.prompt_path().is_file() {
+            return Err(missing("prompt", problem.prompt_path()));
+        }
+        if !problem.package_dir().is_dir() {
+            return Err(missing("package folder", problem.package_dir()));
+        }
+        if !problem.tests_dir().is_dir() {
+            return Err(missing("test folder", problem.tests_dir()));
+        }
+        if !problem.reference_dir().is_dir() {
+            return Err(missing("reference folder", problem.reference_dir()));
+        }
+        Ok(problem)
+    }
+}
+
+/// Every problem folder (one holding `problem.toml`) directly under `dir`, sorted by name.
+pub fn discover(dir: &Path) -> Result<Vec<Problem>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        Error::BadInput(format!(
+            "cannot read the problems folder {}: {e} (pass --problems-dir)",
+            dir.display()
+        ))
+    })?;
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join(MANIFEST_FILE).is_file())
+        .collect();
+    dirs.sort();
+    if dirs.is_empty() {
+        return Err(Error::BadInput(format!(
+            "no problems in {}: each problem is a folder with a {MANIFEST_FILE}",
+            dir.display()
+        ))
+        .into());
+    }
+    dirs.iter().map(|d| Problem::load(d)).collect()
+}
+
+/// The problems named in `names` (all when empty), with an error listing the known names.
+pub fn select(dir: &Path, names: &[String]) -> Result<Vec<Problem>> {
+    let all = discover(dir)?;
+    if names.is_empty() {
+        return Ok(all);
+    }
+    names
+        .iter()
+        .map(|n| {
+            all.iter().find(|p| &p.name == n).cloned().ok_or_else(|| {
+                let known: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
+                Error::BadInput(format!(
+                    "unknown problem `{n}` in {}: known problems are {}",
+                    dir.display(),
+                    known.join(", ")
+                ))
+                .into()
+            })
+        })
+        .collect()
+}

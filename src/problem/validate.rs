@@ -1,0 +1,241 @@
+//! `fixbench validate`: proves each problem sound. The starter passes exactly `baseline` of
+//! `tests`, the reference passes all, the bugs of `bugs.toml` turn the reference into the
+//! starter exactly, and each bug alone makes at least one test fail.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Result;
+use comfy_table::Cell;
+use serde::Serialize;
+
+use super::bugs::{self, Files, BUGS_FILE, FIX_FILE};
+use super::Problem;
+use crate::error::Error;
+use crate::grade::{Grade, Grader};
+use crate::store::Outcome;
+use crate::workdir;
+
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// The folder holding the problems [default: problems]
+    #[arg(long, value_name = "DIR", default_value = "problems")]
+    pub problems_dir: PathBuf,
+    /// A problem to check (default: all). Repeatable.
+    #[arg(long = "problem", value_name = "NAME")]
+    pub problems: Vec<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The Python (with pytest) used to run the suites [default: .venv/bin/python]
+    #[arg(long, env = "FIXBENCH_PYTHON", value_name = "PATH")]
+    pub python: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProblemReport {
+    pub problem: String,
+    pub ok: bool,
+    pub difficulty: Option<String>,
+    pub tests: Option<u32>,
+    pub baseline: Option<u32>,
+    pub starter_passed: Option<u32>,
+    pub reference_passed: Option<u32>,
+    pub bugs: Vec<BugReport>,
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BugReport {
+    pub id: String,
+    pub file: String,
+    pub caught_by: Vec<String>,
+}
+
+pub fn command(args: ValidateArgs) -> Result<i32> {
+    let python = args.python.clone().unwrap_or_else(|| {
+        let venv = PathBuf::from(".venv/bin/python");
+        if venv.exists() { venv } else { PathBuf::from("python3") }
+    });
+    let grader = Grader { python, timeout: Duration::from_secs(120) };
+    grader.check()?;
+    let dirs = problem_dirs(&args.problems_dir, &args.problems)?;
+    let reports: Vec<ProblemReport> = dirs.iter().map(|d| validate_dir(d, &grader)).collect::<Result<_>>()?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "problems": reports }))?);
+    } else {
+        print!("{}", table(&reports));
+    }
+    let bad: Vec<&ProblemReport> = reports.iter().filter(|r| !r.ok).collect();
+    if bad.is_empty() {
+        return Ok(crate::exit_codes::OK);
+    }
+    let why: Vec<String> = bad.iter().map(|r| format!("{}: {}", r.problem, r.reasons.join("; "))).collect();
+    Err(Error::CheckFailed(
+        format!("{} problem(s) are not sound:\n  {}", bad.len(), why.join("\n  ")),
+        crate::exit_codes::VALIDATION_FAILED,
+    )
+    .into())
+}
+
+/// Problem folders to check; a folder whose layout is broken is still reported, not skipped.
+fn problem_dirs(root: &Path, names: &[String]) -> Result<Vec<PathBuf>> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
+        .map_err(|e| Error::BadInput(format!("cannot read the problems folder {}: {e} (pass --problems-dir)", root.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .collect();
+    dirs.sort();
+    if names.is_empty() {
+        return Ok(dirs);
+    }
+    names
+        .iter()
+        .map(|n| {
+            dirs.iter().find(|d| d.file_name().is_some_and(|f| f == n.as_str())).cloned().ok_or_else(|| {
+                let known: Vec<String> = dirs.iter().filter_map(|d| d.file_name()).map(|f| f.to_string_lossy().into_owned()).collect();
+                Error::BadInput(format!("unknown problem `{n}` in {}: known problems are {}", root.display(), known.join(", "))).into()
+            })
+        })
+        .collect()
+}
+
+fn validate_dir(dir: &Path, grader: &Grader) -> Result<ProblemReport> {
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut report = ProblemReport {
+        problem: name,
+        ok: false,
+        difficulty: None,
+        tests: None,
+        baseline: None,
+        starter_passed: None,
+        reference_passed: None,
+        bugs: vec![],
+        reasons: vec![],
+    };
+    let problem = match Problem::load(dir) {
+        Ok(p) => p,
+        Err(e) => {
+            report.reasons.push(e.to_string());
+            return Ok(report);
+        }
+    };
+    let m = &problem.manifest;
+    report.difficulty = Some(format!("{:?}", m.difficulty).to_lowercase());
+    report.tests = Some(m.tests);
+    report.baseline = Some(m.baseline);
+    let r = &mut report.reasons;
+
+    let fix_md = problem.reference_dir().join(FIX_FILE);
+    if !fix_md.is_file() {
+        r.push(format!("{} is missing: list every bug there", fix_md.display()));
+    }
+    let bug_list = match bugs::load(&problem.reference_dir().join(BUGS_FILE)) {
+        Ok(b) => b,
+        Err(e) => {
+            r.push(e.to_string());
+            vec![]
+        }
+    };
+
+    let scratch = tempfile::tempdir()?;
+    let junit = scratch.path().join("junit.xml");
+    let starter = grader.grade(&problem, &problem.package_dir(), &junit)?;
+    report.starter_passed = Some(starter.passed);
+    check_counts("starter", &starter, m.tests, m.baseline, r);
+
+    let mut reference = workdir::read_files(&problem.reference_dir())?;
+    reference.remove(FIX_FILE);
+    reference.remove(BUGS_FILE);
+    let graded = grade_files(&problem, &reference, grader, scratch.path(), "reference")?;
+    report.reference_passed = Some(graded.passed);
+    check_counts("reference", &graded, m.tests, m.tests, r);
+
+    if !bug_list.is_empty() {
+        let all: Vec<&bugs::Bug> = bug_list.iter().collect();
+        match bugs::apply(&reference, &all) {
+            Err(e) => r.push(e),
+            Ok(rebuilt) => {
+                let starter_files = workdir::read_files(&problem.package_dir())?;
+                if rebuilt != starter_files {
+                    let differing: Vec<&String> = rebuilt
+                        .keys()
+                        .chain(starter_files.keys())
+                        .filter(|k| rebuilt.get(*k) != starter_files.get(*k))
+                        .collect();
+                    r.push(format!(
+                        "the reference with every bug of {BUGS_FILE} put back differs from the starter in {:?}: some difference is not listed as a bug",
+                        differing
+                    ));
+                }
+            }
+        }
+        for bug in &bug_list {
+            let files = match bugs::apply(&reference, &[bug]) {
+                Ok(f) => f,
+                Err(e) => {
+                    r.push(e);
+                    continue;
+                }
+            };
+            let g = grade_files(&problem, &files, grader, scratch.path(), &bug.id)?;
+            let caught_by: Vec<String> = g
+                .tests
+                .iter()
+                .filter(|t| t.outcome != Outcome::Passed)
+                .map(|t| t.name.rsplit("::").next().unwrap_or(&t.name).to_string())
+                .collect();
+            if caught_by.is_empty() {
+                r.push(format!("bug `{}` ({}) is caught by no test: putting it back leaves every test passing", bug.id, bug.file));
+            }
+            for listed in &bug.tests {
+                if !caught_by.contains(listed) {
+                    r.push(format!("bug `{}` lists test `{listed}`, which does not fail with that bug", bug.id));
+                }
+            }
+            report.bugs.push(BugReport { id: bug.id.clone(), file: bug.file.clone(), caught_by });
+        }
+    }
+    report.ok = report.reasons.is_empty();
+    Ok(report)
+}
+
+fn check_counts(what: &str, g: &Grade, tests: u32, expect_passed: u32, reasons: &mut Vec<String>) {
+    if let Some(e) = &g.error {
+        reasons.push(format!("the {what}'s tests did not run: {e}"));
+        return;
+    }
+    if g.total != tests {
+        reasons.push(format!("the suite has {} tests but problem.toml says `tests = {tests}`", g.total));
+    }
+    if g.passed != expect_passed {
+        reasons.push(format!("the {what} passes {} of {} tests; expected {expect_passed}", g.passed, g.total));
+    }
+}
+
+fn grade_files(problem: &Problem, files: &Files, grader: &Grader, scratch: &Path, tag: &str) -> Result<Grade> {
+    let dir = scratch.join(format!("pkg-{tag}"));
+    workdir::write_files(&dir, files)?;
+    let g = grader.grade(problem, &dir, &scratch.join("junit.xml"))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(g)
+}
+
+fn table(reports: &[ProblemReport]) -> String {
+    let mut t = crate::report::table::new_table();
+    t.set_header(["problem", "difficulty", "tests", "starter", "reference", "bugs caught", "verdict"]);
+    for r in reports {
+        let opt = |v: Option<u32>| v.map(|x| x.to_string()).unwrap_or_else(|| "-".into());
+        let caught = r.bugs.iter().filter(|b| !b.caught_by.is_empty()).count();
+        t.add_row([
+            Cell::new(&r.problem),
+            Cell::new(r.difficulty.as_deref().unwrap_or("-")),
+            Cell::new(opt(r.tests)),
+            Cell::new(format!("{}/{} (baseline {})", opt(r.starter_passed), opt(r.tests), opt(r.baseline))),
+            Cell::new(format!("{}/{}", opt(r.reference_passed), opt(r.tests))),
+            Cell::new(format!("{caught}/{}", r.bugs.len())),
+            Cell::new(if r.ok { "ok".to_string() } else { format!("FAIL: {}", r.reasons.join("\n")) }),
+        ]);
+    }
+    format!("{t}\n")
+}

@@ -1,0 +1,143 @@
+//! The runner: plans the trials of a run (agents × problems × repeats), runs each through the
+//! pipeline (workdir → agent → grade → telemetry) and saves the run after every trial.
+
+pub mod options;
+pub mod trial;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Result;
+use chrono::Utc;
+
+use crate::agent::exec;
+use crate::error::Error;
+use crate::grade::Grade;
+use crate::progress::Progress;
+use crate::store::{self, RunRecord, RunStatus, Store, TrialRecord};
+use crate::telemetry::RunTelemetry;
+pub use options::{Plan, RunArgs};
+
+/// Set by Ctrl-C / SIGTERM: the running agent is killed and the run saved as interrupted.
+pub fn cancel_flag() -> Arc<AtomicBool> {
+    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f = flag.clone();
+        let _ = ctrlc::set_handler(move || f.store(true, Ordering::SeqCst));
+        flag
+    })
+    .clone()
+}
+
+pub fn command(args: RunArgs) -> Result<i32> {
+    let json = args.json;
+    let junit = args.junit.clone();
+    if args.dry_run {
+        let plan = Plan::from_args(args)?;
+        trial::print_dry_run(&plan)?;
+        return Ok(crate::exit_codes::OK);
+    }
+    let plan = Plan::from_args(args)?;
+    let run = execute(&plan, None)?;
+    if let Some(path) = junit {
+        crate::report::junit::write_file(&run, &plan.store.run_dir(&run.run_id), &path)?;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&run)?);
+    } else {
+        print!("{}", crate::report::table::run_table(&run));
+        eprintln!("results: {}", plan.store.run_dir(&run.run_id).join(store::RUN_FILE).display());
+    }
+    if run.status == RunStatus::Interrupted {
+        return Err(Error::Interrupted(format!(
+            "finished trials are saved; continue with `fixbench run --resume {}`",
+            run.run_id
+        ))
+        .into());
+    }
+    Ok(crate::exit_codes::OK)
+}
+
+/// Runs every trial of `plan` that `plan.record` has not finished, saving after each one.
+/// `telemetry` may be handed in by a caller that already started it (sweeps).
+pub fn execute(plan: &Plan, telemetry: Option<RunTelemetry>) -> Result<RunRecord> {
+    exec::become_subreaper();
+    let cancel = cancel_flag();
+    let grader = plan.grader();
+    grader.check()?;
+
+    let mut run = plan.record.clone();
+    let mut telemetry = match (telemetry, &plan.server_url) {
+        (Some(t), _) => Some(t),
+        (None, Some(url)) => Some(RunTelemetry::start(url, plan.cache_state)?),
+        (None, None) => None,
+    };
+    if let Some(t) = &telemetry {
+        let mut info = t.info();
+        info.label = plan.server_label.clone();
+        if let Some(old) = &run.server {
+            trial::check_fingerprint(old, &info)?;
+        }
+        run.server = Some(info);
+    }
+    let base_url = telemetry.as_ref().map(|t| t.base_url()).unwrap_or_default();
+
+    run.status = RunStatus::Running;
+    run.ended_at = None;
+    plan.store.save(&run)?;
+
+    // The starter's outcomes, once per problem: every trial's flips are measured against them.
+    let mut starters: BTreeMap<String, Grade> = BTreeMap::new();
+    let todo = plan.pending(&run);
+    let mut progress = Progress::new(todo.len(), run.trials.len());
+    for key in todo {
+        if cancel.load(Ordering::SeqCst) {
+            break;
+        }
+        let problem = plan.problem(&key.problem);
+        if !starters.contains_key(&problem.name) {
+            progress.note(&format!("grading the starter of {}", problem.name));
+            let g = grader.grade(problem, &problem.package_dir(), &std::env::temp_dir().join("fixbench-starter-junit.xml"))?;
+            if g.total == 0 {
+                return Err(Error::BadInput(format!(
+                    "problem `{}`: the starter's tests did not run ({}): check it with `fixbench validate --problem {}`",
+                    problem.name,
+                    g.error.as_deref().unwrap_or("no tests collected"),
+                    problem.name
+                ))
+                .into());
+            }
+            starters.insert(problem.name.clone(), g);
+        }
+        progress.start(&key);
+        let ctx = trial::Context {
+            plan,
+            problem,
+            starter: &starters[&problem.name],
+            grader: &grader,
+            base_url: &base_url,
+            run_dir: plan.store.run_dir(&run.run_id),
+            cancel: &cancel,
+        };
+        let record: Option<TrialRecord> = trial::run(&ctx, &key, telemetry.as_mut())?;
+        match record {
+            Some(r) => {
+                progress.finish(&r);
+                run.trials.push(r);
+                plan.store.save(&run)?;
+            }
+            None => break, // interrupted mid-trial: nothing of it is kept; resume re-runs it
+        }
+    }
+    progress.done();
+    run.ended_at = Some(Utc::now());
+    run.status = if cancel.load(Ordering::SeqCst) || !plan.pending(&run).is_empty() {
+        RunStatus::Interrupted
+    } else {
+        RunStatus::Finished
+    };
+    plan.store.save(&run)?;
+    Ok(run)
+}

@@ -1,0 +1,350 @@
+//! `fixbench run`'s flags and the validated plan built from flags, environment and
+//! `harness.toml` (in that priority), or from a stored run when resuming.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use chrono::Utc;
+
+use crate::agent::{self, Agent};
+use crate::config::{split_command, Harness};
+use crate::error::Error;
+use crate::grade::Grader;
+use crate::problem::{self, Problem};
+use crate::sandbox::Isolation;
+use crate::store::{RunConfig, RunRecord, RunStatus, Store, TrialRecord, SCHEMA_VERSION};
+use crate::telemetry::CacheState;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// An agent from harness.toml, a preset, or a built-in (`null`, `oracle`). Repeatable.
+    #[arg(long = "agent", value_name = "NAME")]
+    pub agents: Vec<String>,
+    /// An ad-hoc agent command template (placeholders: {prompt} {prompt_file} {workdir}
+    /// {problem} {base_url} {model} {agent_home}). Repeatable; named cmd, cmd2, ….
+    #[arg(long = "cmd", value_name = "TEMPLATE")]
+    pub cmds: Vec<String>,
+    /// A problem to run (default: all). Repeatable.
+    #[arg(long = "problem", value_name = "NAME")]
+    pub problems: Vec<String>,
+    /// The folder holding the problems [default: problems]
+    #[arg(long, value_name = "DIR")]
+    pub problems_dir: Option<PathBuf>,
+    /// Trials per agent × problem [default: 1]
+    #[arg(long, value_name = "N")]
+    pub repeat: Option<u32>,
+    /// Time limit of one agent run, in seconds [default: 600]
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+    /// A label stored with the run, e.g. `--label flags=-np1`. Repeatable.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Where runs are stored [default: results]
+    #[arg(long, value_name = "DIR")]
+    pub results: Option<PathBuf>,
+    /// Print the run record as JSON on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Run only the trials of this stored run that have not finished.
+    #[arg(long, value_name = "RUN_ID")]
+    pub resume: Option<String>,
+    /// The Python (with pytest) used for grading [default: .venv/bin/python]
+    #[arg(long, env = "FIXBENCH_PYTHON", value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// The harness config file [default: ./harness.toml when present]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// A llama-server to measure, e.g. http://127.0.0.1:8080 (agents reach it through
+    /// fixbench's recording proxy)
+    #[arg(long, env = "FIXBENCH_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// How the prompt cache is prepared before each trial [default: shared]
+    #[arg(long, value_enum)]
+    pub cache_state: Option<CacheState>,
+    /// Run agents in a bubblewrap sandbox, or not at all isolated
+    #[arg(long, value_enum)]
+    pub isolation: Option<Isolation>,
+    /// Also write the run as JUnit XML to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Print each trial's exact command, environment and generated config files; run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The model name agents are told to use ({model}) [default: local]
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+}
+
+/// One trial to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrialKey {
+    pub problem: String,
+    pub agent: String,
+    pub repeat: u32,
+}
+
+impl TrialKey {
+    pub fn id(&self) -> String {
+        format!("{}/{}/{}", self.problem, self.agent, self.repeat)
+    }
+    pub fn dir_name(&self) -> String {
+        format!("{}__{}__{}", self.problem, self.agent, self.repeat)
+    }
+}
+
+/// Everything a run needs, validated once.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub store: Store,
+    /// The record the run starts from: new, or loaded for `--resume`.
+    pub record: RunRecord,
+    pub problems: Vec<Problem>,
+    pub agents: Vec<Agent>,
+    pub repeat: u32,
+    pub timeout_s: f64,
+    pub python: PathBuf,
+    pub server_url: Option<String>,
+    pub server_label: Option<String>,
+    pub cache_state: CacheState,
+    pub isolation: Isolation,
+    pub model: String,
+    pub log_cap: u64,
+    /// Each agent's version, probed once per run (None: no probe, or it failed).
+    pub agent_versions: BTreeMap<String, Option<String>>,
+}
+
+impl Plan {
+    pub fn from_args(args: RunArgs) -> Result<Plan> {
+        let harness = Harness::load(args.config.as_deref())?;
+        let d = &harness.file.run;
+        let results = args.results.clone().or_else(|| d.results.as_ref().map(|p| harness.resolve(p)));
+        let store = Store::new(results.unwrap_or_else(|| PathBuf::from("results")));
+        if let Some(id) = &args.resume {
+            return Self::resume(args.clone(), store, &harness, id);
+        }
+        let problems_dir = args
+            .problems_dir
+            .clone()
+            .or_else(|| d.problems_dir.as_ref().map(|p| harness.resolve(p)))
+            .unwrap_or_else(|| PathBuf::from("problems"));
+        let names = if args.problems.is_empty() { d.problems.clone().unwrap_or_default() } else { args.problems.clone() };
+        let problems = problem::select(&problems_dir, &names)?;
+
+        let mut agents = Vec::new();
+        let agent_names = if args.agents.is_empty() && args.cmds.is_empty() {
+            d.agents.clone().unwrap_or_else(|| vec!["null".into(), "oracle".into()])
+        } else {
+            args.agents.clone()
+        };
+        for name in &agent_names {
+            agents.push(agent::resolve(name, &harness)?);
+        }
+        for (i, line) in args.cmds.iter().enumerate() {
+            let name = if i == 0 { "cmd".to_string() } else { format!("cmd{}", i + 1) };
+            agents.push(Agent::command(&name, split_command(line)?)?);
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for a in &agents {
+            if !seen.insert(&a.name) {
+                return Err(Error::BadInput(format!("agent `{}` is named twice: name each agent once", a.name)).into());
+            }
+        }
+
+        let repeat = args.repeat.or(d.repeat).unwrap_or(1);
+        if repeat == 0 {
+            return Err(Error::BadInput("--repeat must be at least 1".into()).into());
+        }
+        let timeout_s = args.timeout.or(d.timeout).unwrap_or(600.0);
+        if !(timeout_s > 0.0) {
+            return Err(Error::BadInput("--timeout must be a positive number of seconds".into()).into());
+        }
+        let python = args
+            .python
+            .clone()
+            .or_else(|| d.python.as_ref().map(|p| harness.resolve(p)))
+            .unwrap_or_else(default_python);
+        let server_url = args.server.clone().or_else(|| d.server.clone());
+        let cache_state = match (&args.cache_state, &d.cache_state) {
+            (Some(c), _) => *c,
+            (None, Some(s)) => parse_enum::<CacheState>(s, "run.cache_state", &harness)?,
+            (None, None) => CacheState::Shared,
+        };
+        let isolation = match (&args.isolation, &d.isolation) {
+            (Some(i), _) => *i,
+            (None, Some(s)) => parse_enum::<Isolation>(s, "run.isolation", &harness)?,
+            (None, None) => Isolation::default(),
+        };
+        let mut labels = d.labels.clone();
+        for l in &args.labels {
+            let (k, v) = l.split_once('=').ok_or_else(|| {
+                Error::BadInput(format!("--label `{l}` has no `=`: write it as KEY=VALUE"))
+            })?;
+            labels.insert(k.trim().to_string(), v.trim().to_string());
+        }
+        let now = Utc::now();
+        let config = RunConfig {
+            problems_dir: problems_dir.to_string_lossy().into_owned(),
+            problems: problems.iter().map(|p| p.name.clone()).collect(),
+            agents: agents.iter().map(|a| a.to_config(timeout_s)).collect(),
+            repeat,
+            timeout_s,
+            python: python.to_string_lossy().into_owned(),
+            isolation: isolation.as_str().into(),
+            cache_state: cache_state.as_str().into(),
+            server_url: server_url.clone(),
+            server_label: None,
+            model: args.model.clone(),
+        };
+        let record = RunRecord {
+            schema_version: SCHEMA_VERSION,
+            run_id: crate::store::new_run_id(now),
+            started_at: now,
+            ended_at: None,
+            status: RunStatus::Running,
+            fixbench_version: env!("CARGO_PKG_VERSION").into(),
+            git_commit: crate::host::git_commit(),
+            host: crate::host::describe(),
+            labels,
+            config,
+            server: None,
+            trials: vec![],
+        };
+        Ok(Plan {
+            store,
+            record,
+            problems,
+            agents,
+            repeat,
+            timeout_s,
+            python,
+            server_url,
+            server_label: None,
+            cache_state,
+            isolation,
+            model: args.model.unwrap_or_else(|| "local".into()),
+            log_cap: crate::agent::exec::DEFAULT_LOG_CAP,
+            agent_versions: BTreeMap::new(),
+        }
+        .with_versions())
+    }
+
+    /// Rebuilds the plan of a stored run; only the trials it lacks will run.
+    fn resume(args: RunArgs, store: Store, harness: &Harness, id: &str) -> Result<Plan> {
+        let id = store.resolve(id)?;
+        let record = store.load(&id)?;
+        let ignored: Vec<&str> = [
+            (!args.agents.is_empty() || !args.cmds.is_empty(), "--agent/--cmd"),
+            (!args.problems.is_empty(), "--problem"),
+            (args.repeat.is_some(), "--repeat"),
+            (args.timeout.is_some(), "--timeout"),
+            (!args.labels.is_empty(), "--label"),
+        ]
+        .into_iter()
+        .filter_map(|(given, flag)| given.then_some(flag))
+        .collect();
+        if !ignored.is_empty() {
+            return Err(Error::BadInput(format!(
+                "--resume continues run {id} with its own configuration: drop {}",
+                ignored.join(", ")
+            ))
+            .into());
+        }
+        let c = &record.config;
+        let problems = problem::select(&PathBuf::from(&c.problems_dir), &c.problems)?;
+        let agents: Vec<Agent> = c
+            .agents
+            .iter()
+            .map(|a| {
+                // A preset or harness agent keeps its generated files and version probe.
+                match agent::resolve(&a.name, harness) {
+                    Ok(found) if found.to_config(c.timeout_s).command == a.command => Ok(found),
+                    _ => Ok(Agent::from_config(a)),
+                }
+            })
+            .collect::<Result<_>>()?;
+        let python = args.python.clone().unwrap_or_else(|| PathBuf::from(&c.python));
+        let _ = harness;
+        Ok(Plan {
+            store,
+            problems,
+            agents,
+            repeat: c.repeat,
+            timeout_s: c.timeout_s,
+            python,
+            server_url: args.server.clone().or_else(|| c.server_url.clone()),
+            server_label: c.server_label.clone(),
+            cache_state: parse_enum::<CacheState>(&c.cache_state, "config.cache_state", &Harness::default())?,
+            isolation: parse_enum::<Isolation>(&c.isolation, "config.isolation", &Harness::default())?,
+            model: c.model.clone().unwrap_or_else(|| "local".into()),
+            log_cap: crate::agent::exec::DEFAULT_LOG_CAP,
+            agent_versions: BTreeMap::new(),
+            record,
+        }
+        .with_versions())
+    }
+
+    /// Every planned trial not yet in `run`: repeats outermost, agents innermost, so that
+    /// drift over a long run affects every agent alike.
+    pub fn pending(&self, run: &RunRecord) -> Vec<TrialKey> {
+        let done: std::collections::BTreeSet<String> = run.trials.iter().map(|t: &TrialRecord| t.id.clone()).collect();
+        let mut keys = Vec::new();
+        for repeat in 0..self.repeat {
+            for p in &self.problems {
+                for a in &self.agents {
+                    let key = TrialKey { problem: p.name.clone(), agent: a.name.clone(), repeat };
+                    if !done.contains(&key.id()) {
+                        keys.push(key);
+                    }
+                }
+            }
+        }
+        keys
+    }
+
+    fn with_versions(mut self) -> Plan {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        for a in &self.agents {
+            if let crate::agent::AgentKind::Command { version: Some(argv), .. } = &a.kind {
+                let v = crate::agent::exec::probe(argv, &a.env, &cwd, Duration::from_secs(30));
+                self.agent_versions.insert(a.name.clone(), v);
+            }
+        }
+        self
+    }
+
+    pub fn problem(&self, name: &str) -> &Problem {
+        self.problems.iter().find(|p| p.name == name).expect("planned problem")
+    }
+
+    pub fn agent(&self, name: &str) -> &Agent {
+        self.agents.iter().find(|a| a.name == name).expect("planned agent")
+    }
+
+    pub fn grader(&self) -> Grader {
+        Grader { python: self.python.clone(), timeout: Duration::from_secs(300) }
+    }
+
+    pub fn labels(&self) -> &BTreeMap<String, String> {
+        &self.record.labels
+    }
+}
+
+fn default_python() -> PathBuf {
+    let venv = PathBuf::from(".venv/bin/python");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
+fn parse_enum<T: clap::ValueEnum>(s: &str, field: &str, harness: &Harness) -> Result<T> {
+    T::from_str(s, false).map_err(|_| {
+        let choices: Vec<String> =
+            T::value_variants().iter().filter_map(|v| v.to_possible_value()).map(|v| v.get_name().to_string()).collect();
+        let file = harness.path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "harness.toml".into());
+        Error::BadInput(format!("{file}: `{field}` is `{s}`; expected one of {}", choices.join(", "))).into()
+    })
+}

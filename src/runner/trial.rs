@@ -1,0 +1,333 @@
+//! One trial: a fresh workdir, the agent, grading against the frozen tests, telemetry, and
+//! the record with its logs and diff under `results/<run_id>/trials/<trial>/`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use chrono::Utc;
+
+use super::options::{Plan, TrialKey};
+use crate::agent::exec::{self, ExecOutcome, ExecSpec};
+use crate::agent::{self, Agent, AgentKind, Vars};
+use crate::error::Error;
+use crate::grade::{self, Grade, Grader};
+use crate::problem::bugs::{BUGS_FILE, FIX_FILE};
+use crate::problem::Problem;
+use crate::store::{OutputStats, ServerInfo, TrialPaths, TrialRecord};
+use crate::telemetry::{RunTelemetry, TrialContext};
+use crate::{diff, sandbox, workdir};
+
+pub struct Context<'a> {
+    pub plan: &'a Plan,
+    pub problem: &'a Problem,
+    pub starter: &'a Grade,
+    pub grader: &'a Grader,
+    pub base_url: &'a str,
+    pub run_dir: PathBuf,
+    pub cancel: &'a AtomicBool,
+}
+
+/// The folders of one trial outside the results store, removed when the trial ends.
+pub struct Scratch {
+    _root: tempfile::TempDir,
+    pub workdir: PathBuf,
+    pub home: PathBuf,
+}
+
+impl Scratch {
+    pub fn new(key: &TrialKey) -> Result<Scratch> {
+        let root = tempfile::Builder::new().prefix(&format!("fixbench-{}-", key.dir_name())).tempdir()?;
+        let workdir = root.path().join("work");
+        let home = root.path().join("home");
+        std::fs::create_dir_all(&workdir)?;
+        std::fs::create_dir_all(&home)?;
+        Ok(Scratch { _root: root, workdir, home })
+    }
+}
+
+/// The command, environment and generated files of one agent run.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub argv: Vec<String>,
+    /// `argv` with the prompt shown as `{prompt}`, for records and displays.
+    pub display: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    /// Files written into the agent's home before it starts (relative path → content).
+    pub files: Vec<(String, String)>,
+}
+
+pub fn vars(plan: &Plan, problem: &Problem, base_url: &str, workdir: &Path, home: &Path) -> Result<Vars> {
+    Ok(Vars {
+        prompt: problem.prompt()?,
+        prompt_file: workdir.join(crate::problem::PROMPT_FILE).to_string_lossy().into_owned(),
+        workdir: workdir.to_string_lossy().into_owned(),
+        problem: problem.name.clone(),
+        base_url: base_url.to_string(),
+        model: plan.model.clone(),
+        agent_home: home.to_string_lossy().into_owned(),
+    })
+}
+
+pub fn invocation(agent: &Agent, vars: &Vars) -> Option<Invocation> {
+    let AgentKind::Command { template, .. } = &agent.kind else { return None };
+    let mut env: BTreeMap<String, String> =
+        agent.env.iter().map(|(k, v)| (k.clone(), agent::expand_word(v, vars, &[]))).collect();
+    env.insert("HOME".into(), vars.agent_home.clone());
+    env.insert("FIXBENCH_WORKDIR".into(), vars.workdir.clone());
+    env.insert("FIXBENCH_PROBLEM".into(), vars.problem.clone());
+    env.insert("FIXBENCH_MODEL".into(), vars.model.clone());
+    if !vars.base_url.is_empty() {
+        env.insert("FIXBENCH_BASE_URL".into(), vars.base_url.clone());
+    }
+    let files = agent
+        .files
+        .iter()
+        .map(|(path, content)| (agent::expand_word(path, vars, &[]), agent::expand_word(content, vars, &[])))
+        .collect();
+    Some(Invocation {
+        argv: agent::expand(template, vars, &[]),
+        display: agent::expand(template, vars, &["prompt"]),
+        env,
+        files,
+    })
+}
+
+/// Runs one trial. `Ok(None)` means it was interrupted and nothing of it is kept.
+pub fn run(ctx: &Context, key: &TrialKey, telemetry: Option<&mut RunTelemetry>) -> Result<Option<TrialRecord>> {
+    let plan = ctx.plan;
+    let problem = ctx.problem;
+    let agent = plan.agent(&key.agent);
+    let started_at = Utc::now();
+    let t0 = Instant::now();
+
+    let rel_dir = format!("trials/{}", key.dir_name());
+    let trial_dir = ctx.run_dir.join(&rel_dir);
+    if trial_dir.exists() {
+        std::fs::remove_dir_all(&trial_dir)?; // left by an interrupted attempt
+    }
+    std::fs::create_dir_all(&trial_dir)?;
+    let paths = TrialPaths {
+        dir: rel_dir.clone(),
+        stdout: format!("{rel_dir}/stdout.log"),
+        stderr: format!("{rel_dir}/stderr.log"),
+        diff: format!("{rel_dir}/diff.patch"),
+        junit: format!("{rel_dir}/junit.xml"),
+    };
+
+    let scratch = Scratch::new(key)?;
+    workdir::prepare_trial(problem, &scratch.workdir)?;
+    let vars = vars(plan, problem, ctx.base_url, &scratch.workdir, &scratch.home)?;
+    let inv = invocation(agent, &vars);
+
+    let mut telemetry = telemetry;
+    if let Some(t) = telemetry.as_deref_mut() {
+        t.begin_trial(&TrialContext { trial_id: key.id(), prompt: vars.prompt.clone() });
+    }
+    let agent_start = Instant::now();
+    let outcome = match &agent.kind {
+        AgentKind::Null => ExecOutcome { exit_code: Some(0), ..Default::default() },
+        AgentKind::Oracle => {
+            put_reference(problem, &scratch.workdir)?;
+            ExecOutcome { exit_code: Some(0), ..Default::default() }
+        }
+        AgentKind::Command { .. } => {
+            let inv = inv.as_ref().expect("command agents have an invocation");
+            write_agent_files(&scratch.home, &inv.files)?;
+            let spec = ExecSpec {
+                argv: inv.argv.clone(),
+                cwd: scratch.workdir.clone(),
+                env: inv.env.clone(),
+                env_remove: vec![],
+                env_clear: false,
+                timeout: Duration::from_secs_f64(agent.timeout_s.unwrap_or(plan.timeout_s)),
+                stdout: ctx.run_dir.join(&paths.stdout),
+                stderr: ctx.run_dir.join(&paths.stderr),
+                log_cap: plan.log_cap,
+            };
+            let spec = sandbox::confine(plan.isolation, spec, &scratch)?;
+            exec::run(&spec, ctx.cancel)
+        }
+    };
+    let agent_s = agent_start.elapsed().as_secs_f64();
+    let tel = telemetry.map(|t| t.end_trial());
+    if outcome.interrupted {
+        let _ = std::fs::remove_dir_all(&trial_dir);
+        return Ok(None);
+    }
+    for p in [&paths.stdout, &paths.stderr] {
+        let p = ctx.run_dir.join(p);
+        if !p.exists() {
+            std::fs::write(&p, "")?;
+        }
+    }
+
+    // Grade only the agent's package folder, in a clean folder of its own.
+    let package = scratch.workdir.join(&problem.name);
+    let workdir_gone = !scratch.workdir.is_dir();
+    let package_gone = !package.is_dir();
+    let graded = ctx.grader.grade(problem, &package, &ctx.run_dir.join(&paths.junit))?;
+    let grade = grade::align(ctx.starter, graded);
+    let (fixed, broken) = grade::flips(ctx.starter, &grade);
+
+    let before = workdir::read_files(&problem.package_dir())?;
+    let after = workdir::read_files(&package)?;
+    std::fs::write(ctx.run_dir.join(&paths.diff), diff::unified(&problem.name, &before, &after))?;
+
+    let error = describe_error(&outcome, agent, workdir_gone, package_gone, grade.error.as_deref());
+    let tel = tel.unwrap_or_default();
+    let usage = crate::agent::presets::usage(&agent.name, &ctx.run_dir.join(&paths.stdout));
+    Ok(Some(TrialRecord {
+        id: key.id(),
+        problem: key.problem.clone(),
+        agent: key.agent.clone(),
+        repeat: key.repeat,
+        command: match &inv {
+            Some(i) => i.display.clone(),
+            None => agent.to_config(plan.timeout_s).command,
+        },
+        agent_version: plan.agent_versions.get(&agent.name).cloned().flatten(),
+        isolation: plan.isolation.as_str().into(),
+        cache_state: plan.cache_state.as_str().into(),
+        server_label: plan.server_label.clone(),
+        started_at,
+        passed: grade.passed,
+        failed: grade.failed,
+        errors: grade.errors,
+        skipped: grade.skipped,
+        total: grade.total,
+        baseline: ctx.starter.passed,
+        resolved: grade.resolved(),
+        fixed,
+        broken,
+        tests: grade.tests.clone(),
+        timed_out: outcome.timed_out,
+        exit_code: outcome.exit_code,
+        error,
+        wall_s: t0.elapsed().as_secs_f64(),
+        agent_s,
+        grade_s: grade.seconds,
+        output: OutputStats {
+            stdout_bytes: outcome.stdout.kept,
+            stderr_bytes: outcome.stderr.kept,
+            stdout_dropped: outcome.stdout.dropped,
+            stderr_dropped: outcome.stderr.dropped,
+        },
+        paths,
+        agent_usage: usage,
+        server: tel.server,
+        requests: tel.requests,
+        timing: tel.timing,
+        telemetry_missing: tel.missing,
+    }))
+}
+
+fn describe_error(o: &ExecOutcome, agent: &Agent, workdir_gone: bool, package_gone: bool, grade_error: Option<&str>) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(e) = &o.spawn_error {
+        parts.push(match crate::agent::presets::install_hint(&agent.name) {
+            Some(hint) => format!("not installed: {hint} ({e})"),
+            None => e.clone(),
+        });
+    }
+    if o.timed_out {
+        parts.push(format!("the agent ran past its time limit after {:.0} s and was killed", o.elapsed.as_secs_f64()));
+    } else if let Some(sig) = o.signal {
+        parts.push(format!("the agent was killed by signal {sig}"));
+    } else if let Some(code) = o.exit_code.filter(|&c| c != 0) {
+        parts.push(format!("the agent exited with code {code}"));
+    }
+    if o.killed_leftovers > 0 {
+        parts.push(format!("{} process(es) the agent left behind were killed", o.killed_leftovers));
+    }
+    if workdir_gone {
+        parts.push("the agent deleted its workdir".into());
+    } else if package_gone {
+        parts.push("the agent deleted the package folder".into());
+    }
+    if let Some(g) = grade_error {
+        parts.push(format!("grading: {g}"));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// The oracle: replaces the workdir's package with the reference package (its notes left out).
+fn put_reference(problem: &Problem, workdir: &Path) -> Result<()> {
+    let pkg = workdir.join(&problem.name);
+    std::fs::remove_dir_all(&pkg).with_context(|| format!("failed to clear {}", pkg.display()))?;
+    let mut files = workdir::read_files(&problem.reference_dir())?;
+    files.remove(FIX_FILE);
+    files.remove(BUGS_FILE);
+    workdir::write_files(&pkg, &files)
+}
+
+fn write_agent_files(home: &Path, files: &[(String, String)]) -> Result<()> {
+    for (rel, content) in files {
+        let p = home.join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&p, content).with_context(|| format!("failed to write {}", p.display()))?;
+    }
+    Ok(())
+}
+
+/// `--resume` refuses a run whose server changed underneath it.
+pub fn check_fingerprint(old: &ServerInfo, new: &ServerInfo) -> Result<()> {
+    let mut changed = Vec::new();
+    let mut cmp = |what: &str, a: &Option<String>, b: &Option<String>| {
+        if a.is_some() && b.is_some() && a != b {
+            changed.push(format!("{what}: {} → {}", a.as_deref().unwrap_or("?"), b.as_deref().unwrap_or("?")));
+        }
+    };
+    cmp("model file", &old.model_path, &new.model_path);
+    cmp("model sha256", &old.model_sha256, &new.model_sha256);
+    cmp("build", &old.build_info, &new.build_info);
+    cmp("chat template", &old.chat_template_sha256, &new.chat_template_sha256);
+    let num = |x: Option<u64>| x.map(|v| v.to_string());
+    cmp("slots", &num(old.total_slots.map(u64::from)), &num(new.total_slots.map(u64::from)));
+    cmp("context per slot", &num(old.n_ctx_per_slot), &num(new.n_ctx_per_slot));
+    cmp("server flags", &old.flags.as_ref().map(|f| f.join(" ")), &new.flags.as_ref().map(|f| f.join(" ")));
+    if changed.is_empty() {
+        return Ok(());
+    }
+    Err(Error::BadInput(format!(
+        "the server changed since this run started, so its trials would not compare: {}. Start a new run instead of --resume",
+        changed.join("; ")
+    ))
+    .into())
+}
+
+/// `--dry-run`: each trial's command, environment and generated files; nothing is run or written.
+pub fn print_dry_run(plan: &Plan) -> Result<()> {
+    let base_url = plan.server_url.as_ref().map(|_| "http://127.0.0.1:<proxy-port>/v1").unwrap_or("");
+    for key in plan.pending(&plan.record) {
+        let problem = plan.problem(&key.problem);
+        let agent = plan.agent(&key.agent);
+        let workdir = PathBuf::from(format!("<tmp>/fixbench-{}/work", key.dir_name()));
+        let home = PathBuf::from(format!("<tmp>/fixbench-{}/home", key.dir_name()));
+        let vars = vars(plan, problem, base_url, &workdir, &home)?;
+        println!("# trial {}", key.id());
+        match invocation(agent, &vars) {
+            None => println!("built-in agent `{}` (runs inside fixbench)", agent.name),
+            Some(inv) => {
+                println!("cwd: {}", workdir.display());
+                println!("isolation: {}", plan.isolation.as_str());
+                println!("command: {}", shlex::try_join(inv.display.iter().map(String::as_str)).unwrap_or_default());
+                for (k, v) in &inv.env {
+                    println!("env: {k}={v}");
+                }
+                for (path, content) in &inv.files {
+                    println!("file: {}/{path}", home.display());
+                    for line in content.lines() {
+                        println!("    {line}");
+                    }
+                }
+            }
+        }
+        println!();
+    }
+    Ok(())
+}

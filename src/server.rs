@@ -1,0 +1,1 @@
+//! Starting and stopping llama-server. TODO(owner): not built yet.

@@ -1,0 +1,226 @@
+//! The on-disk results schema (`results/<run_id>/run.json`), documented in `docs/results.md`.
+//! Plain data passed between the pipeline's stages and read back by every report.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Bumped whenever a field changes meaning or is removed (adding optional fields keeps it).
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunRecord {
+    pub schema_version: u32,
+    pub run_id: String,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub status: RunStatus,
+    pub fixbench_version: String,
+    pub git_commit: Option<String>,
+    pub host: Host,
+    pub labels: BTreeMap<String, String>,
+    pub config: RunConfig,
+    /// What the server said about itself at run start; `None` when the run had no server.
+    pub server: Option<ServerInfo>,
+    pub trials: Vec<TrialRecord>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Finished,
+    Interrupted,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Host {
+    pub os: String,
+    pub kernel: Option<String>,
+    pub cpu: Option<String>,
+    pub cores: usize,
+    pub memory_bytes: Option<u64>,
+    pub hostname: Option<String>,
+}
+
+/// The resolved configuration a run was started with: enough to resume it exactly.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunConfig {
+    pub problems_dir: String,
+    pub problems: Vec<String>,
+    pub agents: Vec<AgentConfig>,
+    pub repeat: u32,
+    pub timeout_s: f64,
+    pub python: String,
+    pub isolation: String,
+    pub cache_state: String,
+    pub server_url: Option<String>,
+    pub server_label: Option<String>,
+    /// The model name agents were told to use (`{model}`).
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AgentConfig {
+    pub name: String,
+    /// `builtin:null`, `builtin:oracle`, or the command template's words.
+    pub command: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub timeout_s: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ServerInfo {
+    pub url: String,
+    pub label: Option<String>,
+    pub model_path: Option<String>,
+    pub model_alias: Option<String>,
+    /// Parsed from the model file name (`Qwen3-8B-Q4_K_M.gguf` → `Qwen3-8B`); labels override.
+    pub model: Option<String>,
+    pub quant: Option<String>,
+    pub total_slots: Option<u32>,
+    pub n_ctx_per_slot: Option<u64>,
+    pub build_info: Option<String>,
+    pub chat_template_sha256: Option<String>,
+    pub model_size_bytes: Option<u64>,
+    pub model_sha256: Option<String>,
+    /// The server's command-line flags, when fixbench started it.
+    pub flags: Option<Vec<String>>,
+    /// `/props` and `/slots` as the server returned them.
+    pub props: Option<serde_json::Value>,
+    pub slots: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrialRecord {
+    /// `problem/agent/repeat`: unique within a run.
+    pub id: String,
+    pub problem: String,
+    pub agent: String,
+    pub repeat: u32,
+    /// The argv as run, with the prompt argument shown as `{prompt}` (its text is PROBLEM.md).
+    pub command: Vec<String>,
+    pub agent_version: Option<String>,
+    pub isolation: String,
+    pub cache_state: String,
+    pub server_label: Option<String>,
+    pub started_at: DateTime<Utc>,
+
+    pub passed: u32,
+    pub failed: u32,
+    pub errors: u32,
+    pub skipped: u32,
+    pub total: u32,
+    pub baseline: u32,
+    pub resolved: bool,
+    /// Tests that failed on the starter and pass now.
+    pub fixed: Vec<String>,
+    /// Tests that passed on the starter and fail now.
+    pub broken: Vec<String>,
+    pub tests: Vec<TestResult>,
+
+    pub timed_out: bool,
+    pub exit_code: Option<i32>,
+    /// Null, or one sentence on what went wrong with the agent run or grading.
+    pub error: Option<String>,
+    pub wall_s: f64,
+    pub agent_s: f64,
+    pub grade_s: f64,
+    pub output: OutputStats,
+    pub paths: TrialPaths,
+
+    /// Usage the agent reported itself (tokens, turns), when its preset knows how to read it.
+    pub agent_usage: Option<serde_json::Value>,
+    /// `/metrics` counter deltas around the agent run; `None` when there was no server.
+    pub server: Option<ServerDelta>,
+    /// Every request the agent made through the recording proxy.
+    pub requests: Vec<RequestRecord>,
+    pub timing: Option<TimeSplit>,
+    /// What telemetry is missing for this trial and why (never silently zero).
+    pub telemetry_missing: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TestResult {
+    /// `tests.test_module::test_name` (pytest's JUnit classname and name).
+    pub name: String,
+    pub outcome: Outcome,
+    /// pytest's failure or error message, first line(s); `None` when it passed.
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Passed,
+    Failed,
+    Error,
+    Skipped,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct OutputStats {
+    pub stdout_bytes: u64,
+    pub stderr_bytes: u64,
+    /// Bytes produced beyond the cap, counted and dropped.
+    pub stdout_dropped: u64,
+    pub stderr_dropped: u64,
+}
+
+/// Paths relative to the run directory.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TrialPaths {
+    pub dir: String,
+    pub stdout: String,
+    pub stderr: String,
+    pub diff: String,
+    pub junit: String,
+}
+
+/// `/metrics` counter deltas for one trial; rates derived from the counters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ServerDelta {
+    pub prompt_tokens: f64,
+    pub cached_tokens: f64,
+    pub prompt_seconds: f64,
+    pub predicted_tokens: f64,
+    pub predicted_seconds: f64,
+    pub n_decode: f64,
+    pub prefill_tps: Option<f64>,
+    pub decode_tps: Option<f64>,
+    pub cache_hit_ratio: Option<f64>,
+}
+
+/// One request through the recording proxy.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RequestRecord {
+    pub start: DateTime<Utc>,
+    /// Milliseconds since the trial's agent started.
+    pub offset_ms: f64,
+    pub method: String,
+    pub path: String,
+    pub stream: bool,
+    pub status: u16,
+    pub ttft_ms: Option<f64>,
+    pub total_ms: f64,
+    pub prompt_n: Option<u64>,
+    pub cache_n: Option<u64>,
+    pub prompt_ms: Option<f64>,
+    pub predicted_n: Option<u64>,
+    pub predicted_ms: Option<f64>,
+    /// Prompt tokens prefilled again although the previous turn of the same conversation
+    /// had already processed them.
+    pub reprefilled_tokens: Option<u64>,
+    pub error: Option<String>,
+}
+
+/// Where a trial's agent time went.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TimeSplit {
+    pub requests: u32,
+    pub server_wait_s: f64,
+    pub agent_own_s: f64,
+    pub reprefilled_tokens: u64,
+}
