@@ -1,30 +1,7 @@
-//! fixbench: a reproducible benchmark harness for coding agents.
-//!
-//! The pipeline, one module per stage:
-//! problem → workdir → agent → grade → telemetry → store → report,
-//! driven by `runner` (one run) and `sweep` (a run per server configuration).
-
-mod agent;
-mod cli;
-mod config;
-mod diff;
-mod doctor;
-mod error;
-mod exit_codes;
-mod grade;
-mod host;
-mod problem;
-mod progress;
-mod report;
-mod runner;
-mod sandbox;
-mod server;
-mod store;
-mod sweep;
-mod telemetry;
-mod workdir;
+//! The `fixbench` binary: parse the command line, run the command, map errors to exit codes.
 
 use clap::Parser;
+use fixbench::{cli, error};
 
 fn main() {
     let cli = cli::Cli::parse();

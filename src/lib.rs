@@ -1,0 +1,25 @@
+//! fixbench: a reproducible benchmark harness for coding agents.
+//!
+//! The pipeline, one module per stage:
+//! `problem` → `workdir` → `agent` → `grade` → `telemetry` → `store` → `report`,
+//! driven by `runner` (one run) and `sweep` (a run per server configuration).
+
+pub mod agent;
+pub mod cli;
+pub mod config;
+pub mod diff;
+pub mod doctor;
+pub mod error;
+pub mod exit_codes;
+pub mod grade;
+pub mod host;
+pub mod problem;
+pub mod progress;
+pub mod report;
+pub mod runner;
+pub mod sandbox;
+pub mod server;
+pub mod store;
+pub mod sweep;
+pub mod telemetry;
+pub mod workdir;
