@@ -15,7 +15,7 @@ use crate::agent::exec;
 use crate::error::Error;
 use crate::grade::Grade;
 use crate::progress::Progress;
-use crate::store::{self, RunRecord, RunStatus, Store, TrialRecord};
+use crate::store::{self, RunRecord, RunStatus, TrialRecord};
 use crate::telemetry::RunTelemetry;
 pub use options::{Plan, RunArgs};
 
