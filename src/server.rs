@@ -1,1 +1,167 @@
-//! Starting and stopping llama-server. TODO(owner): not built yet.
+//! Starting and stopping llama-server for sweeps and the quickstart. The server gets a free
+//! loopback port, `--metrics`, its own process group, and is told to die with fixbench
+//! (PR_SET_PDEATHSIG); `Drop` stops it (terminate, then kill after a grace period).
+
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+
+/// The llama-server the project's setup builds (scripts/build-llama-server.sh).
+pub fn cached_binary() -> PathBuf {
+    cache_dir().join("llama-server-0.3.36/bin/llama-server")
+}
+
+/// The SmolLM2 model the project's setup fetches (scripts/fetch-model.sh).
+pub fn cached_model() -> PathBuf {
+    cache_dir().join("models/SmolLM2-135M-Instruct.Q4_1.gguf")
+}
+
+pub fn cache_dir() -> PathBuf {
+    match std::env::var_os("FIXBENCH_CACHE") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into())).join(".cache/fixbench"),
+    }
+}
+
+/// The binary to use when none is named: `FIXBENCH_LLAMA_SERVER`, the setup's build, PATH.
+pub fn default_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("FIXBENCH_LLAMA_SERVER") {
+        return PathBuf::from(p);
+    }
+    let cached = cached_binary();
+    if cached.exists() {
+        cached
+    } else {
+        PathBuf::from("llama-server")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSpec {
+    pub binary: PathBuf,
+    pub model: PathBuf,
+    /// Extra flags, passed as given.
+    pub args: Vec<String>,
+    pub log: PathBuf,
+    pub health_timeout: Duration,
+}
+
+pub struct RunningServer {
+    child: Option<Child>,
+    pub url: String,
+    /// The full command line it was started with (the fingerprint's `flags`).
+    pub flags: Vec<String>,
+    pub log: PathBuf,
+}
+
+/// Why a server could not be used: a sentence and the tail of its log.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{reason}")]
+pub struct StartFailure {
+    pub reason: String,
+    pub log_tail: String,
+}
+
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl RunningServer {
+    pub fn start(spec: &ServerSpec, cancel: &AtomicBool) -> Result<RunningServer, StartFailure> {
+        let fail = |reason: String, log: &Path| StartFailure { reason, log_tail: log_tail(log, 15) };
+        if !spec.model.is_file() {
+            return Err(fail(format!("model file {} does not exist", spec.model.display()), &spec.log));
+        }
+        let port = free_port().map_err(|e| fail(format!("no free loopback port: {e}"), &spec.log))?;
+        let mut flags: Vec<String> = vec!["-m".into(), spec.model.to_string_lossy().into_owned()];
+        flags.extend(spec.args.iter().cloned());
+        flags.extend(["--metrics".into(), "--host".into(), "127.0.0.1".into(), "--port".into(), port.to_string()]);
+        if let Some(dir) = spec.log.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let log = std::fs::File::create(&spec.log).map_err(|e| fail(format!("cannot create {}: {e}", spec.log.display()), &spec.log))?;
+        let log2 = log.try_clone().map_err(|e| fail(e.to_string(), &spec.log))?;
+        let mut cmd = Command::new(&spec.binary);
+        cmd.args(&flags).stdin(Stdio::null()).stdout(log).stderr(log2);
+        // SAFETY: setsid and prctl are async-signal-safe and touch no shared memory.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::unistd::setsid().map_err(std::io::Error::from)?;
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().map_err(|e| {
+            fail(format!("cannot start {}: {e} (run scripts/build-llama-server.sh, or name `binary`)", spec.binary.display()), &spec.log)
+        })?;
+        // The fingerprint leaves out what changes between starts (host, port).
+        let mut full = vec![spec.binary.to_string_lossy().into_owned()];
+        full.extend(flags[..flags.len() - 5].iter().cloned());
+        full.push("--metrics".into());
+        let mut server = RunningServer { child: Some(child), url: format!("http://127.0.0.1:{port}"), flags: full, log: spec.log.clone() };
+        let deadline = Instant::now() + spec.health_timeout;
+        loop {
+            if let Some(status) = server.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                server.child = None;
+                return Err(fail(format!("llama-server exited during start-up ({status})"), &spec.log));
+            }
+            if ureq::get(&format!("{}/health", server.url)).timeout(Duration::from_secs(2)).call().is_ok() {
+                return Ok(server);
+            }
+            if cancel.load(Ordering::SeqCst) {
+                return Err(fail("interrupted while waiting for the server".into(), &spec.log));
+            }
+            if Instant::now() >= deadline {
+                return Err(fail(
+                    format!("llama-server was not healthy within {:.0} s", spec.health_timeout.as_secs_f64()),
+                    &spec.log,
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Terminates the server (its whole process group), killing it after a grace period.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        let pgid = Pid::from_raw(child.id() as i32);
+        let _ = killpg(pgid, Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = killpg(pgid, Signal::SIGKILL);
+        let _ = child.wait();
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The last `lines` lines of a log file, read from its end.
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    let Ok(mut f) = std::fs::File::open(path) else { return String::new() };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(16 * 1024)));
+    let mut buf = Vec::new();
+    let _ = f.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

@@ -1,10 +1,337 @@
-//! TODO(owner): not built yet.
+//! `fixbench sweep FILE`: one run of the suite per llama-server configuration. Each
+//! configuration's server is started on a free loopback port, checked for health, used for
+//! one run, and stopped before the next; one that fails to start is recorded and skipped.
+//! The sweep's own record (`results/sweeps/<id>.json`) lets `--resume` continue it.
 
-use anyhow::Result;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use comfy_table::Cell;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::runner::{self, Plan, RunArgs};
+use crate::server::{self, RunningServer, ServerSpec};
+use crate::store::{self, RunRecord, RunStatus};
 
 #[derive(Debug, clap::Args)]
-pub struct SweepArgs {}
+pub struct SweepArgs {
+    /// The sweep file: one `[[server]]` table per llama-server configuration.
+    pub file: PathBuf,
+    /// How long to wait for each server's /health, in seconds.
+    #[arg(long, default_value_t = 180.0, value_name = "SECS")]
+    pub health_timeout: f64,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
 
-pub fn command(_args: SweepArgs) -> Result<i32> {
-    anyhow::bail!("not built yet")
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepFile {
+    #[serde(rename = "server", default)]
+    pub servers: Vec<ServerConfig>,
+}
+
+/// One llama-server configuration of a sweep.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub label: String,
+    pub binary: Option<String>,
+    pub model: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Send one short request once the server is healthy, before the first trial.
+    #[serde(default)]
+    pub warmup: bool,
+}
+
+/// What happened to each configuration, saved after every step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SweepRecord {
+    pub sweep_id: String,
+    pub file: String,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub configs: Vec<ConfigOutcome>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConfigOutcome {
+    pub label: String,
+    pub status: ConfigStatus,
+    pub run_id: Option<String>,
+    pub reason: Option<String>,
+    pub log_tail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfigStatus {
+    Pending,
+    Finished,
+    Interrupted,
+    Failed,
+}
+
+pub fn load(path: &Path) -> Result<SweepFile> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::BadInput(format!("cannot read the sweep file {}: {e}", path.display())))?;
+    let file: SweepFile = crate::config::parse(&text, path)?;
+    if file.servers.is_empty() {
+        return Err(Error::BadInput(format!("{}: no [[server]] table: add one per configuration", path.display())).into());
+    }
+    let mut seen = BTreeSet::new();
+    for s in &file.servers {
+        if s.label.trim().is_empty() {
+            return Err(Error::BadInput(format!("{}: a [[server]] has an empty `label`", path.display())).into());
+        }
+        if !seen.insert(s.label.as_str()) {
+            return Err(Error::BadInput(format!("{}: `label = \"{}\"` is used twice: labels must be unique", path.display(), s.label)).into());
+        }
+        for flag in ["--port", "--host", "-m", "--model"] {
+            if s.args.iter().any(|a| a == flag) {
+                return Err(Error::BadInput(format!(
+                    "{}: server `{}` passes `{flag}` in `args`; fixbench sets it (use `model = ...` for the model)",
+                    path.display(),
+                    s.label
+                ))
+                .into());
+            }
+        }
+    }
+    Ok(file)
+}
+
+/// `~`, `$VAR` and `${VAR}` expanded; relative paths taken from the sweep file's folder.
+fn resolve_path(raw: &str, base: &Path) -> Result<PathBuf> {
+    let expanded = shellexpand::full(raw).map_err(|e| Error::BadInput(format!("cannot expand `{raw}`: {e}")))?;
+    let p = PathBuf::from(expanded.as_ref());
+    Ok(if p.is_absolute() { p } else { base.join(p) })
+}
+
+pub fn command(args: SweepArgs) -> Result<i32> {
+    if args.run.server.is_some() {
+        return Err(Error::BadInput("a sweep starts its own servers: drop --server".into()).into());
+    }
+    if args.run.dry_run {
+        return Err(Error::BadInput("--dry-run is for `fixbench run`; a sweep has nothing to show without servers".into()).into());
+    }
+    let file = load(&args.file)?;
+    let base = args.file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let store = store::Store::new(args.run.results.clone().unwrap_or_else(|| PathBuf::from("results")));
+    let sweeps_dir = store.root.join("sweeps");
+    let cancel = runner::cancel_flag();
+
+    let mut record = match &args.run.resume {
+        Some(id) => {
+            let p = sweeps_dir.join(format!("{id}.json"));
+            let text = std::fs::read_to_string(&p)
+                .map_err(|e| Error::BadInput(format!("no sweep `{id}` to resume ({}: {e})", p.display())))?;
+            serde_json::from_str::<SweepRecord>(&text).with_context(|| format!("{} is corrupt", p.display()))?
+        }
+        None => {
+            let now = Utc::now();
+            SweepRecord {
+                sweep_id: format!("sweep-{}", store::new_run_id(now)),
+                file: args.file.to_string_lossy().into_owned(),
+                started_at: now,
+                ended_at: None,
+                configs: file
+                    .servers
+                    .iter()
+                    .map(|s| ConfigOutcome { label: s.label.clone(), status: ConfigStatus::Pending, run_id: None, reason: None, log_tail: None })
+                    .collect(),
+            }
+        }
+    };
+    let save = |r: &SweepRecord| -> Result<()> {
+        store::write_atomic(&sweeps_dir.join(format!("{}.json", r.sweep_id)), &serde_json::to_vec_pretty(r)?)
+    };
+    save(&record)?;
+
+    let mut runs: Vec<RunRecord> = Vec::new();
+    for (i, cfg) in file.servers.iter().enumerate() {
+        let Some(outcome) = record.configs.iter().position(|c| c.label == cfg.label) else {
+            return Err(Error::BadInput(format!("server `{}` is not part of sweep {}: resume with the same file", cfg.label, record.sweep_id)).into());
+        };
+        if cancel.load(Ordering::SeqCst) {
+            break;
+        }
+        let prior = record.configs[outcome].clone();
+        if prior.status == ConfigStatus::Finished {
+            if let Some(id) = &prior.run_id {
+                runs.push(store.load(id)?);
+            }
+            continue;
+        }
+        if prior.status == ConfigStatus::Failed && args.run.resume.is_some() {
+            continue; // reported already; a resumed sweep does not retry a broken configuration
+        }
+        eprintln!("server {}/{}: {}", i + 1, file.servers.len(), cfg.label);
+        let mut run_args = args.run.clone();
+        run_args.resume = prior.run_id.clone().filter(|_| prior.status == ConfigStatus::Interrupted);
+        let mut plan = Plan::from_args(run_args)?;
+        plan.server_label = Some(cfg.label.clone());
+        plan.record.config.server_label = Some(cfg.label.clone());
+        plan.record.labels.entry("server".into()).or_insert_with(|| cfg.label.clone());
+        let run_id = plan.record.run_id.clone();
+        record.configs[outcome].run_id = Some(run_id.clone());
+        save(&record)?;
+
+        let binary = match &cfg.binary {
+            Some(b) => resolve_path(b, &base)?,
+            None => file_binary_default(),
+        };
+        let spec = ServerSpec {
+            binary,
+            model: resolve_path(&cfg.model, &base)?,
+            args: cfg.args.clone(),
+            log: store.run_dir(&run_id).join("server.log"),
+            health_timeout: Duration::from_secs_f64(args.health_timeout),
+        };
+        let mut server = match RunningServer::start(&spec, &cancel) {
+            Ok(s) => s,
+            Err(f) => {
+                eprintln!("server {}: {}; skipped\n{}", cfg.label, f.reason, indent(&f.log_tail));
+                let c = &mut record.configs[outcome];
+                c.status = if cancel.load(Ordering::SeqCst) { ConfigStatus::Interrupted } else { ConfigStatus::Failed };
+                c.reason = Some(f.reason.clone());
+                c.log_tail = Some(f.log_tail.clone());
+                save(&record)?;
+                continue;
+            }
+        };
+        if cfg.warmup {
+            warm_up(&server.url);
+        }
+        plan.server_url = Some(server.url.clone());
+        plan.record.config.server_url = Some(server.url.clone());
+        plan.server_flags = Some(server.flags.clone());
+        let result = runner::execute(&plan, None);
+        server.stop();
+        let c = &mut record.configs[outcome];
+        match result {
+            Ok(run) => {
+                c.status = match run.status {
+                    RunStatus::Finished => ConfigStatus::Finished,
+                    _ => ConfigStatus::Interrupted,
+                };
+                runs.push(run);
+            }
+            Err(e) => {
+                c.status = ConfigStatus::Failed;
+                c.reason = Some(format!("{e:#}"));
+                c.log_tail = Some(server::log_tail(&spec.log, 15));
+                eprintln!("server {}: {e:#}; skipped", cfg.label);
+            }
+        }
+        save(&record)?;
+    }
+    record.ended_at = Some(Utc::now());
+    save(&record)?;
+
+    if args.run.json {
+        let skipped: Vec<&ConfigOutcome> = record.configs.iter().filter(|c| c.status == ConfigStatus::Failed).collect();
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "sweep_id": record.sweep_id, "runs": runs, "skipped": skipped }))?);
+    } else {
+        print!("{}", summary(&record, &runs));
+        eprintln!("sweep: {}", sweeps_dir.join(format!("{}.json", record.sweep_id)).display());
+    }
+    if record.configs.iter().any(|c| matches!(c.status, ConfigStatus::Interrupted | ConfigStatus::Pending)) {
+        return Err(Error::Interrupted(format!(
+            "finished configurations are saved; continue with `fixbench sweep {} --resume {}`",
+            args.file.display(),
+            record.sweep_id
+        ))
+        .into());
+    }
+    if runs.is_empty() {
+        return Err(Error::Environment("no server configuration could be started (see the table above)".into()).into());
+    }
+    Ok(crate::exit_codes::OK)
+}
+
+fn file_binary_default() -> PathBuf {
+    crate::config::Harness::load(None)
+        .ok()
+        .and_then(|h| h.file.server.binary.as_ref().map(|b| h.resolve(b)))
+        .unwrap_or_else(server::default_binary)
+}
+
+fn warm_up(url: &str) {
+    let body = serde_json::json!({"messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 4});
+    let _ = ureq::post(&format!("{url}/v1/chat/completions")).timeout(Duration::from_secs(120)).send_json(body);
+}
+
+fn indent(s: &str) -> String {
+    s.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+}
+
+/// The comparison grouped by server configuration.
+pub fn summary(record: &SweepRecord, runs: &[RunRecord]) -> String {
+    let mut t = crate::report::table::new_table();
+    t.set_header(["server", "status", "trials", "passed/total", "resolved", "prefill tok/s", "decode tok/s", "cache hit", "wall"]);
+    for c in &record.configs {
+        let run = c.run_id.as_ref().and_then(|id| runs.iter().find(|r| &r.run_id == id));
+        let status = match (c.status, &c.reason) {
+            (ConfigStatus::Failed, Some(r)) => format!("failed: {r}"),
+            (s, _) => format!("{s:?}").to_lowercase(),
+        };
+        let Some(run) = run else {
+            t.add_row(vec![Cell::new(&c.label), Cell::new(status), Cell::new("-"), Cell::new("-"), Cell::new("-"), Cell::new("-"), Cell::new("-"), Cell::new("-"), Cell::new("-")]);
+            continue;
+        };
+        let tr = &run.trials;
+        let n = tr.len().max(1) as f64;
+        let passed: u32 = tr.iter().map(|t| t.passed).sum();
+        let total: u32 = tr.iter().map(|t| t.total).sum();
+        let resolved = tr.iter().filter(|t| t.resolved).count();
+        let sum = |f: &dyn Fn(&crate::store::ServerDelta) -> f64| tr.iter().filter_map(|t| t.server.as_ref()).map(f).sum::<f64>();
+        let has_server = tr.iter().any(|t| t.server.is_some());
+        let rate = |tok: f64, secs: f64| if has_server && secs > 0.0 { format!("{:.1}", tok / secs) } else { "n/a".into() };
+        let prefill = rate(sum(&|s| s.prompt_tokens), sum(&|s| s.prompt_seconds));
+        let decode = rate(sum(&|s| s.predicted_tokens), sum(&|s| s.predicted_seconds));
+        let cached = sum(&|s| s.cached_tokens);
+        let prompt = sum(&|s| s.prompt_tokens);
+        let hit = if has_server && cached + prompt > 0.0 { format!("{:.0}%", 100.0 * cached / (cached + prompt)) } else { "n/a".into() };
+        let wall: f64 = tr.iter().map(|t| t.wall_s).sum();
+        t.add_row(vec![
+            Cell::new(&c.label),
+            Cell::new(status),
+            Cell::new(tr.len()),
+            Cell::new(format!("{passed}/{total}")),
+            Cell::new(format!("{resolved}/{}", tr.len())),
+            Cell::new(prefill),
+            Cell::new(decode),
+            Cell::new(hit),
+            Cell::new(format!("{:.1} s (mean {:.1} s)", wall, wall / n)),
+        ]);
+    }
+    format!("{t}\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.toml");
+        std::fs::write(&p, text).unwrap();
+        load(&p).map(|f| format!("{} servers", f.servers.len())).unwrap_or_else(|e| e.to_string())
+    }
+
+    #[test]
+    fn sweep_files_are_checked() {
+        assert_eq!(parse("[[server]]\nlabel = \"a\"\nmodel = \"m.gguf\"\nargs = [\"-np\", \"1\"]\n"), "1 servers");
+        assert!(parse("[[server]]\nmodel = \"m\"\n").contains("missing field `label`"));
+        assert!(parse("[[server]]\nlabel = \"a\"\nmodel = \"m\"\n[[server]]\nlabel = \"a\"\nmodel = \"m\"\n").contains("used twice"));
+        assert!(parse("[[server]]\nlabel = \"a\"\nmodel = \"m\"\nargs = [\"--port\", \"1\"]\n").contains("fixbench sets it"));
+        assert!(parse("[[server]]\nlabel = \"a\"\nmodel = \"m\"\nflags = []\n").contains("unknown field `flags`"));
+    }
 }

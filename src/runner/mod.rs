@@ -66,7 +66,7 @@ pub fn execute(plan: &Plan, telemetry: Option<RunTelemetry>) -> Result<RunRecord
     exec::become_subreaper();
     let cancel = cancel_flag();
     let grader = plan.grader();
-    grader.check()?;
+    let pytest_version = grader.check()?;
 
     let mut run = plan.record.clone();
     let mut telemetry = match (telemetry, &plan.server_url) {
@@ -77,6 +77,9 @@ pub fn execute(plan: &Plan, telemetry: Option<RunTelemetry>) -> Result<RunRecord
     if let Some(t) = &telemetry {
         let mut info = t.info();
         info.label = plan.server_label.clone();
+        if plan.server_flags.is_some() {
+            info.flags = plan.server_flags.clone();
+        }
         if let Some(old) = &run.server {
             trial::check_fingerprint(old, &info)?;
         }
@@ -99,7 +102,7 @@ pub fn execute(plan: &Plan, telemetry: Option<RunTelemetry>) -> Result<RunRecord
         let problem = plan.problem(&key.problem);
         if !starters.contains_key(&problem.name) {
             progress.note(&format!("grading the starter of {}", problem.name));
-            let g = grader.grade(problem, &problem.package_dir(), &std::env::temp_dir().join("fixbench-starter-junit.xml"))?;
+            let g = crate::grade::starter::outcomes(&grader, &pytest_version, problem, &plan.store.root.join(".cache"))?;
             if g.total == 0 {
                 return Err(Error::BadInput(format!(
                     "problem `{}`: the starter's tests did not run ({}): check it with `fixbench validate --problem {}`",

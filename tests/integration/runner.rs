@@ -260,7 +260,11 @@ fn harness_toml_defines_agents_and_defaults() {
 }
 
 fn stored_run(results: &Path) -> (PathBuf, Value) {
-    let dir = std::fs::read_dir(results).unwrap().next().unwrap().unwrap().path();
+    let dir = std::fs::read_dir(results)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .unwrap();
     let v = std::fs::read_to_string(dir.join("run.json")).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null);
     (dir, v)
 }
@@ -279,7 +283,7 @@ fn ctrl_c_then_resume_completes_the_run_without_loss_or_duplicates() {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         assert!(Instant::now() < deadline, "no trial finished in time");
-        if sb.results().exists() && std::fs::read_dir(sb.results()).unwrap().count() > 0 {
+        if sb.results().exists() && std::fs::read_dir(sb.results()).unwrap().any(|e| !e.unwrap().file_name().to_string_lossy().starts_with('.')) {
             let (_, run) = stored_run(&sb.results());
             if run["trials"].as_array().map(|t| t.len()).unwrap_or(0) >= 2 {
                 break;

@@ -59,7 +59,11 @@ impl Sandbox {
     }
     /// The single run stored under `results/`.
     pub fn only_run(&self) -> serde_json::Value {
-        let runs: Vec<PathBuf> = std::fs::read_dir(self.results()).unwrap().map(|e| e.unwrap().path()).collect();
+        let runs: Vec<PathBuf> = std::fs::read_dir(self.results())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.join("run.json").is_file())
+            .collect();
         assert_eq!(runs.len(), 1, "expected one run in {:?}", runs);
         serde_json::from_str(&std::fs::read_to_string(runs[0].join("run.json")).unwrap()).unwrap()
     }

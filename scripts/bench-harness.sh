@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Harness overhead: `fixbench run --agent null` on the three problems against a 15-line bash
+# loop doing the same work (copy, run nothing, pytest, count), alternated in one script.
+# Prints each round's times and the median ratio fixbench / loop.
+#
+#   scripts/bench-harness.sh [ROUNDS]      (default 9)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${1:-9}
+PY=${FIXBENCH_PYTHON:-$PWD/.venv/bin/python}
+[ -x "$PY" ] || { echo "no Python with pytest at $PY: run scripts/setup.sh" >&2; exit 3; }
+cargo build --release --quiet
+BIN=$PWD/target/release/fixbench
+WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT
+
+loop() {  # the 15-line baseline: copy the problem, run nothing, pytest with a report, count passes
+  local total=0
+  for p in problems/*/; do
+    name=$(basename "$p"); d=$(mktemp -d "$WORK/loop.XXXX")
+    cp -r "$p/PROBLEM.md" "$p/$name" "$p/tests" "$d/"
+    printf '[pytest]\npythonpath = .\n' > "$d/pytest.ini"
+    (cd "$d" && "$PY" -I -B -m pytest -q -p no:cacheprovider --junitxml="$d/junit.xml" >/dev/null || true)
+    n=$(grep -o '<testcase ' "$d/junit.xml" | wc -l); f=$(grep -c -E '<(failure|error)' "$d/junit.xml" || true)
+    total=$((total + n - f)); rm -rf "$d"
+  done
+  echo "$total" > "$WORK/loop.count"
+}
+
+harness() {
+  "$BIN" run --agent null --isolation none --python "$PY" --results "$WORK/results" --json > "$WORK/run.json"
+}
+
+now() { date +%s.%N; }
+# One untimed round each warms the file cache and fixbench's starter cache.
+loop; harness
+ratios=()
+printf '%-6s %10s %10s %8s\n' round loop_s fixbench_s ratio
+for i in $(seq 1 "$ROUNDS"); do
+  t0=$(now); loop; t1=$(now); harness; t2=$(now)
+  read -r l h r < <(awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { print b-a, c-b, (c-b)/(b-a) }')
+  ratios+=("$r")
+  printf '%-6s %10.3f %10.3f %8.3f\n' "$i" "$l" "$h" "$r"
+done
+passed=$("$PY" -c 'import json,sys; print(sum(t["passed"] for t in json.load(open(sys.argv[1]))["trials"]))' "$WORK/run.json")
+echo "tests passed: loop $(cat "$WORK/loop.count"), fixbench $passed (must match)"
+median=$(printf '%s\n' "${ratios[@]}" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}')
+printf 'median ratio fixbench/loop over %d rounds: %.3f\n' "$ROUNDS" "$median"

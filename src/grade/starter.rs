@@ -1,0 +1,50 @@
+//! The starter's outcomes, against which every trial's flips are measured. Computed once per
+//! problem and cached on disk under `<results>/.cache/`, keyed by a hash of everything that
+//! decides them (tests, package, grading config, Python and pytest version), so re-running
+//! the suite does not grade an unchanged starter again.
+
+use std::path::Path;
+
+use anyhow::Result;
+use sha2::{Digest, Sha256};
+
+use super::{Grade, Grader};
+use crate::problem::Problem;
+use crate::store::TestResult;
+use crate::workdir;
+
+pub fn outcomes(grader: &Grader, pytest_version: &str, problem: &Problem, cache_dir: &Path) -> Result<Grade> {
+    let key = cache_key(grader, pytest_version, problem)?;
+    let path = cache_dir.join(format!("starter-{}-{}.json", problem.name, &key[..16]));
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        if let Ok(tests) = serde_json::from_str::<Vec<TestResult>>(&text) {
+            return Ok(Grade::from_tests(tests));
+        }
+    }
+    let junit = tempfile::NamedTempFile::new()?;
+    let grade = grader.grade(problem, &problem.package_dir(), junit.path())?;
+    if grade.error.is_none() && grade.total > 0 {
+        crate::store::write_atomic(&path, &serde_json::to_vec(&grade.tests)?)?;
+    }
+    Ok(grade)
+}
+
+fn cache_key(grader: &Grader, pytest_version: &str, problem: &Problem) -> Result<String> {
+    let mut h = Sha256::new();
+    h.update(grader.python.to_string_lossy().as_bytes());
+    h.update([0]);
+    h.update(pytest_version.as_bytes());
+    h.update([0]);
+    h.update(workdir::GRADE_INI.as_bytes());
+    for (tag, dir) in [("tests", problem.tests_dir()), ("package", problem.package_dir())] {
+        for (rel, text) in workdir::read_files(&dir)? {
+            h.update(tag.as_bytes());
+            h.update([0]);
+            h.update(rel.as_bytes());
+            h.update([0]);
+            h.update(text.len().to_le_bytes());
+            h.update(text.as_bytes());
+        }
+    }
+    Ok(hex::encode(h.finalize()))
+}
