@@ -57,6 +57,8 @@ pub struct SweepRecord {
     pub file: String,
     pub started_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
+    /// The `fixbench run` flags the sweep was started with; `--resume` reuses them.
+    pub run_args: RunArgs,
     pub configs: Vec<ConfigOutcome>,
 }
 
@@ -127,6 +129,16 @@ pub fn command(args: SweepArgs) -> Result<i32> {
     let sweeps_dir = store.root.join("sweeps");
     let cancel = runner::cancel_flag();
 
+    let resuming = args.run.resume.is_some();
+    if resuming {
+        let strip = |a: &RunArgs| RunArgs { resume: None, json: false, results: None, python: None, config: None, ..a.clone() };
+        if serde_json::to_value(strip(&args.run))? != serde_json::to_value(strip(&RunArgs::empty()))? {
+            return Err(Error::BadInput(
+                "--resume continues a sweep with the run flags it was started with: drop the others (--json and --results may stay)".into(),
+            )
+            .into());
+        }
+    }
     let mut record = match &args.run.resume {
         Some(id) => {
             let p = sweeps_dir.join(format!("{id}.json"));
@@ -141,6 +153,7 @@ pub fn command(args: SweepArgs) -> Result<i32> {
                 file: args.file.to_string_lossy().into_owned(),
                 started_at: now,
                 ended_at: None,
+                run_args: RunArgs { json: false, resume: None, ..args.run.clone() },
                 configs: file
                     .servers
                     .iter()
@@ -169,12 +182,21 @@ pub fn command(args: SweepArgs) -> Result<i32> {
             }
             continue;
         }
-        if prior.status == ConfigStatus::Failed && args.run.resume.is_some() {
+        if prior.status == ConfigStatus::Failed && resuming {
             continue; // reported already; a resumed sweep does not retry a broken configuration
         }
         eprintln!("server {}/{}: {}", i + 1, file.servers.len(), cfg.label);
-        let mut run_args = args.run.clone();
-        run_args.resume = prior.run_id.clone().filter(|_| prior.status == ConfigStatus::Interrupted);
+        let mut run_args = record.run_args.clone();
+        // An interrupted configuration whose run was saved continues it; one interrupted before
+        // its run began (while the server started) starts afresh.
+        run_args.resume = prior
+            .run_id
+            .clone()
+            .filter(|id| prior.status == ConfigStatus::Interrupted && store.run_dir(id).join(store::RUN_FILE).is_file());
+        if run_args.resume.is_some() {
+            // A resumed run keeps its own configuration; only where results go may differ.
+            run_args = RunArgs { resume: run_args.resume, results: run_args.results, config: run_args.config, python: run_args.python, ..RunArgs::empty() };
+        }
         let mut plan = Plan::from_args(run_args)?;
         plan.server_label = Some(cfg.label.clone());
         plan.record.config.server_label = Some(cfg.label.clone());

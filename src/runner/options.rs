@@ -2,7 +2,7 @@
 //! `harness.toml` (in that priority), or from a stored run when resuming.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -13,11 +13,11 @@ use crate::config::{split_command, Harness};
 use crate::error::Error;
 use crate::grade::Grader;
 use crate::problem::{self, Problem};
-use crate::sandbox::Isolation;
+use crate::sandbox::{Isolation, Sandbox};
 use crate::store::{RunConfig, RunRecord, RunStatus, Store, TrialRecord, SCHEMA_VERSION};
 use crate::telemetry::CacheState;
 
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, clap::Args, serde::Serialize, serde::Deserialize)]
 pub struct RunArgs {
     /// An agent from harness.toml, a preset, or a built-in (`null`, `oracle`). Repeatable.
     #[arg(long = "agent", value_name = "NAME")]
@@ -77,6 +77,19 @@ pub struct RunArgs {
     pub model: Option<String>,
 }
 
+impl RunArgs {
+    /// No flags at all: every value from harness.toml or the defaults.
+    pub fn empty() -> RunArgs {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            run: RunArgs,
+        }
+        Only::parse_from(["fixbench"]).run
+    }
+}
+
 /// One trial to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrialKey {
@@ -111,6 +124,8 @@ pub struct Plan {
     pub server_flags: Option<Vec<String>>,
     pub cache_state: CacheState,
     pub isolation: Isolation,
+    /// The agent sandbox, checked to work (None under `--isolation none`).
+    pub sandbox: Option<Sandbox>,
     pub model: String,
     pub log_cap: u64,
     /// Each agent's version, probed once per run (None: no probe, or it failed).
@@ -178,6 +193,7 @@ impl Plan {
             (None, Some(s)) => parse_enum::<Isolation>(s, "run.isolation", &harness)?,
             (None, None) => Isolation::default(),
         };
+        let sandbox = sandbox_for(isolation, &problems_dir, &store, &harness, args.dry_run)?;
         let mut labels = d.labels.clone();
         for l in &args.labels {
             let (k, v) = l.split_once('=').ok_or_else(|| {
@@ -226,6 +242,7 @@ impl Plan {
             server_flags: None,
             cache_state,
             isolation,
+            sandbox,
             model: args.model.unwrap_or_else(|| "local".into()),
             log_cap: crate::agent::exec::DEFAULT_LOG_CAP,
             agent_versions: BTreeMap::new(),
@@ -268,6 +285,8 @@ impl Plan {
             })
             .collect::<Result<_>>()?;
         let python = args.python.clone().unwrap_or_else(|| PathBuf::from(&c.python));
+        let isolation = parse_enum::<Isolation>(&c.isolation, "config.isolation", &Harness::default())?;
+        let sandbox = sandbox_for(isolation, Path::new(&c.problems_dir), &store, harness, args.dry_run)?;
         let _ = harness;
         Ok(Plan {
             store,
@@ -280,7 +299,8 @@ impl Plan {
             server_label: c.server_label.clone(),
             server_flags: None,
             cache_state: parse_enum::<CacheState>(&c.cache_state, "config.cache_state", &Harness::default())?,
-            isolation: parse_enum::<Isolation>(&c.isolation, "config.isolation", &Harness::default())?,
+            isolation,
+            sandbox,
             model: c.model.clone().unwrap_or_else(|| "local".into()),
             log_cap: crate::agent::exec::DEFAULT_LOG_CAP,
             agent_versions: BTreeMap::new(),
@@ -308,10 +328,10 @@ impl Plan {
     }
 
     fn with_versions(mut self) -> Plan {
-        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
         for a in &self.agents {
-            if let crate::agent::AgentKind::Command { version: Some(argv), .. } = &a.kind {
-                let v = crate::agent::exec::probe(argv, &a.env, &cwd, Duration::from_secs(30));
+            if let crate::agent::AgentKind::Command { version: Some(_), .. } = &a.kind {
+                // In a throwaway home: agents write caches on any start.
+                let v = a.probe_version(Duration::from_secs(30));
                 self.agent_versions.insert(a.name.clone(), v);
             }
         }
@@ -333,6 +353,20 @@ impl Plan {
     pub fn labels(&self) -> &BTreeMap<String, String> {
         &self.record.labels
     }
+}
+
+/// The run's sandbox under `--isolation sandbox`, checked to start here unless nothing runs.
+fn sandbox_for(isolation: Isolation, problems_dir: &Path, store: &Store, harness: &Harness, dry_run: bool) -> Result<Option<Sandbox>> {
+    if isolation == Isolation::None {
+        return Ok(None);
+    }
+    let ro: Vec<PathBuf> = harness.file.sandbox.ro.iter().map(|p| harness.resolve(p)).collect();
+    let source = harness.path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "harness.toml".into());
+    let mut sandbox = Sandbox::new(problems_dir, &store.root, &ro, &source)?;
+    if !dry_run {
+        sandbox.check()?;
+    }
+    Ok(Some(sandbox))
 }
 
 fn default_python() -> PathBuf {

@@ -1,0 +1,158 @@
+//! `fixbench sweep` with the real llama-server and SmolLM2: every configuration runs the
+//! suite, a broken configuration is reported and skipped, and no server outlives fixbench.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::llama;
+use crate::util::*;
+
+/// A symlink to the model under a name unique to this test, so the test can tell its own
+/// servers from any other test's by their command line.
+fn unique_model(dir: &Path) -> String {
+    let link = dir.join(format!("smollm2-sweep-{}.gguf", std::process::id()));
+    std::os::unix::fs::symlink(llama::model(), &link).unwrap();
+    link.to_string_lossy().into_owned()
+}
+
+fn servers_running(model: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_string_lossy().parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(model))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+fn multiturn_cmd() -> String {
+    format!("python3 {} --turns 2 --max-tokens 4", repo().join("tests/agents/multiturn.py").display())
+}
+
+fn write_sweep(dir: &Path, model: &str, servers: &[(&str, &str)]) -> std::path::PathBuf {
+    let mut text = String::new();
+    for (label, args) in servers {
+        text.push_str(&format!(
+            "[[server]]\nlabel = \"{label}\"\nbinary = \"{}\"\nmodel = \"{model}\"\nargs = [{args}]\n\n",
+            llama::server_binary().display()
+        ));
+    }
+    let p = dir.join("sweep.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn two_configurations_both_run_with_telemetry_and_labels() {
+    let sb = Sandbox::new();
+    let model = unique_model(sb.path());
+    let file = write_sweep(
+        sb.path(),
+        &model,
+        &[("one-slot", r#""-np", "1", "-c", "2048", "-t", "2""#), ("two-slots", r#""-np", "2", "-c", "4096", "-t", "2""#)],
+    );
+    let out = run_expect(
+        fixbench(sb.path()).arg("sweep").arg(&file).args(["--problem", "expr_calc", "--isolation", "none", "--json", "--cmd", &multiturn_cmd()]),
+        0,
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for (run, label) in runs.iter().zip(["one-slot", "two-slots"]) {
+        assert_eq!(run["labels"]["server"], label);
+        assert_eq!(run["server"]["label"], label);
+        let flags = run["server"]["flags"].as_array().unwrap();
+        assert!(flags.iter().any(|f| f == "-np"), "the server's flags are part of the record");
+        for t in run["trials"].as_array().unwrap() {
+            assert_eq!(t["server_label"], label);
+            let server = &t["server"];
+            assert!(server["prompt_tokens"].as_f64().unwrap() + server["cached_tokens"].as_f64().unwrap() > 0.0, "{t}");
+            assert_eq!(t["requests"].as_array().unwrap().len(), 2, "two turns through the proxy");
+            assert_eq!(t["telemetry_missing"].as_array().unwrap().len(), 0, "{t}");
+        }
+        let log = sb.results().join(run["run_id"].as_str().unwrap()).join("server.log");
+        assert!(std::fs::metadata(&log).unwrap().len() > 0, "the server's log is kept with its run");
+    }
+    assert!(servers_running(&model).is_empty(), "a llama-server outlived the sweep");
+
+    // The comparison is grouped by server configuration.
+    let out = run_expect(fixbench(sb.path()).arg("sweep").arg(&file).args(["--problem", "expr_calc", "--isolation", "none", "--agent", "null"]), 0);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("one-slot") && table.contains("two-slots") && table.contains("finished"), "{table}");
+    assert!(servers_running(&model).is_empty());
+}
+
+#[test]
+fn a_configuration_with_a_bad_flag_is_reported_and_skipped() {
+    let sb = Sandbox::new();
+    let model = unique_model(sb.path());
+    let file = write_sweep(
+        sb.path(),
+        &model,
+        &[("broken", r#""--no-such-flag""#), ("ok", r#""-np", "1", "-c", "2048", "-t", "2""#)],
+    );
+    let out = run_expect(
+        fixbench(sb.path()).arg("sweep").arg(&file).args(["--problem", "expr_calc", "--isolation", "none", "--agent", "null", "--health-timeout", "60"]),
+        0,
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("broken") && table.contains("failed: llama-server exited during start-up"), "{table}");
+    assert!(table.contains("ok") && table.contains("finished"), "{table}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no-such-flag"), "the log tail says why: {stderr}");
+    let sweeps: Vec<_> = std::fs::read_dir(sb.results().join("sweeps")).unwrap().collect();
+    let record: Value = serde_json::from_str(&std::fs::read_to_string(sweeps[0].as_ref().unwrap().path()).unwrap()).unwrap();
+    assert_eq!(record["configs"][0]["status"], "failed");
+    assert!(record["configs"][0]["log_tail"].as_str().unwrap().contains("no-such-flag"));
+    assert_eq!(record["configs"][1]["status"], "finished");
+    assert!(servers_running(&model).is_empty());
+}
+
+#[test]
+fn ctrl_c_stops_the_server_and_resume_finishes_the_sweep() {
+    let sb = Sandbox::new();
+    let model = unique_model(sb.path());
+    let file = write_sweep(sb.path(), &model, &[("a", r#""-np", "1", "-c", "2048", "-t", "2""#), ("b", r#""-np", "1", "-c", "2048", "-t", "2""#)]);
+    let slow = format!("{} && sleep 6", multiturn_cmd());
+    let child = fixbench(sb.path())
+        .arg("sweep")
+        .arg(&file)
+        .args(["--problem", "expr_calc", "--isolation", "none", "--cmd", &format!("bash -c '{slow}'")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Interrupt once the first server is up and its run (and agent) has started.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let run_started = || {
+        std::fs::read_dir(sb.results()).map(|d| d.flatten().any(|e| e.path().join("run.json").is_file())).unwrap_or(false)
+    };
+    while !run_started() {
+        assert!(std::time::Instant::now() < deadline, "the sweep never started a run");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(!servers_running(&model).is_empty());
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert!(servers_running(&model).is_empty(), "Ctrl-C left a llama-server running");
+
+    let sweep_id = std::fs::read_dir(sb.results().join("sweeps")).unwrap().next().unwrap().unwrap().path();
+    let sweep_id = sweep_id.file_stem().unwrap().to_string_lossy().into_owned();
+    let out = run_expect(
+        fixbench(sb.path()).arg("sweep").arg(&file).args(["--resume", &sweep_id, "--json", "--health-timeout", "120"]),
+        0,
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for run in runs {
+        assert_eq!(run["status"], "finished");
+        assert_eq!(run["trials"].as_array().unwrap().len(), 1, "one trial per configuration, none duplicated");
+    }
+    assert!(servers_running(&model).is_empty());
+}
