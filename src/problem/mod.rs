@@ -42,6 +42,20 @@ impl Problem {
         std::fs::read_to_string(&p).with_context(|| format!("failed to read {}", p.display()))
     }
 
+    /// A hash of every file in the problem folder (prompt, starter, tests, reference), to
+    /// notice an agent outside the sandbox writing into it.
+    pub fn fingerprint(&self) -> Result<String> {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for (rel, text) in crate::workdir::read_files(&self.dir)? {
+            h.update(rel.as_bytes());
+            h.update([0]);
+            h.update(text.len().to_le_bytes());
+            h.update(text.as_bytes());
+        }
+        Ok(hex::encode(h.finalize()))
+    }
+
     /// Loads one problem folder, checking its layout.
     pub fn load(dir: &Path) -> Result<Problem> {
         let name = dir

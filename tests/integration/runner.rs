@@ -141,20 +141,27 @@ fn a_hanging_agent_is_killed_with_every_child() {
     }
 }
 
-fn max_rss_of_children_kb() -> i64 {
+/// Runs `cmd` to completion and returns (exit code, stdout, peak RSS in MB of it and the
+/// descendants it waited for), measured by `wait4` on that one process, so processes other
+/// tests start meanwhile do not count.
+fn run_measuring_rss(cmd: &mut std::process::Command) -> (i32, Vec<u8>, i64) {
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let child = cmd.stdout(out.reopen().unwrap()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut status = 0;
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
-    usage.ru_maxrss
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32);
+    (libc::WEXITSTATUS(status), std::fs::read(out.path()).unwrap(), usage.ru_maxrss / 1024)
 }
 
 #[test]
 fn a_flooding_agent_stays_within_bounded_memory_and_capped_logs() {
     let sb = Sandbox::new();
-    let out = run_expect(
+    let (code, stdout, rss_mb) = run_measuring_rss(
         fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "none", "--json", "--cmd", &agent("flood.sh")]),
-        0,
     );
-    let run: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(code, 0);
+    let run: Value = serde_json::from_slice(&stdout).unwrap();
     let t = &trials(&run)[0];
     let cap = 10 * 1024 * 1024;
     assert_eq!(t["output"]["stdout_bytes"], cap);
@@ -162,9 +169,7 @@ fn a_flooding_agent_stays_within_bounded_memory_and_capped_logs() {
     assert_eq!(t["output"]["stderr_bytes"], cap);
     let log = sb.results().join(run["run_id"].as_str().unwrap()).join(t["paths"]["stdout"].as_str().unwrap());
     assert_eq!(std::fs::metadata(log).unwrap().len(), cap);
-    // Every process this test waited for (fixbench, and pytest under it) stayed far below the
-    // 300 MB the agent printed.
-    let rss_mb = max_rss_of_children_kb() / 1024;
+    // fixbench (and pytest under it) stayed far below the 300 MB the agent printed.
     assert!(rss_mb < 120, "peak RSS {rss_mb} MB: output is being held in memory");
 }
 
@@ -313,4 +318,23 @@ fn ctrl_c_then_resume_completes_the_run_without_loss_or_duplicates() {
     assert_eq!(&trials(&resumed)[..done], &trials(&run)[..]);
     // `latest` names the same run.
     run_expect(fixbench(sb.path()).args(["run", "--resume", "latest"]), 0);
+}
+
+#[test]
+fn an_agent_that_rewrites_the_problem_folder_voids_its_trial_and_stops_the_run() {
+    let sb = Sandbox::new();
+    let out = run_expect(
+        fixbench(sb.path())
+            .env("FIXBENCH_TEST_PROBLEMS", sb.path().join("problems"))
+            .args(["run", "--problem", "expr_calc", "--problem", "mini_sheet", "--isolation", "none", "--cmd", &agent("overreach.sh")]),
+        1,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("changed during trial expr_calc/cmd/0") && err.contains("--isolation sandbox"), "{err}");
+    let run = sb.only_run();
+    assert_eq!(run["status"], "interrupted");
+    let t = trials(&run);
+    assert_eq!(t.len(), 1, "the run stops at the void trial");
+    assert_eq!(t[0]["resolved"], false);
+    assert!(t[0]["error"].as_str().unwrap().contains("grade is void"), "{}", t[0]);
 }
