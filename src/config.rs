@@ -21,6 +21,18 @@ pub struct HarnessFile {
     pub agents: BTreeMap<String, AgentDef>,
     #[serde(default)]
     pub server: ServerDefaults,
+    #[serde(default)]
+    pub sandbox: SandboxDefaults,
+}
+
+/// `[sandbox]`: what the agent sandbox shows besides the system and the trial's own folders.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxDefaults {
+    /// Folders shown read-only to every sandboxed agent (an agent's install prefix that
+    /// fixbench cannot find from its command and PATH).
+    #[serde(default)]
+    pub ro: Vec<PathBuf>,
 }
 
 /// Defaults for `fixbench run` flags.

@@ -4,6 +4,7 @@
 
 pub mod exec;
 pub mod presets;
+pub mod usage;
 
 use std::collections::BTreeMap;
 
@@ -14,7 +15,7 @@ use crate::error::Error;
 use crate::store::AgentConfig;
 
 pub const PLACEHOLDERS: &[&str] =
-    &["prompt", "prompt_file", "workdir", "problem", "base_url", "model", "agent_home"];
+    &["prompt", "prompt_file", "workdir", "problem", "base_url", "server_root", "model", "agent_home"];
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum AgentKind {
@@ -34,6 +35,8 @@ pub struct Agent {
     /// Config files written into the per-trial agent home (relative path → content); both
     /// may hold placeholders.
     pub files: Vec<(String, String)>,
+    /// A shipped preset's install hint, binary lookup and usage reader; `None` otherwise.
+    pub preset: Option<presets::PresetInfo>,
 }
 
 impl Agent {
@@ -57,7 +60,7 @@ impl Agent {
             Some("builtin:oracle") => AgentKind::Oracle,
             _ => AgentKind::Command { template: c.command.clone(), version: None },
         };
-        Agent { name: c.name.clone(), kind, env: c.env.clone(), timeout_s: Some(c.timeout_s), files: vec![] }
+        Agent { name: c.name.clone(), kind, env: c.env.clone(), timeout_s: Some(c.timeout_s), files: vec![], preset: None }
     }
 
     pub fn command(name: &str, template: Vec<String>) -> Result<Agent> {
@@ -68,8 +71,64 @@ impl Agent {
             env: BTreeMap::new(),
             timeout_s: None,
             files: vec![],
+            preset: None,
         })
     }
+
+    /// Runs the agent's version command, if it has one, with its environment filled in for a
+    /// throwaway home and folder (agents write caches and settings on any start); returns the
+    /// version number in its first line of output, or the line.
+    pub fn probe_version(&self, timeout: std::time::Duration) -> Option<String> {
+        let AgentKind::Command { version: Some(argv), .. } = &self.kind else { return None };
+        let scratch = tempfile::tempdir().ok()?;
+        let home = scratch.path().join("home");
+        let work = scratch.path().join("work");
+        std::fs::create_dir_all(&home).ok()?;
+        std::fs::create_dir_all(&work).ok()?;
+        let vars = Vars {
+            agent_home: home.to_string_lossy().into_owned(),
+            workdir: work.to_string_lossy().into_owned(),
+            ..Default::default()
+        };
+        let mut env: BTreeMap<String, String> =
+            self.env.iter().map(|(k, v)| (k.clone(), expand_word(v, &vars, &[]))).collect();
+        env.insert("HOME".into(), vars.agent_home.clone());
+        let spec = exec::ExecSpec {
+            argv: expand(argv, &vars, &[]),
+            cwd: work,
+            env,
+            env_remove: vec![],
+            env_clear: false,
+            timeout,
+            stdout: scratch.path().join("out"),
+            stderr: scratch.path().join("err"),
+            log_cap: 64 * 1024,
+        };
+        let outcome = exec::run(&spec, &std::sync::atomic::AtomicBool::new(false));
+        if outcome.exit_code != Some(0) {
+            return None;
+        }
+        // Some agents (pi) print their version on stderr.
+        let first_line = |p: &std::path::Path| {
+            let text = std::fs::read_to_string(p).ok()?;
+            text.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_string)
+        };
+        let line = first_line(&spec.stdout).or_else(|| first_line(&spec.stderr))?;
+        Some(version_in(&line).unwrap_or(line))
+    }
+}
+
+/// The first word of `line` that looks like a version number (`1.2`, `v0.73.1`, `2.4.6.`).
+fn version_in(line: &str) -> Option<String> {
+    line.split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == ',')
+        .map(|w| w.trim_start_matches('v').trim_end_matches('.'))
+        .find(|w| {
+            let mut parts = w.split('.');
+            let first_ok = parts.next().is_some_and(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+            let second_ok = parts.next().is_some_and(|p| p.starts_with(|c: char| c.is_ascii_digit()));
+            first_ok && second_ok
+        })
+        .map(String::from)
 }
 
 /// Values for a template's placeholders.
@@ -92,6 +151,10 @@ impl Vars {
             "workdir" => &self.workdir,
             "problem" => &self.problem,
             "base_url" => &self.base_url,
+            "server_root" => {
+                let url = self.base_url.trim_end_matches('/');
+                url.strip_suffix("/v1").unwrap_or(url)
+            }
             "model" => &self.model,
             "agent_home" => &self.agent_home,
             _ => return None,
@@ -150,8 +213,8 @@ pub fn check_template(agent: &str, words: &[String]) -> Result<()> {
 /// Finds an agent by name: the built-ins, then `harness.toml`, then the shipped presets.
 pub fn resolve(name: &str, harness: &Harness) -> Result<Agent> {
     match name {
-        "null" => return Ok(Agent { name: name.into(), kind: AgentKind::Null, env: BTreeMap::new(), timeout_s: None, files: vec![] }),
-        "oracle" => return Ok(Agent { name: name.into(), kind: AgentKind::Oracle, env: BTreeMap::new(), timeout_s: None, files: vec![] }),
+        "null" => return Ok(Agent { name: name.into(), kind: AgentKind::Null, env: BTreeMap::new(), timeout_s: None, files: vec![], preset: None }),
+        "oracle" => return Ok(Agent { name: name.into(), kind: AgentKind::Oracle, env: BTreeMap::new(), timeout_s: None, files: vec![], preset: None }),
         _ => {}
     }
     if let Some(def) = harness.file.agents.get(name) {
@@ -164,9 +227,10 @@ pub fn resolve(name: &str, harness: &Harness) -> Result<Agent> {
             env: def.env.clone(),
             timeout_s: def.timeout,
             files: def.files.clone().into_iter().collect(),
+            preset: None,
         });
     }
-    if let Some(agent) = presets::find(name)? {
+    if let Some(agent) = presets::find_near(name, &harness.base_dir)? {
         return Ok(agent);
     }
     let mut known = vec!["null".to_string(), "oracle".to_string()];
@@ -189,6 +253,21 @@ mod tests {
         let t: Vec<String> = ["agent", "--cwd={workdir}", "{prompt}", "{\"json\": 1}"].map(String::from).to_vec();
         assert_eq!(expand(&t, &vars, &[]), ["agent", "--cwd=/w", "fix it; rm -rf /", "{\"json\": 1}"]);
         assert_eq!(expand(&t, &vars, &["prompt"])[2], "{prompt}");
+    }
+
+    #[test]
+    fn version_number_is_picked_out_of_banners() {
+        assert_eq!(version_in("0.73.1").as_deref(), Some("0.73.1"));
+        assert_eq!(version_in("codex-cli 0.169.0").as_deref(), Some("0.169.0"));
+        assert_eq!(version_in("2.1.197 (Claude Code)").as_deref(), Some("2.1.197"));
+        assert_eq!(version_in("This is mini-swe-agent version 2.4.6.").as_deref(), Some("2.4.6"));
+        assert_eq!(version_in("my-agent build five"), None);
+    }
+
+    #[test]
+    fn server_root_is_the_base_url_without_v1() {
+        let vars = Vars { base_url: "http://127.0.0.1:9/v1".into(), ..Default::default() };
+        assert_eq!(expand_word("{server_root}|{base_url}", &vars, &[]), "http://127.0.0.1:9|http://127.0.0.1:9/v1");
     }
 
     #[test]

@@ -1,10 +1,392 @@
-//! TODO(owner): not built yet.
+//! `fixbench compare`: runs side by side, grouped by agent, model, quant, server or a label.
+//! Rows are problems plus a total; each group gets a column group; every group after the first
+//! carries its deltas against the first, with a flag where the interval says "could be noise".
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
+use serde::Serialize;
+
+use super::format::{self, FormatKind};
+use super::group::GroupBy;
+use super::runs::{self, ResultsArg, Skipped};
+use super::stats::{self, Estimate, Spread};
+use crate::store::{RunRecord, TrialRecord};
 
 #[derive(Debug, clap::Args)]
-pub struct CompareArgs {}
+pub struct CompareArgs {
+    /// The runs to compare: run ids, `latest`, `latest~1`, …
+    #[arg(value_name = "RUN_ID", required = true)]
+    pub runs: Vec<String>,
+    /// What a column group is: agent, model, quant, server, run or label:KEY
+    #[arg(long, value_name = "GROUPING", default_value = "agent")]
+    pub by: GroupBy,
+    /// The output format
+    #[arg(long, value_enum, default_value_t = FormatKind::Table)]
+    pub format: FormatKind,
+    /// The k of pass@k [default: the repeats per run, the fewest any run has]
+    #[arg(long, value_name = "K")]
+    pub k: Option<u32>,
+    #[command(flatten)]
+    pub results: ResultsArg,
+}
 
-pub fn command(_args: CompareArgs) -> Result<i32> {
-    anyhow::bail!("not built yet")
+pub fn command(args: CompareArgs) -> Result<i32> {
+    let store = args.results.store();
+    let (runs, skipped) = runs::load_named(&store, &args.runs)?;
+    Skipped::warn_all(&skipped);
+    let mut cmp = Comparison::build(&runs, &args.by, args.k)?;
+    cmp.skipped = skipped
+        .iter()
+        .map(|s| SkippedRun {
+            run: s.name.clone(),
+            reason: s.reason.clone(),
+        })
+        .collect();
+    super::emit(&format::formatter(args.format).render(&cmp)?)?;
+    Ok(crate::exit_codes::OK)
+}
+
+/// A comparison, plain data: what every output format renders.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// The grouping, e.g. `agent` or `label:flags`.
+    pub by: String,
+    pub runs: Vec<String>,
+    pub skipped: Vec<SkippedRun>,
+    /// The k of pass@k.
+    pub k: u32,
+    pub groups: Vec<GroupInfo>,
+    /// One row per problem, then the total row.
+    pub rows: Vec<Row>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SkippedRun {
+    pub run: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupInfo {
+    pub name: String,
+    pub runs: Vec<String>,
+    pub trials: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub problem: String,
+    pub is_total: bool,
+    /// One per group, in group order; `None` where the group has no trial of the problem.
+    pub cells: Vec<Option<Cell>>,
+}
+
+/// One group's figures on one problem (or on the whole suite, in the total row).
+#[derive(Debug, Clone, Serialize)]
+pub struct Cell {
+    pub trials: usize,
+    /// Tests per trial (summed over problems in the total row).
+    pub tests: u32,
+    /// Tests passed per trial (total row: per repeat of the whole suite).
+    pub passed: Spread,
+    pub resolved: u32,
+    pub resolved_rate: f64,
+    /// Wilson 95% interval of the resolved rate.
+    pub resolved_ci: (f64, f64),
+    /// pass@k over the repeats (total row: the mean over problems); `None` with fewer than k trials.
+    pub pass_at_k: Option<f64>,
+    pub wall_s: Spread,
+    /// Trials that had server figures; 0 means the runs had no server.
+    pub server_trials: usize,
+    pub prefill_tps: Option<Spread>,
+    pub decode_tps: Option<Spread>,
+    /// As a fraction, 0–1.
+    pub cache_hit_ratio: Option<Spread>,
+    pub timeouts: u32,
+    pub errors: u32,
+    /// Against the first group; `None` in the first group's cells and where it has no figures.
+    pub delta: Option<Deltas>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Deltas {
+    pub passed: Delta,
+    pub resolved_rate: Delta,
+    pub pass_at_k: Option<Delta>,
+    pub wall_s: Delta,
+    pub prefill_tps: Option<Delta>,
+    pub decode_tps: Option<Delta>,
+    pub cache_hit_ratio: Option<Delta>,
+}
+
+/// A difference `this - first group`, judged.
+#[derive(Debug, Clone, Serialize)]
+pub struct Delta {
+    pub diff: f64,
+    /// `diff` over the first group's value, where that is not zero.
+    pub relative: Option<f64>,
+    /// 95% interval of `diff`; `None` when the samples are too small to tell.
+    pub ci: Option<(f64, f64)>,
+    pub verdict: Verdict,
+    /// The interval includes zero (or there is none): the difference could be noise.
+    pub noise: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Better,
+    Worse,
+    Same,
+}
+
+impl Delta {
+    fn new(diff: f64, base: f64, ci: Option<(f64, f64)>, higher_is_better: bool) -> Delta {
+        let verdict = if diff.abs() < 1e-9 {
+            Verdict::Same
+        } else if (diff > 0.0) == higher_is_better {
+            Verdict::Better
+        } else {
+            Verdict::Worse
+        };
+        let noise = verdict != Verdict::Same && ci.map_or(true, |(lo, hi)| lo <= 0.0 && hi >= 0.0);
+        Delta {
+            diff,
+            relative: (base.abs() > 1e-12).then(|| diff / base),
+            ci,
+            verdict,
+            noise,
+        }
+    }
+
+    fn of_means(a: &Spread, b: &Spread, higher_is_better: bool) -> Delta {
+        let d = Estimate::diff(&a.estimate(), &b.estimate());
+        Delta::new(b.mean - a.mean, a.mean, d.interval(), higher_is_better)
+    }
+}
+
+/// The trials of one group on one problem, kept for the statistics.
+#[derive(Default)]
+struct Bucket<'a> {
+    trials: Vec<&'a TrialRecord>,
+}
+
+impl Comparison {
+    pub fn build(runs: &[RunRecord], by: &GroupBy, k: Option<u32>) -> Result<Comparison> {
+        // Groups in order of first appearance: the first is the one deltas are taken against.
+        let mut group_names: Vec<String> = Vec::new();
+        let mut group_runs: Vec<Vec<String>> = Vec::new();
+        let mut problems: BTreeSet<&str> = BTreeSet::new();
+        let mut buckets: BTreeMap<(usize, &str), Bucket> = BTreeMap::new();
+        // Per (group, run, agent, repeat): the suite's passed tests, for the total row.
+        let mut suites: BTreeMap<(usize, &str, &str, u32), f64> = BTreeMap::new();
+        for run in runs {
+            for t in &run.trials {
+                let key = by.key(run, t);
+                let g = match group_names.iter().position(|n| *n == key) {
+                    Some(g) => g,
+                    None => {
+                        group_names.push(key);
+                        group_runs.push(Vec::new());
+                        group_names.len() - 1
+                    }
+                };
+                if !group_runs[g].contains(&run.run_id) {
+                    group_runs[g].push(run.run_id.clone());
+                }
+                problems.insert(&t.problem);
+                buckets.entry((g, &t.problem)).or_default().trials.push(t);
+                *suites
+                    .entry((g, &run.run_id, &t.agent, t.repeat))
+                    .or_default() += t.passed as f64;
+            }
+        }
+        if group_names.is_empty() {
+            return Err(crate::error::Error::BadInput(format!(
+                "the runs {} hold no finished trial to compare",
+                runs.iter()
+                    .map(|r| r.run_id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .into());
+        }
+        // k defaults to the repeats of one run: the fewest trials any run has of a problem and agent.
+        let mut per_run: BTreeMap<(&str, &str, &str), u32> = BTreeMap::new();
+        for run in runs {
+            for t in &run.trials {
+                *per_run
+                    .entry((&run.run_id, &t.problem, &t.agent))
+                    .or_default() += 1;
+            }
+        }
+        let k = k
+            .unwrap_or_else(|| per_run.values().copied().min().unwrap_or(1))
+            .max(1);
+        let mut notes = Vec::new();
+
+        let mut rows = Vec::new();
+        for p in &problems {
+            let cells: Vec<Option<Cell>> = (0..group_names.len())
+                .map(|g| buckets.get(&(g, *p)).map(|b| cell(&b.trials, k, None)))
+                .collect();
+            rows.push(Row {
+                problem: p.to_string(),
+                is_total: false,
+                cells,
+            });
+        }
+        let mut total_cells = Vec::new();
+        for g in 0..group_names.len() {
+            let trials: Vec<&TrialRecord> = buckets
+                .range((g, "")..(g + 1, ""))
+                .flat_map(|(_, b)| b.trials.iter().copied())
+                .collect();
+            let suite: Vec<f64> = suites
+                .iter()
+                .filter(|(key, _)| key.0 == g)
+                .map(|(_, v)| *v)
+                .collect();
+            let mut c = cell(&trials, k, Some(&suite));
+            c.tests = problems
+                .iter()
+                .filter_map(|p| {
+                    buckets
+                        .get(&(g, *p))
+                        .and_then(|b| b.trials.iter().map(|t| t.total).max())
+                })
+                .sum();
+            let per_problem: Vec<f64> = rows
+                .iter()
+                .filter_map(|r| r.cells[g].as_ref()?.pass_at_k)
+                .collect();
+            c.pass_at_k = (!per_problem.is_empty())
+                .then(|| per_problem.iter().sum::<f64>() / per_problem.len() as f64);
+            total_cells.push(Some(c));
+        }
+        rows.push(Row {
+            problem: "total".into(),
+            is_total: true,
+            cells: total_cells,
+        });
+
+        let sets: BTreeSet<Vec<&str>> = (0..group_names.len())
+            .map(|g| {
+                problems
+                    .iter()
+                    .copied()
+                    .filter(|p| buckets.contains_key(&(g, *p)))
+                    .collect()
+            })
+            .collect();
+        if sets.len() > 1 {
+            notes.push(
+                "the groups ran different problems: their total rows do not compare like for like"
+                    .into(),
+            );
+        }
+
+        // Deltas against the first group.
+        for row in &mut rows {
+            let Some(first) = row.cells[0].clone() else {
+                continue;
+            };
+            for c in row.cells.iter_mut().skip(1).flatten() {
+                c.delta = Some(deltas(&first, c));
+            }
+        }
+
+        let groups = group_names
+            .into_iter()
+            .zip(group_runs)
+            .enumerate()
+            .map(|(g, (name, runs))| GroupInfo {
+                name,
+                runs,
+                trials: buckets
+                    .range((g, "")..(g + 1, ""))
+                    .map(|(_, b)| b.trials.len())
+                    .sum(),
+            })
+            .collect();
+        Ok(Comparison {
+            by: by.name(),
+            runs: runs.iter().map(|r| r.run_id.clone()).collect(),
+            skipped: Vec::new(),
+            k,
+            groups,
+            rows,
+            notes,
+        })
+    }
+}
+
+/// A cell from its trials; `suite` (total row) replaces per-trial passed counts.
+fn cell(trials: &[&TrialRecord], k: u32, suite: Option<&[f64]>) -> Cell {
+    let n = trials.len() as u32;
+    let resolved = trials.iter().filter(|t| t.resolved).count() as u32;
+    let passed: Vec<f64> = match suite {
+        Some(s) => s.to_vec(),
+        None => trials.iter().map(|t| t.passed as f64).collect(),
+    };
+    let wall: Vec<f64> = trials.iter().map(|t| t.wall_s).collect();
+    let server = |f: fn(&crate::store::ServerDelta) -> Option<f64>| {
+        let v: Vec<f64> = trials
+            .iter()
+            .filter_map(|t| t.server.as_ref().and_then(f))
+            .filter(|v| v.is_finite())
+            .collect();
+        Spread::of(&v)
+    };
+    Cell {
+        trials: trials.len(),
+        tests: trials.iter().map(|t| t.total).max().unwrap_or(0),
+        passed: Spread::of(&passed).expect("a cell has trials"),
+        resolved,
+        resolved_rate: resolved as f64 / n.max(1) as f64,
+        resolved_ci: stats::wilson(resolved, n),
+        pass_at_k: stats::pass_at_k(n, resolved, k),
+        wall_s: Spread::of(&wall).expect("a cell has trials"),
+        server_trials: trials.iter().filter(|t| t.server.is_some()).count(),
+        prefill_tps: server(|s| s.prefill_tps),
+        decode_tps: server(|s| s.decode_tps),
+        cache_hit_ratio: server(|s| s.cache_hit_ratio),
+        timeouts: trials.iter().filter(|t| t.timed_out).count() as u32,
+        errors: trials.iter().filter(|t| t.error.is_some()).count() as u32,
+        delta: None,
+    }
+}
+
+fn deltas(a: &Cell, b: &Cell) -> Deltas {
+    let rate_ci = stats::newcombe_diff(a.resolved, a.trials as u32, b.resolved, b.trials as u32);
+    let resolved_rate = Delta::new(
+        b.resolved_rate - a.resolved_rate,
+        a.resolved_rate,
+        Some(rate_ci),
+        true,
+    );
+    let pass_at_k = match (a.pass_at_k, b.pass_at_k) {
+        (Some(x), Some(y)) => {
+            let mut d = Delta::new(y - x, x, None, true);
+            // pass@k has no interval of its own; it moves with the resolved counts.
+            d.noise = d.verdict != Verdict::Same && resolved_rate.noise;
+            Some(d)
+        }
+        _ => None,
+    };
+    let both = |x: &Option<Spread>, y: &Option<Spread>| match (x, y) {
+        (Some(x), Some(y)) => Some(Delta::of_means(x, y, true)),
+        _ => None,
+    };
+    Deltas {
+        passed: Delta::of_means(&a.passed, &b.passed, true),
+        resolved_rate,
+        pass_at_k,
+        wall_s: Delta::of_means(&a.wall_s, &b.wall_s, false),
+        prefill_tps: both(&a.prefill_tps, &b.prefill_tps),
+        decode_tps: both(&a.decode_tps, &b.decode_tps),
+        cache_hit_ratio: both(&a.cache_hit_ratio, &b.cache_hit_ratio),
+    }
 }

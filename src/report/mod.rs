@@ -1,9 +1,29 @@
 //! Reports: everything that reads the results store and prints, exports or plots it.
+//!
+//! `runs` loads what the store holds, `group` says what trials are grouped by and measured
+//! with, `stats` holds the statistics, and each command (`show`, `history`, `compare`, `gate`,
+//! `junit`, `plot`) turns that into output; `format` has one file per output format of
+//! `compare`, `plot` one file per chart kind.
 
 pub mod compare;
+pub mod format;
 pub mod gate;
+pub mod group;
 pub mod history;
 pub mod junit;
 pub mod plot;
+pub mod runs;
 pub mod show;
+pub mod stats;
+pub mod synth;
 pub mod table;
+
+/// Writes a report to stdout; a reader that stops early (`| head`) ends it quietly.
+pub fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
+}

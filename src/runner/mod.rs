@@ -77,6 +77,12 @@ pub fn execute(plan: &Plan, telemetry: Option<RunTelemetry>) -> Result<RunRecord
     if let Some(t) = &telemetry {
         let mut info = t.info();
         info.label = plan.server_label.clone();
+        // Labels override what was read from the model file's name.
+        for (key, field) in [("model", &mut info.model), ("quant", &mut info.quant)] {
+            if let Some(v) = plan.labels().get(key) {
+                *field = Some(v.clone());
+            }
+        }
         if plan.server_flags.is_some() {
             info.flags = plan.server_flags.clone();
         }
@@ -93,6 +99,9 @@ pub fn execute(plan: &Plan, telemetry: Option<RunTelemetry>) -> Result<RunRecord
 
     // The starter's outcomes, once per problem: every trial's flips are measured against them.
     let mut starters: BTreeMap<String, Grade> = BTreeMap::new();
+    // Each problem folder's hash: grading reads the frozen tests from it, so a change during a
+    // trial (an agent outside the sandbox writing into it) voids that trial and stops the run.
+    let mut fingerprints: BTreeMap<String, String> = BTreeMap::new();
     let todo = plan.pending(&run);
     let mut progress = Progress::new(todo.len(), run.trials.len());
     for key in todo {
@@ -113,6 +122,7 @@ pub fn execute(plan: &Plan, telemetry: Option<RunTelemetry>) -> Result<RunRecord
                 .into());
             }
             starters.insert(problem.name.clone(), g);
+            fingerprints.insert(problem.name.clone(), problem.fingerprint()?);
         }
         progress.start(&key);
         let ctx = trial::Context {
@@ -126,10 +136,33 @@ pub fn execute(plan: &Plan, telemetry: Option<RunTelemetry>) -> Result<RunRecord
         };
         let record: Option<TrialRecord> = trial::run(&ctx, &key, telemetry.as_mut())?;
         match record {
-            Some(r) => {
+            Some(mut r) => {
+                let tampered = problem.fingerprint()? != fingerprints[&problem.name];
+                if tampered {
+                    let msg = format!(
+                        "the problem folder {} changed during this trial, so its grade is void",
+                        problem.dir.display()
+                    );
+                    r.resolved = false;
+                    r.error = Some(match r.error.take() {
+                        Some(e) => format!("{e}; {msg}"),
+                        None => msg,
+                    });
+                }
                 progress.finish(&r);
                 run.trials.push(r);
                 plan.store.save(&run)?;
+                if tampered {
+                    run.status = RunStatus::Interrupted;
+                    plan.store.save(&run)?;
+                    anyhow::bail!(
+                        "the problem folder {} changed during trial {} (an agent wrote outside its workdir): \
+                         restore it (e.g. `git checkout -- {}`) and run agents with --isolation sandbox",
+                        problem.dir.display(),
+                        key.id(),
+                        problem.dir.display()
+                    );
+                }
             }
             None => break, // interrupted mid-trial: nothing of it is kept; resume re-runs it
         }

@@ -18,7 +18,7 @@ use crate::problem::bugs::{BUGS_FILE, FIX_FILE};
 use crate::problem::Problem;
 use crate::store::{OutputStats, ServerInfo, TrialPaths, TrialRecord};
 use crate::telemetry::{RunTelemetry, TrialContext};
-use crate::{diff, sandbox, workdir};
+use crate::{diff, workdir};
 
 pub struct Context<'a> {
     pub plan: &'a Plan,
@@ -45,6 +45,11 @@ impl Scratch {
         std::fs::create_dir_all(&workdir)?;
         std::fs::create_dir_all(&home)?;
         Ok(Scratch { _root: root, workdir, home })
+    }
+
+    /// The folder holding `workdir` and `home`: all a sandboxed agent may write.
+    pub fn root(&self) -> &Path {
+        self._root.path()
     }
 }
 
@@ -124,16 +129,36 @@ pub fn run(ctx: &Context, key: &TrialKey, telemetry: Option<&mut RunTelemetry>) 
 
     let mut telemetry = telemetry;
     if let Some(t) = telemetry.as_deref_mut() {
-        t.begin_trial(&TrialContext { trial_id: key.id(), prompt: vars.prompt.clone() });
+        t.begin_trial(&TrialContext { trial_id: key.id(), agent: key.agent.clone(), prompt: vars.prompt.clone() });
     }
     let agent_start = Instant::now();
-    let outcome = match &agent.kind {
-        AgentKind::Null => ExecOutcome { exit_code: Some(0), ..Default::default() },
-        AgentKind::Oracle => {
+    let outcome = match (&agent.kind, &plan.sandbox) {
+        // In a sandbox the null agent runs `/bin/true` in it, so that the sandbox's cost is
+        // part of every trial alike.
+        (AgentKind::Null, Some(sb)) => {
+            let spec = ExecSpec {
+                argv: vec!["/bin/true".into()],
+                cwd: scratch.workdir.clone(),
+                env: BTreeMap::from([("HOME".to_string(), vars.agent_home.clone())]),
+                env_remove: vec![],
+                env_clear: false,
+                timeout: Duration::from_secs_f64(plan.timeout_s),
+                stdout: ctx.run_dir.join(&paths.stdout),
+                stderr: ctx.run_dir.join(&paths.stderr),
+                log_cap: plan.log_cap,
+            };
+            sb.run(spec, scratch.root(), ctx.cancel)
+        }
+        (AgentKind::Null, None) => ExecOutcome { exit_code: Some(0), ..Default::default() },
+        // The oracle runs in-process: the reference must stay out of every sandbox.
+        (AgentKind::Oracle, _) => {
             put_reference(problem, &scratch.workdir)?;
             ExecOutcome { exit_code: Some(0), ..Default::default() }
         }
-        AgentKind::Command { .. } => {
+        (AgentKind::Command { .. }, _) if agent.preset.as_ref().is_some_and(|p| p.found.is_none()) => {
+            ExecOutcome { spawn_error: Some("not installed".into()), ..Default::default() }
+        }
+        (AgentKind::Command { .. }, sandbox) => {
             let inv = inv.as_ref().expect("command agents have an invocation");
             write_agent_files(&scratch.home, &inv.files)?;
             let spec = ExecSpec {
@@ -147,8 +172,10 @@ pub fn run(ctx: &Context, key: &TrialKey, telemetry: Option<&mut RunTelemetry>) 
                 stderr: ctx.run_dir.join(&paths.stderr),
                 log_cap: plan.log_cap,
             };
-            let spec = sandbox::confine(plan.isolation, spec, &scratch)?;
-            exec::run(&spec, ctx.cancel)
+            match sandbox {
+                Some(sb) => sb.run(spec, scratch.root(), ctx.cancel),
+                None => exec::run(&spec, ctx.cancel),
+            }
         }
     };
     let agent_s = agent_start.elapsed().as_secs_f64();
@@ -178,7 +205,7 @@ pub fn run(ctx: &Context, key: &TrialKey, telemetry: Option<&mut RunTelemetry>) 
 
     let error = describe_error(&outcome, agent, workdir_gone, package_gone, grade.error.as_deref());
     let tel = tel.unwrap_or_default();
-    let usage = crate::agent::presets::usage(&agent.name, &ctx.run_dir.join(&paths.stdout));
+    let usage = crate::agent::presets::usage(agent, &ctx.run_dir.join(&paths.stdout), &scratch.home);
     Ok(Some(TrialRecord {
         id: key.id(),
         problem: key.problem.clone(),
@@ -227,8 +254,9 @@ pub fn run(ctx: &Context, key: &TrialKey, telemetry: Option<&mut RunTelemetry>) 
 fn describe_error(o: &ExecOutcome, agent: &Agent, workdir_gone: bool, package_gone: bool, grade_error: Option<&str>) -> Option<String> {
     let mut parts = Vec::new();
     if let Some(e) = &o.spawn_error {
-        parts.push(match crate::agent::presets::install_hint(&agent.name) {
-            Some(hint) => format!("not installed: {hint} ({e})"),
+        parts.push(match &agent.preset {
+            Some(p) if p.found.is_none() => p.not_installed().unwrap_or_default(),
+            Some(p) => format!("{e} (reinstall it: {})", p.install),
             None => e.clone(),
         });
     }
@@ -315,7 +343,16 @@ pub fn print_dry_run(plan: &Plan) -> Result<()> {
             Some(inv) => {
                 println!("cwd: {}", workdir.display());
                 println!("isolation: {}", plan.isolation.as_str());
+                if let Some(sb) = &plan.sandbox {
+                    for p in sb.read_only(&inv.argv[0], &workdir, &inv.env) {
+                        println!("sandbox read-only: {}", p.display());
+                    }
+                    println!("sandbox read-write: <tmp>/fixbench-{}/ (workdir and home)", key.dir_name());
+                }
                 println!("command: {}", shlex::try_join(inv.display.iter().map(String::as_str)).unwrap_or_default());
+                if let Some(why) = agent.preset.as_ref().and_then(|p| p.not_installed()) {
+                    println!("note: {why}");
+                }
                 for (k, v) in &inv.env {
                     println!("env: {k}={v}");
                 }

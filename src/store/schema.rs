@@ -214,6 +214,13 @@ pub struct RequestRecord {
     /// had already processed them.
     pub reprefilled_tokens: Option<u64>,
     pub error: Option<String>,
+    /// Which conversation of the trial this request continues (0, 1, …), matched by the
+    /// messages it shares with earlier requests; `None` for requests without messages.
+    #[serde(default)]
+    pub conversation: Option<u32>,
+    /// The request's turn within its conversation (0 = first).
+    #[serde(default)]
+    pub turn: Option<u32>,
 }
 
 /// Where a trial's agent time went.
@@ -223,4 +230,12 @@ pub struct TimeSplit {
     pub server_wait_s: f64,
     pub agent_own_s: f64,
     pub reprefilled_tokens: u64,
+    /// Conversations the requests formed (a sub-agent or a restarted history is another one).
+    #[serde(default)]
+    pub conversations: Option<u32>,
+    /// Sums of the requests' `prompt_ms` and `predicted_ms`, in seconds.
+    #[serde(default)]
+    pub prompt_s: Option<f64>,
+    #[serde(default)]
+    pub decode_s: Option<f64>,
 }

@@ -1,6 +1,9 @@
 //! One integration-test binary driving the real `fixbench` binary, a module per area.
 
+mod agents;
 mod llama;
+mod real_agents;
+mod report;
 mod runner;
 mod sandbox;
 mod sweep;

@@ -1,0 +1,44 @@
+//! Writes a synthetic results store for trying the reports and measuring them at scale.
+//!
+//! cargo run --release --example gen_store -- DIR [--runs N] [--trials N] [--seed N] [--regress-from RUN_INDEX]
+
+use anyhow::{bail, Context, Result};
+use fixbench::report::synth::{generate, Options};
+use fixbench::store::Store;
+
+fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let mut dir = None;
+    let mut opts = Options::default();
+    while let Some(a) = args.next() {
+        let mut value = |flag: &str| -> Result<usize> {
+            args.next()
+                .with_context(|| format!("{flag} needs a number"))?
+                .parse()
+                .with_context(|| format!("{flag} needs a number"))
+        };
+        match a.as_str() {
+            "--runs" => opts.runs = value("--runs")?,
+            "--trials" => opts.trials = value("--trials")?,
+            "--seed" => opts.seed = value("--seed")? as u64,
+            "--regress-from" => opts.regress_from = Some(value("--regress-from")?),
+            _ if a.starts_with("--") => bail!("unknown flag {a}"),
+            _ => dir = Some(a),
+        }
+    }
+    let Some(dir) = dir else {
+        bail!("usage: gen_store DIR [--runs N] [--trials N] [--seed N] [--regress-from I]")
+    };
+    let ids = generate(&Store::new(&dir), &opts)?;
+    let trials: usize = ids
+        .iter()
+        .map(|id| {
+            Store::new(&dir)
+                .load(id)
+                .map(|r| r.trials.len())
+                .unwrap_or(0)
+        })
+        .sum();
+    println!("wrote {} runs, {trials} trials to {dir}", ids.len());
+    Ok(())
+}

@@ -1,0 +1,194 @@
+//! Reading runs for the reports: names resolved (`latest`, `latest~N`, ids), runs loaded in
+//! parallel, and a missing or corrupt run named and skipped where the report can go on.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+
+use crate::error::Error;
+use crate::store::{RunRecord, Store};
+
+/// `--results DIR`, shared by every report command.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ResultsArg {
+    /// The results folder to read
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    pub results: PathBuf,
+}
+
+impl ResultsArg {
+    pub fn store(&self) -> Store {
+        Store::new(&self.results)
+    }
+}
+
+/// A run that could not be read, and why.
+#[derive(Debug)]
+pub struct Skipped {
+    pub name: String,
+    pub reason: String,
+}
+
+impl Skipped {
+    /// Prints the skipped runs as warnings on stderr.
+    pub fn warn_all(skipped: &[Skipped]) {
+        for s in skipped {
+            eprintln!("warning: skipped run `{}`: {}", s.name, s.reason);
+        }
+    }
+}
+
+fn reason(err: &anyhow::Error) -> String {
+    err.chain()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+/// Loads one named run; its absence or corruption is a bad-input error naming it.
+pub fn load_one(store: &Store, name: &str) -> Result<RunRecord> {
+    let id = store
+        .resolve(name)
+        .map_err(|e| Error::BadInput(reason(&e)))?;
+    store
+        .load(&id)
+        .map_err(|e| Error::BadInput(reason(&e)).into())
+}
+
+/// Loads the named runs in order (duplicates kept once). Unreadable ones are returned as
+/// `Skipped`; it is an error only when none could be read.
+pub fn load_named(store: &Store, names: &[String]) -> Result<(Vec<RunRecord>, Vec<Skipped>)> {
+    let mut ids = Vec::new();
+    let mut skipped = Vec::new();
+    for name in names {
+        match store.resolve(name) {
+            Ok(id) if !ids.contains(&id) => ids.push(id),
+            Ok(_) => {}
+            Err(e) => skipped.push(Skipped {
+                name: name.clone(),
+                reason: reason(&e),
+            }),
+        }
+    }
+    let (runs, bad) = load_ids(store, &ids);
+    skipped.extend(bad);
+    if runs.is_empty() {
+        let why: Vec<String> = skipped
+            .iter()
+            .map(|s| format!("`{}`: {}", s.name, s.reason))
+            .collect();
+        return Err(Error::BadInput(format!("no run could be read ({})", why.join("; "))).into());
+    }
+    Ok((runs, skipped))
+}
+
+/// Every stored run started at or after `since`, oldest first; unreadable ones as `Skipped`.
+pub fn load_all(
+    store: &Store,
+    since: Option<DateTime<Utc>>,
+) -> Result<(Vec<RunRecord>, Vec<Skipped>)> {
+    let mut ids = store.run_ids()?;
+    if let Some(since) = since {
+        // Run ids start with their UTC start time, so most runs are left out unread.
+        let floor = since.format("%Y%m%d-%H%M%S").to_string();
+        ids.retain(|id| !looks_like_run_id(id) || id.as_str() >= floor.as_str());
+    }
+    let (mut runs, skipped) = load_ids(store, &ids);
+    if let Some(since) = since {
+        runs.retain(|r| r.started_at >= since);
+    }
+    Ok((runs, skipped))
+}
+
+fn looks_like_run_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    b.len() >= 15
+        && b[..8].iter().all(u8::is_ascii_digit)
+        && b[8] == b'-'
+        && b[9..15].iter().all(u8::is_ascii_digit)
+}
+
+/// Loads `ids` on all cores, keeping their order.
+fn load_ids(store: &Store, ids: &[String]) -> (Vec<RunRecord>, Vec<Skipped>) {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(ids.len().max(1));
+    let chunk = ids.len().div_ceil(threads).max(1);
+    let results: Vec<Result<RunRecord>> = std::thread::scope(|s| {
+        let handles: Vec<_> = ids
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(|id| store.load(id)).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("loader thread"))
+            .collect()
+    });
+    let mut runs = Vec::new();
+    let mut skipped = Vec::new();
+    for (id, r) in ids.iter().zip(results) {
+        match r {
+            Ok(run) => runs.push(run),
+            Err(e) => skipped.push(Skipped {
+                name: id.clone(),
+                reason: reason(&e),
+            }),
+        }
+    }
+    (runs, skipped)
+}
+
+/// Parses `--since`: `2026-01-31`, an RFC 3339 time, or a span back from now (`7d`, `12h`).
+pub fn parse_since(s: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc());
+    }
+    let (num, unit) = s.split_at(s.len().saturating_sub(1));
+    if let Ok(n) = num.parse::<i64>() {
+        let span = match unit {
+            "d" => Some(chrono::Duration::days(n)),
+            "h" => Some(chrono::Duration::hours(n)),
+            "w" => Some(chrono::Duration::weeks(n)),
+            _ => None,
+        };
+        if let Some(span) = span {
+            return Ok(Utc::now() - span);
+        }
+    }
+    Err(format!(
+        "`{s}` is not a date: use YYYY-MM-DD, an RFC 3339 time, or a span such as 7d, 12h, 2w"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_accepts_dates_times_and_spans() {
+        assert_eq!(
+            parse_since("2026-01-31").unwrap().to_rfc3339(),
+            "2026-01-31T00:00:00+00:00"
+        );
+        assert_eq!(
+            parse_since("2026-01-31T10:00:00+02:00")
+                .unwrap()
+                .to_rfc3339(),
+            "2026-01-31T08:00:00+00:00"
+        );
+        let week = parse_since("1w").unwrap();
+        assert!((Utc::now() - week).num_days() == 7);
+        assert!(parse_since("yesterday").unwrap_err().contains("YYYY-MM-DD"));
+    }
+
+    #[test]
+    fn run_ids_are_recognised() {
+        assert!(looks_like_run_id("20261123-091125-867a"));
+        assert!(!looks_like_run_id("baseline-main"));
+    }
+}

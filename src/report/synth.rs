@@ -1,0 +1,355 @@
+//! A synthetic results store: runs with plausible numbers in every field (server figures,
+//! requests, time splits), for the report tests and the scale benchmark
+//! (`cargo run --release --example gen_store`). Deterministic for a given seed.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::store::*;
+
+/// The problems a synthetic run uses: name, tests, tests the starter passes.
+pub const PROBLEMS: [(&str, u32, u32); 3] = [
+    ("expr_calc", 15, 11),
+    ("mini_sheet", 24, 12),
+    ("mini_stackvm", 22, 12),
+];
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub runs: usize,
+    /// Trials in the whole store (rounded up to whole repeats).
+    pub trials: usize,
+    pub seed: u64,
+    /// The first run's start; runs are spread evenly over `days`.
+    pub start: DateTime<Utc>,
+    pub days: f64,
+    pub agents: Vec<String>,
+    /// From this run on (by index), decode speed drops by a third and agents resolve less:
+    /// a regression for the charts and the gate to find.
+    pub regress_from: Option<usize>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            runs: 60,
+            trials: 10_000,
+            seed: 7,
+            start: Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).unwrap(),
+            days: 30.0,
+            agents: vec!["aider".into(), "opencode".into()],
+            regress_from: None,
+        }
+    }
+}
+
+/// The server configurations runs take turns with: (model, quant, label, prefill tok/s, decode tok/s).
+const SERVERS: [(&str, &str, &str, f64, f64); 4] = [
+    ("Qwen3-8B", "Q4_K_M", "np1", 820.0, 38.0),
+    ("Qwen3-8B", "Q8_0", "np1", 700.0, 24.0),
+    ("Qwen3-8B", "Q4_K_M", "np4", 640.0, 31.0),
+    ("SmolLM2-135M-Instruct", "Q4_1", "np1", 9_500.0, 310.0),
+];
+
+/// Writes the store and returns the run ids, oldest first.
+pub fn generate(store: &Store, opts: &Options) -> Result<Vec<String>> {
+    let mut rng = StdRng::seed_from_u64(opts.seed);
+    let per_run_unit = PROBLEMS.len() * opts.agents.len();
+    let repeat = opts.trials.div_ceil(opts.runs.max(1) * per_run_unit).max(1) as u32;
+    let mut ids = Vec::new();
+    for i in 0..opts.runs {
+        let at = opts.start
+            + Duration::seconds((opts.days * 86_400.0 * i as f64 / opts.runs.max(1) as f64) as i64);
+        let regressed = opts.regress_from.is_some_and(|r| i >= r);
+        let run = synth_run(&mut rng, i, at, repeat, &opts.agents, regressed);
+        store.save(&run)?;
+        ids.push(run.run_id);
+    }
+    Ok(ids)
+}
+
+fn synth_run(
+    rng: &mut StdRng,
+    index: usize,
+    at: DateTime<Utc>,
+    repeat: u32,
+    agents: &[String],
+    regressed: bool,
+) -> RunRecord {
+    let (model, quant, label, prefill, decode) = SERVERS[index % SERVERS.len()];
+    let run_id = format!("{}-{:04x}", at.format("%Y%m%d-%H%M%S"), index as u16);
+    let server = ServerInfo {
+        url: "http://127.0.0.1:8080".into(),
+        label: Some(label.into()),
+        model_path: Some(format!("/models/{model}-{quant}.gguf")),
+        model: Some(model.into()),
+        quant: Some(quant.into()),
+        total_slots: Some(if label == "np4" { 4 } else { 1 }),
+        n_ctx_per_slot: Some(32_768),
+        build_info: Some("b6500-0c1e570".into()),
+        ..Default::default()
+    };
+    let mut r = run_record(&run_id, at, agents);
+    r.labels.insert(
+        "branch".into(),
+        if index % 5 == 4 {
+            "feature".into()
+        } else {
+            "main".into()
+        },
+    );
+    r.labels.insert(
+        "flags".into(),
+        format!("-np{}", if label == "np4" { 4 } else { 1 }),
+    );
+    r.config.server_url = Some(server.url.clone());
+    r.config.server_label = server.label.clone();
+    r.server = Some(server);
+    let speed = if regressed { 2.0 / 3.0 } else { 1.0 };
+    let mut clock = at;
+    for rep in 0..repeat {
+        for (ai, agent) in agents.iter().enumerate() {
+            for (pi, &(problem, total, baseline)) in PROBLEMS.iter().enumerate() {
+                let skill =
+                    0.75 - 0.15 * pi as f64 - 0.1 * ai as f64 - if regressed { 0.25 } else { 0.0 };
+                let resolved = rng.gen_bool(skill.clamp(0.02, 0.98));
+                let passed = if resolved {
+                    total
+                } else {
+                    rng.gen_range(baseline.saturating_sub(1)..total)
+                };
+                let mut t = trial(problem, agent, rep, passed, total, baseline);
+                t.started_at = clock;
+                telemetry(rng, &mut t, prefill * speed, decode * speed);
+                clock += Duration::milliseconds((t.wall_s * 1000.0) as i64);
+                t.server_label = Some(label.into());
+                let _ = (ai, pi);
+                r.trials.push(t);
+            }
+        }
+    }
+    r.ended_at = Some(clock);
+    r
+}
+
+/// A finished run record with no trials and no server, as `fixbench run` starts one.
+pub fn run_record(run_id: &str, at: DateTime<Utc>, agents: &[String]) -> RunRecord {
+    RunRecord {
+        schema_version: SCHEMA_VERSION,
+        run_id: run_id.into(),
+        started_at: at,
+        ended_at: Some(at + Duration::minutes(30)),
+        status: RunStatus::Finished,
+        fixbench_version: env!("CARGO_PKG_VERSION").into(),
+        git_commit: None,
+        host: Host {
+            os: "linux x86_64".into(),
+            cores: 16,
+            hostname: Some("synth".into()),
+            ..Default::default()
+        },
+        labels: BTreeMap::new(),
+        config: RunConfig {
+            problems_dir: "problems".into(),
+            problems: PROBLEMS.iter().map(|p| p.0.to_string()).collect(),
+            agents: agents
+                .iter()
+                .map(|a| AgentConfig {
+                    name: a.clone(),
+                    command: vec![a.clone(), "{prompt}".into()],
+                    env: BTreeMap::new(),
+                    timeout_s: 600.0,
+                })
+                .collect(),
+            repeat: 1,
+            timeout_s: 600.0,
+            python: "python3".into(),
+            isolation: "bwrap".into(),
+            cache_state: "shared".into(),
+            server_url: None,
+            server_label: None,
+            model: None,
+        },
+        server: None,
+        trials: Vec::new(),
+    }
+}
+
+/// A trial with known numbers and no server: `passed` of `total` tests, the starter passing the
+/// first `baseline`; the tests after `passed` fail. Resolved when every test passes.
+pub fn trial(
+    problem: &str,
+    agent: &str,
+    repeat: u32,
+    passed: u32,
+    total: u32,
+    baseline: u32,
+) -> TrialRecord {
+    let tests: Vec<TestResult> = (0..total)
+        .map(|i| TestResult {
+            name: format!("tests.test_{problem}::test_case_{i:02}"),
+            outcome: if i < passed {
+                Outcome::Passed
+            } else {
+                Outcome::Failed
+            },
+            message: (i >= passed).then(|| format!("AssertionError: case {i} expected 1, got 0")),
+        })
+        .collect();
+    let name = |i: u32| format!("tests.test_{problem}::test_case_{i:02}");
+    let dir = format!("trials/{problem}__{agent}__{repeat}");
+    TrialRecord {
+        id: format!("{problem}/{agent}/{repeat}"),
+        problem: problem.into(),
+        agent: agent.into(),
+        repeat,
+        command: vec![agent.into(), "{prompt}".into()],
+        agent_version: None,
+        isolation: "bwrap".into(),
+        cache_state: "shared".into(),
+        server_label: None,
+        started_at: Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).unwrap(),
+        passed,
+        failed: total - passed,
+        errors: 0,
+        skipped: 0,
+        total,
+        baseline,
+        resolved: passed == total && total > 0,
+        fixed: (baseline..passed).map(name).collect(),
+        broken: (passed..baseline).map(name).collect(),
+        tests,
+        timed_out: false,
+        exit_code: Some(0),
+        error: None,
+        wall_s: 60.0,
+        agent_s: 58.0,
+        grade_s: 2.0,
+        output: OutputStats::default(),
+        paths: TrialPaths {
+            stdout: format!("{dir}/stdout.log"),
+            stderr: format!("{dir}/stderr.log"),
+            diff: format!("{dir}/diff.patch"),
+            junit: format!("{dir}/junit.xml"),
+            dir,
+        },
+        agent_usage: None,
+        server: None,
+        requests: Vec::new(),
+        timing: None,
+        telemetry_missing: Vec::new(),
+    }
+}
+
+/// Fills a trial's requests, server deltas, time split and wall time with plausible numbers:
+/// turns of agent work and requests, now and then a long queue wait.
+pub fn telemetry(rng: &mut StdRng, t: &mut TrialRecord, prefill_tps: f64, decode_tps: f64) {
+    let turns = rng.gen_range(4..14);
+    let mut offset_ms = rng.gen_range(200.0..1500.0);
+    let mut context = rng.gen_range(2_000..6_000) as u64;
+    let mut delta = ServerDelta::default();
+    let mut requests = Vec::new();
+    let mut wait_ms = 0.0;
+    for turn in 0..turns {
+        let cached = if turn == 0 {
+            0
+        } else {
+            (context as f64 * rng.gen_range(0.75..0.98)) as u64
+        };
+        let prompt_n = context - cached;
+        let pp = prefill_tps * rng.gen_range(0.85..1.1);
+        let tg = decode_tps * rng.gen_range(0.85..1.1);
+        let predicted_n = rng.gen_range(60..700) as u64;
+        let prompt_ms = prompt_n as f64 / pp * 1000.0;
+        let predicted_ms = predicted_n as f64 / tg * 1000.0;
+        // Once in a while the request queues behind another slot: the "two-minute wait".
+        let queue_ms = if rng.gen_bool(0.06) {
+            rng.gen_range(20_000.0..120_000.0)
+        } else {
+            rng.gen_range(1.0..40.0)
+        };
+        let total_ms = queue_ms + prompt_ms + predicted_ms;
+        requests.push(RequestRecord {
+            start: t.started_at + Duration::milliseconds(offset_ms as i64),
+            offset_ms,
+            method: "POST".into(),
+            path: "/v1/chat/completions".into(),
+            stream: true,
+            status: 200,
+            ttft_ms: Some(queue_ms + prompt_ms),
+            total_ms,
+            prompt_n: Some(prompt_n),
+            cache_n: Some(cached),
+            prompt_ms: Some(prompt_ms),
+            predicted_n: Some(predicted_n),
+            predicted_ms: Some(predicted_ms),
+            reprefilled_tokens: Some(if turn > 0 && rng.gen_bool(0.1) {
+                rng.gen_range(200..2_000)
+            } else {
+                0
+            }),
+            error: None,
+            conversation: Some(0),
+            turn: Some(turn),
+        });
+        delta.prompt_tokens += prompt_n as f64;
+        delta.cached_tokens += cached as f64;
+        delta.prompt_seconds += prompt_ms / 1000.0;
+        delta.predicted_tokens += predicted_n as f64;
+        delta.predicted_seconds += predicted_ms / 1000.0;
+        delta.n_decode += predicted_n as f64;
+        wait_ms += total_ms;
+        // The agent's own time before its next request: tools, edits, test runs.
+        offset_ms += total_ms + rng.gen_range(300.0..9_000.0);
+        context += predicted_n + rng.gen_range(200..2_500);
+    }
+    delta.prefill_tps = Some(delta.prompt_tokens / delta.prompt_seconds.max(1e-9));
+    delta.decode_tps = Some(delta.predicted_tokens / delta.predicted_seconds.max(1e-9));
+    delta.cache_hit_ratio =
+        Some(delta.cached_tokens / (delta.cached_tokens + delta.prompt_tokens).max(1.0));
+    let agent_s = offset_ms / 1000.0;
+    t.timing = Some(TimeSplit {
+        requests: turns,
+        server_wait_s: wait_ms / 1000.0,
+        agent_own_s: (offset_ms - wait_ms) / 1000.0,
+        reprefilled_tokens: requests.iter().filter_map(|r| r.reprefilled_tokens).sum(),
+        conversations: Some(1),
+        prompt_s: Some(delta.prompt_seconds),
+        decode_s: Some(delta.predicted_seconds),
+    });
+    t.requests = requests;
+    t.server = Some(delta);
+    t.agent_s = agent_s;
+    t.grade_s = rng.gen_range(0.8..2.5);
+    t.wall_s = t.agent_s + t.grade_s + 0.3;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generates_the_asked_number_of_trials_with_telemetry() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let opts = Options {
+            runs: 4,
+            trials: 48,
+            ..Default::default()
+        };
+        let ids = generate(&store, &opts).unwrap();
+        assert_eq!(ids.len(), 4);
+        assert_eq!(store.run_ids().unwrap(), ids);
+        let run = store.load(&ids[0]).unwrap();
+        assert_eq!(run.trials.len(), 12);
+        let t = &run.trials[0];
+        assert!(t.server.as_ref().unwrap().decode_tps.unwrap() > 0.0);
+        assert!(!t.requests.is_empty() && t.timing.is_some());
+        assert_eq!(t.tests.len() as u32, t.total);
+    }
+}

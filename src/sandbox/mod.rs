@@ -1,0 +1,178 @@
+//! Isolation: how an agent's command is confined. Under `sandbox` (the default) each agent
+//! runs in a bubblewrap sandbox that shows it the system read-only, its trial's workdir and
+//! home read-write at their own paths, a private `/tmp`, `/dev` and `/proc` of its own, and the
+//! folders its program is installed in read-only; never the problems (whose references are the
+//! answers), the results, the user's home or the project folder. The network stays shared, so
+//! the agent reaches fixbench's proxy on loopback.
+
+mod bwrap;
+mod view;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Result;
+
+use crate::agent::exec::{self, ExecOutcome, ExecSpec};
+use crate::error::Error;
+pub use view::Guard;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Isolation {
+    /// A bubblewrap sandbox that shows the agent only its workdir, its home and the system.
+    #[default]
+    Sandbox,
+    /// No isolation: the agent runs as you, seeing everything you can.
+    None,
+}
+
+impl Isolation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Isolation::Sandbox => "sandbox",
+            Isolation::None => "none",
+        }
+    }
+}
+
+/// The sandbox of one run: what it hides, what it adds, and the namespaces that work here.
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    bwrap: PathBuf,
+    namespaces: Vec<&'static str>,
+    extra_ro: Vec<PathBuf>,
+    guard: Guard,
+}
+
+impl Sandbox {
+    /// A sandbox hiding `problems_dir`, `results`, the user's home and the current folder, and
+    /// showing `extra_ro` (from `source`, e.g. `harness.toml`'s `sandbox.ro`) read-only.
+    /// Nothing is started yet: [`Sandbox::check`] does.
+    pub fn new(problems_dir: &Path, results: &Path, extra_ro: &[PathBuf], source: &str) -> Result<Sandbox> {
+        let cwd = std::env::current_dir()?;
+        let mut private = vec![cwd.clone(), view::real_or_absolute(&cwd, &cwd)];
+        let homes = [std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from), passwd_home()];
+        for home in homes.into_iter().flatten() {
+            private.push(view::real_or_absolute(&home, &cwd));
+            private.push(view::absolute(&home, &cwd));
+        }
+        let mut answers = Vec::new();
+        for p in [problems_dir, results] {
+            answers.push(view::absolute(p, &cwd));
+            answers.push(view::real_or_absolute(p, &cwd));
+        }
+        let guard = Guard { answers, private };
+        let mut ro = Vec::new();
+        for p in extra_ro {
+            let abs = view::absolute(p, &cwd);
+            if !abs.exists() {
+                return Err(Error::BadInput(format!(
+                    "{source}: `sandbox.ro` lists {}, which does not exist: fix or remove it",
+                    abs.display()
+                ))
+                .into());
+            }
+            if !guard.allows(&abs) {
+                return Err(Error::BadInput(format!(
+                    "{source}: `sandbox.ro` lists {}, which would show the agent the problems' answers, the results, \
+                     your home or the project folder: list only the folders inside it that the agent needs",
+                    abs.display()
+                ))
+                .into());
+            }
+            ro.push(abs);
+        }
+        Ok(Sandbox { bwrap: bwrap::binary(), namespaces: vec![], extra_ro: ro, guard })
+    }
+
+    /// Checks, once per process, that bubblewrap can start a sandbox here. There is no
+    /// fallback: a run asked to isolate its agents never runs them unisolated.
+    pub fn check(&mut self) -> Result<()> {
+        match bwrap::probe(&self.bwrap) {
+            Ok(ns) => {
+                self.namespaces = ns;
+                Ok(())
+            }
+            Err(why) => Err(Error::Environment(format!(
+                "cannot start the agent sandbox: {why}. Install bubblewrap and allow user namespaces with \
+                 scripts/setup.sh (`apt-get install bubblewrap`; `sysctl kernel.unprivileged_userns_clone=1` \
+                 where it is 0), or run the agents unisolated with `--isolation none` (they then see all your files)"
+            ))
+            .into()),
+        }
+    }
+
+    /// The folders shown read-only to `program` (started in `cwd` with `env` on top of ours)
+    /// besides the system: `sandbox.ro` and the install folders of the program, its
+    /// interpreter and the PATH entries.
+    pub fn read_only(&self, program: &str, cwd: &Path, env: &BTreeMap<String, String>) -> Vec<PathBuf> {
+        let path = search_path(env);
+        let program = view::resolve_program(program, cwd, &path);
+        let mut all: BTreeSet<PathBuf> = self.extra_ro.iter().cloned().collect();
+        all.extend(view::install_binds(program.as_deref(), &path, &self.guard));
+        all.into_iter().collect()
+    }
+
+    /// Runs `spec` inside the sandbox; `scratch_root` (holding the trial's workdir and agent
+    /// home) is the only folder it may write outside its private `/tmp`.
+    pub fn run(&self, mut spec: ExecSpec, scratch_root: &Path, cancel: &AtomicBool) -> ExecOutcome {
+        let program = spec.argv[0].clone();
+        if view::resolve_program(&program, &spec.cwd, &search_path(&spec.env)).is_none() {
+            return ExecOutcome {
+                spawn_error: Some(format!("cannot start `{program}`: not found (as a path, or on PATH)")),
+                ..Default::default()
+            };
+        }
+        let read_only = self.read_only(&program, &spec.cwd, &spec.env);
+        let mounts = bwrap::Mounts {
+            namespaces: &self.namespaces,
+            read_only: &read_only,
+            read_write: &[scratch_root.to_path_buf()],
+            cwd: &spec.cwd,
+        };
+        spec.argv = bwrap::wrap(&self.bwrap, &mounts, &spec.argv);
+        spec.env.insert("TMPDIR".into(), "/tmp".into());
+        let mut out = exec::run(&spec, cancel);
+        if out.exit_code == Some(1) && out.spawn_error.is_none() {
+            if let Some(why) = bwrap::own_error(&spec.stderr) {
+                out.spawn_error = Some(format!("cannot start `{program}` in the sandbox: {why}"));
+            }
+        }
+        out
+    }
+}
+
+/// Whether bubblewrap can start a sandbox here (for `fixbench doctor`): the namespace flags
+/// that work, or why it cannot. Probed once per process.
+pub fn available() -> std::result::Result<Vec<&'static str>, String> {
+    bwrap::probe(&bwrap::binary())
+}
+
+/// The PATH the agent's program is looked up in: its own environment's, else ours.
+fn search_path(env: &BTreeMap<String, String>) -> OsString {
+    match env.get("PATH") {
+        Some(p) => p.into(),
+        None => std::env::var_os("PATH").unwrap_or_default(),
+    }
+}
+
+/// The user's home from the password database (`$HOME` may point elsewhere).
+fn passwd_home() -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt as _;
+    // SAFETY: getpwuid_r writes only into `pwd` and `buf`, whose sizes it is given; the
+    // returned strings point into `buf`, which outlives their use here.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut buf = vec![0 as libc::c_char; 16 * 1024];
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwuid_r(libc::getuid(), &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result);
+        if rc != 0 || result.is_null() || pwd.pw_dir.is_null() {
+            return None;
+        }
+        let dir = std::ffi::CStr::from_ptr(pwd.pw_dir).to_bytes();
+        (!dir.is_empty()).then(|| PathBuf::from(std::ffi::OsStr::from_bytes(dir)))
+    }
+}

@@ -1,0 +1,330 @@
+//! Reading a response as it passes through the proxy, without holding it back: the moment of
+//! the first token of a stream, and the server's `timings` / `usage` from the final event or
+//! the JSON body.
+
+use std::time::Instant;
+
+use serde_json::Value;
+
+/// Non-streamed bodies are kept (as a copy) up to this size to read their `timings`.
+const BODY_CAP: usize = 32 << 20;
+
+/// What a response said about its own cost.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observed {
+    pub first_token: Option<Instant>,
+    pub prompt_n: Option<u64>,
+    pub cache_n: Option<u64>,
+    pub prompt_ms: Option<f64>,
+    pub predicted_n: Option<u64>,
+    pub predicted_ms: Option<f64>,
+    /// The `error.message` of an error body or error event.
+    pub error: Option<String>,
+}
+
+/// Watches one response body, chunk by chunk.
+#[derive(Debug)]
+pub struct Capture {
+    sse: bool,
+    /// SSE: the unfinished line; JSON: the body so far.
+    buf: Vec<u8>,
+    truncated: bool,
+    observed: Observed,
+    timings: Option<Value>,
+    /// Usage objects in arrival order (Anthropic splits them over two events).
+    usage: Vec<Value>,
+    /// The stream's closing event went by (`[DONE]`, `message_stop`, `response.completed`).
+    ended: bool,
+}
+
+impl Capture {
+    pub fn new(content_type: Option<&str>) -> Capture {
+        let sse = content_type.is_some_and(|c| c.contains("text/event-stream"));
+        Capture {
+            sse,
+            buf: Vec::new(),
+            truncated: false,
+            observed: Observed::default(),
+            timings: None,
+            usage: vec![],
+            ended: false,
+        }
+    }
+
+    pub fn is_stream(&self) -> bool {
+        self.sse
+    }
+
+    /// Whether a stream's closing event has passed: a client that hangs up after it got
+    /// the whole answer.
+    pub fn saw_end(&self) -> bool {
+        self.ended
+    }
+
+    pub fn feed(&mut self, chunk: &[u8], now: Instant) {
+        if !self.sse {
+            if self.buf.len() + chunk.len() <= BODY_CAP {
+                self.buf.extend_from_slice(chunk);
+            } else {
+                self.truncated = true;
+            }
+            return;
+        }
+        let mut rest = chunk;
+        while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+            if self.buf.is_empty() {
+                self.line(&rest[..nl], now);
+            } else {
+                self.buf.extend_from_slice(&rest[..nl]);
+                let line = std::mem::take(&mut self.buf);
+                self.line(&line, now);
+            }
+            rest = &rest[nl + 1..];
+        }
+        self.buf.extend_from_slice(rest);
+    }
+
+    fn line(&mut self, line: &[u8], now: Instant) {
+        let Some(data) = line.strip_prefix(b"data:") else {
+            return;
+        };
+        let data = data.trim_ascii();
+        if data == b"[DONE]" {
+            self.ended = true;
+            return;
+        }
+        if data.is_empty() {
+            return;
+        }
+        if contains(data, b"\"message_stop\"") || contains(data, b"\"response.completed\"") {
+            self.ended = true;
+        }
+        // After the first token only the events that can carry counts are parsed.
+        if self.observed.first_token.is_some()
+            && !contains(data, b"\"timings\"")
+            && !contains(data, b"\"usage\"")
+            && !contains(data, b"\"error\"")
+        {
+            return;
+        }
+        let Ok(event) = serde_json::from_slice::<Value>(data) else {
+            return;
+        };
+        if self.observed.first_token.is_none() && is_token(&event) {
+            self.observed.first_token = Some(now);
+        }
+        self.absorb(&event);
+    }
+
+    fn absorb(&mut self, v: &Value) {
+        let response = v.get("response");
+        if let Some(t) = v
+            .get("timings")
+            .or_else(|| response.and_then(|r| r.get("timings")))
+        {
+            if t.is_object() {
+                self.timings = Some(t.clone());
+            }
+        }
+        let usage = v
+            .get("usage")
+            .or_else(|| response.and_then(|r| r.get("usage")))
+            .or_else(|| v.pointer("/message/usage"));
+        if let Some(u) = usage.filter(|u| u.is_object()) {
+            self.usage.push(u.clone());
+        }
+        if let Some(e) = v.get("error") {
+            let msg = e
+                .get("message")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| e.to_string());
+            self.observed.error = Some(msg.chars().take(200).collect());
+        }
+    }
+
+    pub fn finish(mut self) -> Observed {
+        if !self.sse {
+            if !self.truncated {
+                if let Ok(v) = serde_json::from_slice::<Value>(&self.buf) {
+                    self.absorb(&v);
+                }
+            }
+        } else if !self.buf.is_empty() {
+            let line = std::mem::take(&mut self.buf);
+            self.line(&line, Instant::now());
+        }
+        let mut o = self.observed;
+        let num = |v: &Value, k: &str| v.get(k).and_then(Value::as_f64);
+        if let Some(t) = &self.timings {
+            o.prompt_n = num(t, "prompt_n").map(|x| x as u64);
+            o.cache_n = num(t, "cache_n").map(|x| x as u64);
+            o.prompt_ms = num(t, "prompt_ms");
+            o.predicted_n = num(t, "predicted_n").map(|x| x as u64);
+            o.predicted_ms = num(t, "predicted_ms");
+        }
+        // `usage` fills what `timings` lacks (Anthropic `/v1/messages` never has timings).
+        let mut input: Option<f64> = None; // Anthropic / Responses: prompt tokens
+        let mut cached: Option<f64> = None;
+        let mut total_prompt: Option<f64> = None; // OpenAI chat: prompt tokens, cached included
+        let mut output: Option<f64> = None;
+        for u in &self.usage {
+            if let Some(x) = num(u, "prompt_tokens") {
+                total_prompt = Some(x);
+            }
+            if let Some(x) = num(u, "input_tokens") {
+                input = Some(x);
+            }
+            if let Some(x) = u
+                .pointer("/prompt_tokens_details/cached_tokens")
+                .or_else(|| u.pointer("/input_tokens_details/cached_tokens"))
+                .or_else(|| u.get("cache_read_input_tokens"))
+                .and_then(Value::as_f64)
+            {
+                cached = Some(x);
+            }
+            if let Some(x) = num(u, "completion_tokens").or_else(|| num(u, "output_tokens")) {
+                output = Some(x);
+            }
+        }
+        if o.cache_n.is_none() {
+            o.cache_n = cached.map(|x| x as u64);
+        }
+        if o.prompt_n.is_none() {
+            // Anthropic's `input_tokens` already leaves the cached ones out; OpenAI's
+            // `prompt_tokens` and the Responses API's `input_tokens` count them.
+            let anthropic = self
+                .usage
+                .iter()
+                .any(|u| u.get("cache_read_input_tokens").is_some());
+            let c = cached.unwrap_or(0.0);
+            o.prompt_n = match (total_prompt, input) {
+                (Some(t), _) => Some((t - c).max(0.0) as u64),
+                (None, Some(i)) if anthropic => Some(i as u64),
+                (None, Some(i)) => Some((i - c).max(0.0) as u64),
+                (None, None) => None,
+            };
+        }
+        if o.predicted_n.is_none() {
+            o.predicted_n = output.map(|x| x as u64);
+        }
+        o
+    }
+}
+
+/// Whether a stream event carries generated text (or a tool call), as opposed to the role
+/// header, usage or bookkeeping events.
+fn is_token(v: &Value) -> bool {
+    let non_empty = |x: Option<&Value>| match x {
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Array(a)) => !a.is_empty(),
+        _ => false,
+    };
+    if let Some(choices) = v.get("choices").and_then(Value::as_array) {
+        return choices.iter().any(|c| {
+            let d = c.get("delta");
+            non_empty(d.and_then(|d| d.get("content")))
+                || non_empty(d.and_then(|d| d.get("reasoning_content")))
+                || non_empty(d.and_then(|d| d.get("tool_calls")))
+                || non_empty(c.get("text"))
+        });
+    }
+    if let Some(t) = v.get("type").and_then(Value::as_str) {
+        return t == "content_block_delta" || (t.starts_with("response.") && t.ends_with(".delta"));
+    }
+    // llama-server's own `/completion` stream.
+    non_empty(v.get("content"))
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn feed_all(c: &mut Capture, parts: &[&str], t0: Instant) {
+        for (i, p) in parts.iter().enumerate() {
+            c.feed(p.as_bytes(), t0 + Duration::from_millis(i as u64 * 10));
+        }
+    }
+
+    #[test]
+    fn openai_stream_first_token_and_final_timings() {
+        let t0 = Instant::now();
+        let mut c = Capture::new(Some("text/event-stream"));
+        feed_all(
+            &mut c,
+            &[
+                "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":null}}]}\n\n",
+                "data: {\"choices\":[{\"delta\":{\"content\":\"Hel",
+                "lo\"}}]}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"!\"}}]}\n\n",
+                "data: {\"choices\":[{\"finish_reason\":\"stop\",\"delta\":{}}],\"timings\":{\"cache_n\":5,\"prompt_n\":7,\"prompt_ms\":12.5,\"predicted_n\":2,\"predicted_ms\":3.0}}\n\n",
+                "data: [DONE]\n\n",
+            ],
+            t0,
+        );
+        assert!(c.saw_end());
+        let o = c.finish();
+        // The token split over two chunks counts when its line completes (the third chunk).
+        assert_eq!(o.first_token, Some(t0 + Duration::from_millis(20)));
+        assert_eq!(
+            (o.prompt_n, o.cache_n, o.predicted_n),
+            (Some(7), Some(5), Some(2))
+        );
+        assert_eq!((o.prompt_ms, o.predicted_ms), (Some(12.5), Some(3.0)));
+    }
+
+    #[test]
+    fn non_streamed_body_and_usage_fallback() {
+        let mut c = Capture::new(Some("application/json"));
+        c.feed(
+            br#"{"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":3,"#,
+            Instant::now(),
+        );
+        c.feed(
+            br#""prompt_tokens_details":{"cached_tokens":4}}}"#,
+            Instant::now(),
+        );
+        let o = c.finish();
+        assert_eq!(
+            (o.prompt_n, o.cache_n, o.predicted_n, o.prompt_ms),
+            (Some(6), Some(4), Some(3), None)
+        );
+        assert_eq!(o.first_token, None);
+    }
+
+    #[test]
+    fn anthropic_stream_usage_split_over_events() {
+        let t0 = Instant::now();
+        let mut c = Capture::new(Some("text/event-stream"));
+        feed_all(
+            &mut c,
+            &[
+                "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":3,\"cache_read_input_tokens\":20,\"output_tokens\":0}}}\n\n",
+                "event: content_block_start\ndata: {\"type\":\"content_block_start\"}\n\n",
+                "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"text\":\"x\"}}\n\n",
+                "event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":9}}\n\n",
+            ],
+            t0,
+        );
+        let o = c.finish();
+        assert_eq!(o.first_token, Some(t0 + Duration::from_millis(20)));
+        assert_eq!(
+            (o.prompt_n, o.cache_n, o.predicted_n),
+            (Some(3), Some(20), Some(9))
+        );
+    }
+
+    #[test]
+    fn error_body_message() {
+        let mut c = Capture::new(Some("application/json"));
+        c.feed(
+            br#"{"error":{"code":400,"message":"context too long"}}"#,
+            Instant::now(),
+        );
+        assert_eq!(c.finish().error.as_deref(), Some("context too long"));
+    }
+}

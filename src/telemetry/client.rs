@@ -1,0 +1,265 @@
+//! A small blocking client for llama-server's own endpoints (`/health`, `/props`, `/slots`,
+//! `/metrics`, slot actions). The agents' traffic goes through the proxy, never through here.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use crate::error::Error;
+
+/// How long `/health` may answer 503 (model loading) before a run gives up.
+pub const LOAD_WAIT: Duration = Duration::from_secs(120);
+/// How long a refused connection is retried (a server that is still binding its port).
+pub const CONNECT_WAIT: Duration = Duration::from_secs(10);
+
+/// What one call got back: the status and body, or why there was no answer.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    Ok {
+        status: u16,
+        body: String,
+        headers: Vec<(String, String)>,
+    },
+    /// No HTTP answer at all (refused, reset, timed out): the sentence says which.
+    Unreachable(String),
+}
+
+impl Reply {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Reply::Ok { status, .. } => Some(*status),
+            Reply::Unreachable(_) => None,
+        }
+    }
+
+    /// The body of a 2xx answer, else a sentence saying what came back instead.
+    pub fn ok_body(&self, what: &str) -> std::result::Result<&str, String> {
+        match self {
+            Reply::Ok { status, body, .. } if (200..300).contains(status) => Ok(body),
+            Reply::Ok { status, body, .. } => Err(format!(
+                "{what} answered HTTP {status}: {}",
+                error_message(body)
+            )),
+            Reply::Unreachable(why) => Err(format!("{what} did not answer ({why})")),
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        match self {
+            Reply::Ok { headers, .. } => headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str()),
+            Reply::Unreachable(_) => None,
+        }
+    }
+}
+
+/// The `error.message` of a llama-server error body, else the body's first 200 characters.
+pub fn error_message(body: &str) -> String {
+    let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
+    let msg = parsed
+        .as_ref()
+        .and_then(|v| {
+            v.pointer("/error/message")
+                .or_else(|| v.get("message"))
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| body.trim().to_string());
+    msg.chars().take(200).collect()
+}
+
+/// One llama-server, addressed by its root URL (`http://host:port`, no `/v1`).
+#[derive(Clone)]
+pub struct Server {
+    root: String,
+    agent: ureq::Agent,
+    api_key: Option<String>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("root", &self.root).finish()
+    }
+}
+
+impl Server {
+    /// `url` may end in `/` or `/v1`; the API key, when the server wants one, comes from
+    /// `LLAMA_API_KEY` (the variable llama-server itself reads).
+    pub fn new(url: &str) -> Result<Server> {
+        let root = root_url(url)?;
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(3))
+            .timeout(Duration::from_secs(30))
+            .build();
+        let api_key = std::env::var("LLAMA_API_KEY")
+            .ok()
+            .filter(|k| !k.is_empty());
+        Ok(Server {
+            root,
+            agent,
+            api_key,
+        })
+    }
+
+    pub fn root(&self) -> &str {
+        &self.root
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        self.call(self.agent.get(&format!("{}{path}", self.root)), None)
+    }
+
+    pub fn post_json(&self, path: &str, body: &serde_json::Value, timeout: Duration) -> Reply {
+        let req = self
+            .agent
+            .post(&format!("{}{path}", self.root))
+            .timeout(timeout);
+        self.call(req, Some(body))
+    }
+
+    fn call(&self, mut req: ureq::Request, body: Option<&serde_json::Value>) -> Reply {
+        if let Some(k) = &self.api_key {
+            req = req.set("Authorization", &format!("Bearer {k}"));
+        }
+        let result = match body {
+            Some(b) => req.send_json(b),
+            None => req.call(),
+        };
+        let resp = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(ureq::Error::Transport(t)) => return Reply::Unreachable(describe_transport(&t)),
+        };
+        let status = resp.status();
+        let headers = resp
+            .headers_names()
+            .into_iter()
+            .filter_map(|n| resp.header(&n).map(|v| (n.clone(), v.to_string())))
+            .collect();
+        match resp.into_string() {
+            Ok(body) => Reply::Ok {
+                status,
+                body,
+                headers,
+            },
+            Err(e) => Reply::Unreachable(format!("the answer broke off: {e}")),
+        }
+    }
+
+    /// Waits until `/health` says ok: 503 (loading) for up to `load_wait`, no answer at all
+    /// for up to `connect_wait`.
+    pub fn wait_healthy(&self, load_wait: Duration, connect_wait: Duration) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            let reply = self.get("/health");
+            let waited = start.elapsed();
+            let why = match &reply {
+                Reply::Ok { status: 200, .. } => return Ok(()),
+                Reply::Ok { status: 503, .. } if waited < load_wait => None,
+                Reply::Unreachable(_) if waited < connect_wait => None,
+                Reply::Ok { status: 503, body, .. } => Some(format!(
+                    "llama-server at {} was still loading after {:.0} s ({}): wait for it and run again",
+                    self.root,
+                    waited.as_secs_f64(),
+                    error_message(body)
+                )),
+                Reply::Ok { status: 401, .. } => Some(format!(
+                    "llama-server at {} wants an API key: set LLAMA_API_KEY to the key it was started with",
+                    self.root
+                )),
+                Reply::Ok { status, body, .. } => Some(format!(
+                    "llama-server at {} answered /health with HTTP {status} ({}): is that URL a llama-server?",
+                    self.root,
+                    error_message(body)
+                )),
+                Reply::Unreachable(why) => Some(format!(
+                    "no llama-server answers at {} ({why}): start one (e.g. scripts/serve.sh) or fix --server",
+                    self.root
+                )),
+            };
+            if let Some(why) = why {
+                return Err(Error::Environment(why).into());
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+/// `http://host:port/v1/` → `http://host:port`.
+pub fn root_url(url: &str) -> Result<String> {
+    let url = url.trim();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(Error::BadInput(format!(
+            "server URL `{url}` does not start with http:// or https://: write it like http://127.0.0.1:8080"
+        ))
+        .into());
+    }
+    let mut root = url.trim_end_matches('/');
+    if let Some(r) = root.strip_suffix("/v1") {
+        root = r;
+    }
+    Ok(root.to_string())
+}
+
+fn describe_transport(t: &ureq::Transport) -> String {
+    let text = t.to_string();
+    match t.kind() {
+        ureq::ErrorKind::ConnectionFailed if text.contains("refused") => {
+            "connection refused".into()
+        }
+        ureq::ErrorKind::ConnectionFailed => "connection failed".into(),
+        ureq::ErrorKind::Dns => "host name not found".into(),
+        ureq::ErrorKind::Io if text.contains("timed out") => "timed out".into(),
+        _ => text.chars().take(160).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_url_strips_v1_and_slashes() {
+        assert_eq!(
+            root_url("http://127.0.0.1:8080/v1/").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            root_url("http://127.0.0.1:8080/").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(root_url("https://h:1").unwrap(), "https://h:1");
+        assert!(root_url("127.0.0.1:8080").is_err());
+    }
+
+    #[test]
+    fn error_message_reads_llama_errors() {
+        let body = r#"{"error":{"code":503,"message":"Loading model","type":"unavailable_error"}}"#;
+        assert_eq!(error_message(body), "Loading model");
+        assert_eq!(error_message("plain text\n"), "plain text");
+    }
+
+    #[test]
+    fn unreachable_server_is_an_environment_error() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let s = Server::new(&format!("http://127.0.0.1:{port}")).unwrap();
+        let err = s
+            .wait_healthy(Duration::from_secs(1), Duration::from_millis(300))
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("no llama-server answers") && msg.contains("refused"),
+            "{msg}"
+        );
+        assert_eq!(
+            crate::error::exit_code_for(&err),
+            crate::exit_codes::ENVIRONMENT
+        );
+    }
+}

@@ -1,0 +1,154 @@
+//! A trial's requests summed up: where the agent's time went, the re-prefilled tokens, and
+//! sentences on what the requests could not tell.
+
+use std::collections::BTreeSet;
+
+use crate::store::{RequestRecord, ServerDelta, TimeSplit};
+
+/// Time waiting on the server (overlapping requests counted once) vs the rest of `agent_s`.
+pub fn time_split(records: &[RequestRecord], agent_s: f64) -> TimeSplit {
+    let mut spans: Vec<(f64, f64)> = records
+        .iter()
+        .map(|r| (r.offset_ms, r.offset_ms + r.total_ms))
+        .collect();
+    spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut wait_ms = 0.0;
+    let mut cur: Option<(f64, f64)> = None;
+    for (s, e) in spans {
+        cur = match cur {
+            Some((cs, ce)) if s <= ce => Some((cs, ce.max(e))),
+            Some((cs, ce)) => {
+                wait_ms += ce - cs;
+                Some((s, e))
+            }
+            None => Some((s, e)),
+        };
+    }
+    if let Some((cs, ce)) = cur {
+        wait_ms += ce - cs;
+    }
+    let server_wait_s = wait_ms / 1000.0;
+    let sum = |f: fn(&RequestRecord) -> Option<f64>| -> Option<f64> {
+        let v: Vec<f64> = records.iter().filter_map(f).collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / 1000.0)
+    };
+    let conversations: BTreeSet<u32> = records.iter().filter_map(|r| r.conversation).collect();
+    TimeSplit {
+        requests: records.len() as u32,
+        server_wait_s,
+        agent_own_s: (agent_s - server_wait_s).max(0.0),
+        reprefilled_tokens: records.iter().filter_map(|r| r.reprefilled_tokens).sum(),
+        conversations: Some(conversations.len() as u32),
+        prompt_s: sum(|r| r.prompt_ms),
+        decode_s: sum(|r| r.predicted_ms),
+    }
+}
+
+/// Sentences on what the requests leave unknown, and on counters that the requests do not
+/// account for.
+pub fn request_notes(
+    records: &[RequestRecord],
+    unfinished: usize,
+    server: Option<&ServerDelta>,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    if unfinished > 0 {
+        notes.push(format!("{unfinished} request(s) were still running when the agent ended: they are not in the list"));
+    }
+    let failed: Vec<&RequestRecord> = records
+        .iter()
+        .filter(|r| r.status == 0 || r.status >= 500)
+        .collect();
+    if let Some(first) = failed.first() {
+        notes.push(format!(
+            "{} request(s) got no answer from the server ({}): their tokens are unknown",
+            failed.len(),
+            first.error.as_deref().unwrap_or("no reason given")
+        ));
+    }
+    let generation =
+        |r: &&RequestRecord| r.conversation.is_some() && r.status > 0 && r.status < 400;
+    let uncounted = records
+        .iter()
+        .filter(generation)
+        .filter(|r| r.prompt_n.is_none())
+        .count();
+    if uncounted > 0 {
+        notes.push(format!(
+            "{uncounted} request(s) carried neither timings nor usage: their tokens are unknown"
+        ));
+    }
+    let untimed = records
+        .iter()
+        .filter(generation)
+        .filter(|r| r.prompt_n.is_some() && r.prompt_ms.is_none())
+        .count();
+    if untimed > 0 {
+        notes.push(format!(
+            "{untimed} request(s) reported tokens without timings (Anthropic /v1/messages never has them): their prompt_ms and predicted_ms are unknown"
+        ));
+    }
+    if let Some(d) = server {
+        let all_counted = records
+            .iter()
+            .filter(generation)
+            .all(|r| r.prompt_n.is_some() && r.cache_n.is_some());
+        if all_counted && failed.is_empty() && unfinished == 0 {
+            let prompt: u64 = records.iter().filter_map(|r| r.prompt_n).sum();
+            let cached: u64 = records.iter().filter_map(|r| r.cache_n).sum();
+            if (d.prompt_tokens - prompt as f64).abs() > 0.5
+                || (d.cached_tokens - cached as f64).abs() > 0.5
+            {
+                notes.push(format!(
+                    "the server counted {} prompt and {} cached tokens but the proxy's requests only {prompt} and {cached}: \
+                     another client is using this server, or the agent bypassed the proxy ($FIXBENCH_BASE_URL)",
+                    d.prompt_tokens, d.cached_tokens
+                ));
+            }
+        }
+    }
+    notes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(offset: f64, total: f64) -> RequestRecord {
+        RequestRecord {
+            offset_ms: offset,
+            total_ms: total,
+            status: 200,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn overlapping_requests_count_once() {
+        let rs = vec![req(0.0, 1000.0), req(500.0, 1000.0), req(3000.0, 500.0)];
+        let t = time_split(&rs, 10.0);
+        assert_eq!(t.requests, 3);
+        assert!((t.server_wait_s - 2.0).abs() < 1e-9, "{}", t.server_wait_s);
+        assert!((t.agent_own_s - 8.0).abs() < 1e-9);
+        assert_eq!(t.prompt_s, None, "no timings: unknown, not zero");
+    }
+
+    #[test]
+    fn counters_beyond_the_requests_are_noted() {
+        let mut r = req(0.0, 10.0);
+        r.conversation = Some(0);
+        r.prompt_n = Some(10);
+        r.cache_n = Some(0);
+        r.prompt_ms = Some(1.0);
+        let d = ServerDelta {
+            prompt_tokens: 10.0,
+            ..Default::default()
+        };
+        assert!(request_notes(&[r.clone()], 0, Some(&d)).is_empty());
+        let d = ServerDelta {
+            prompt_tokens: 50.0,
+            ..Default::default()
+        };
+        assert!(request_notes(&[r], 0, Some(&d))[0].contains("another client"));
+    }
+}

@@ -1,0 +1,564 @@
+//! Server-side truth against a real llama-server (SmolLM2 on CPU) with the scripted
+//! multi-turn agent: counter deltas, the recording proxy, re-prefill, cache states, a server
+//! that dies mid-trial, the fingerprint on `--resume`, `fixbench proxy` and `fixbench doctor`.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::llama::{free_port, multiturn_cmd, LlamaServer};
+use crate::util::*;
+
+/// `fixbench run` on expr_calc against `server` with `--cmd` agents; returns the stored run.
+fn run(
+    sb: &Sandbox,
+    results: &str,
+    server: &LlamaServer,
+    agents: &[String],
+    extra: &[&str],
+) -> Value {
+    let mut cmd = fixbench(sb.path());
+    cmd.args([
+        "run",
+        "--server",
+        &server.url(),
+        "--problem",
+        "expr_calc",
+        "--isolation",
+        "none",
+        "--results",
+        results,
+    ]);
+    for a in agents {
+        cmd.args(["--cmd", a]);
+    }
+    cmd.args(extra);
+    run_expect(&mut cmd, 0);
+    only_run_in(&sb.path().join(results))
+}
+
+fn only_run_in(dir: &Path) -> Value {
+    let runs: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("run.json").is_file())
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    serde_json::from_str(&std::fs::read_to_string(runs[0].join("run.json")).unwrap()).unwrap()
+}
+
+fn trials(run: &Value) -> &Vec<Value> {
+    run["trials"].as_array().unwrap()
+}
+
+fn requests(trial: &Value) -> &Vec<Value> {
+    trial["requests"].as_array().unwrap()
+}
+
+fn u(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
+}
+
+/// The proxy's per-request sums equal the server's counter deltas, exactly.
+fn assert_sums_match_metrics(t: &Value) {
+    let sum = |k: &str| requests(t).iter().map(|r| u(&r[k])).sum::<u64>();
+    assert_eq!(
+        t["server"]["prompt_tokens"].as_f64().unwrap(),
+        sum("prompt_n") as f64,
+        "prompt tokens: {t:#}"
+    );
+    assert_eq!(
+        t["server"]["cached_tokens"].as_f64().unwrap(),
+        sum("cache_n") as f64,
+        "cached tokens: {t:#}"
+    );
+    assert_eq!(
+        t["server"]["predicted_tokens"].as_f64().unwrap(),
+        sum("predicted_n") as f64,
+        "predicted: {t:#}"
+    );
+}
+
+#[test]
+fn multiturn_agent_sums_match_metrics_and_follow_ups_hit_the_cache() {
+    let server = LlamaServer::start(&[]);
+    let sb = Sandbox::new();
+    let run = run(
+        &sb,
+        "results",
+        &server,
+        &[multiturn_cmd("--turns 3 --stream")],
+        &[],
+    );
+
+    let info = &run["server"];
+    assert_eq!(info["model"], "SmolLM2-135M-Instruct");
+    assert_eq!(info["quant"], "Q4_1");
+    assert_eq!(info["total_slots"], 1);
+    assert_eq!(info["n_ctx_per_slot"], 2048);
+    assert_eq!(info["model_sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(
+        info["model_size_bytes"].as_u64(),
+        Some(std::fs::metadata(crate::llama::model()).unwrap().len())
+    );
+    assert_eq!(info["chat_template_sha256"].as_str().unwrap().len(), 64);
+    assert!(info["build_info"].is_string() && info["slots"].is_array());
+
+    let t = &trials(&run)[0];
+    assert_eq!(t["total"], 15, "the trial is graded: {t:#}");
+    assert_eq!(t["telemetry_missing"], serde_json::json!([]), "{t:#}");
+    assert_eq!(t["cache_state"], "shared");
+    let reqs = requests(t);
+    assert_eq!(reqs.len(), 3);
+    assert_sums_match_metrics(t);
+    for (i, r) in reqs.iter().enumerate() {
+        assert_eq!(r["status"], 200);
+        assert_eq!(r["path"], "/v1/chat/completions");
+        assert_eq!((u(&r["conversation"]), u(&r["turn"])), (0, i as u64));
+        assert_eq!(r["stream"], true);
+        let (ttft, total) = (
+            r["ttft_ms"].as_f64().unwrap(),
+            r["total_ms"].as_f64().unwrap(),
+        );
+        assert!(
+            ttft > 0.0 && ttft < total,
+            "a streamed request's TTFT is below its total: {r}"
+        );
+        assert!(r["prompt_ms"].as_f64().unwrap() > 0.0 && u(&r["predicted_n"]) > 0);
+        if i > 0 {
+            let prev = &reqs[i - 1];
+            assert!(
+                u(&r["cache_n"]) >= u(&prev["prompt_n"]) + u(&prev["cache_n"]),
+                "turn {i} reuses the cache: {r}"
+            );
+            assert_eq!(r["reprefilled_tokens"], 0, "{r}");
+        }
+    }
+    let s = &t["server"];
+    let ratio = s["cache_hit_ratio"].as_f64().unwrap();
+    assert!(ratio > 0.3 && ratio < 1.0, "{s}");
+    assert!(s["prefill_tps"].as_f64().unwrap() > 0.0 && s["decode_tps"].as_f64().unwrap() > 0.0);
+    let timing = &t["timing"];
+    assert_eq!(timing["requests"], 3);
+    assert_eq!(timing["conversations"], 1);
+    assert_eq!(timing["reprefilled_tokens"], 0);
+    let wait = timing["server_wait_s"].as_f64().unwrap();
+    let agent_s = t["agent_s"].as_f64().unwrap();
+    assert!(
+        wait > 0.0 && wait <= agent_s + 0.5,
+        "{timing} vs agent_s {agent_s}"
+    );
+
+    // The doctor reads the same run: one slot for one conversation, nothing re-prefilled.
+    let out = run_expect(fixbench(sb.path()).args(["doctor", "latest", "--json"]), 0);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let finding = |check: &str| {
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["check"] == check)
+            .cloned()
+    };
+    assert_eq!(finding("slots").unwrap()["kind"], "ok", "{doc:#}");
+    assert_eq!(finding("reprefill").unwrap()["kind"], "ok", "{doc:#}");
+    assert_eq!(
+        finding("slot_save_path").unwrap()["fix"],
+        "--slot-save-path DIR"
+    );
+}
+
+#[test]
+fn forced_cache_misses_are_reported_as_reprefilled_tokens() {
+    // One slot and no host-memory prompt cache: interleaved conversations evict each other.
+    let server = LlamaServer::start(&["-cram", "0"]);
+    let sb = Sandbox::new();
+    let run = run(
+        &sb,
+        "results",
+        &server,
+        &[
+            multiturn_cmd("--turns 2 --no-cache-prompt"),
+            multiturn_cmd("--turns 2 --conversations 2"),
+        ],
+        &[],
+    );
+    let by_agent = |name: &str| trials(&run).iter().find(|t| t["agent"] == name).unwrap();
+
+    // cache_prompt: false — every turn prefills everything again.
+    let t = by_agent("cmd");
+    assert_sums_match_metrics(t);
+    let reqs = requests(t);
+    assert_eq!(reqs.len(), 2);
+    let first_total = u(&reqs[0]["prompt_n"]) + u(&reqs[0]["cache_n"]);
+    assert_eq!(
+        u(&reqs[1]["reprefilled_tokens"]),
+        first_total - u(&reqs[1]["cache_n"]),
+        "{reqs:#?}"
+    );
+    assert!(u(&t["timing"]["reprefilled_tokens"]) > 100);
+
+    // Two interleaved conversations on one slot.
+    let t = by_agent("cmd2");
+    assert_sums_match_metrics(t);
+    let reqs = requests(t);
+    assert_eq!(reqs.len(), 4);
+    let convs: Vec<(u64, u64)> = reqs
+        .iter()
+        .map(|r| (u(&r["conversation"]), u(&r["turn"])))
+        .collect();
+    assert_eq!(convs, [(0, 0), (1, 0), (0, 1), (1, 1)]);
+    for r in &reqs[2..] {
+        assert!(
+            u(&r["reprefilled_tokens"]) > 50,
+            "the other conversation evicted this one's prefix: {r}"
+        );
+    }
+    assert_eq!(t["timing"]["conversations"], 2);
+
+    // The doctor sees the re-prefill share from the stored run.
+    let out = run_expect(
+        fixbench(sb.path()).args(["doctor", "latest", "--server", &server.url(), "--json"]),
+        0,
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let finding = |check: &str| {
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["check"] == check)
+            .cloned()
+            .unwrap()
+    };
+    // The interleaved conversations lost their prefixes to each other (eviction); the
+    // cache_prompt: false turns found nothing cached at all (the prompt cache is off).
+    assert_eq!(finding("reprefill")["kind"], "cost", "{doc:#}");
+    assert_eq!(finding("prompt_cache")["kind"], "cost", "{doc:#}");
+    assert!(
+        finding("prompt_cache")["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 of the 3 follow-up"),
+        "{doc:#}"
+    );
+    let text = run_expect(
+        fixbench(sb.path()).args(["doctor", "latest", "--server", &server.url()]),
+        0,
+    );
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("costs time") && text.contains("fix: -np 1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_server_killed_mid_trial_leaves_a_graded_trial_with_telemetry_marked_missing() {
+    let server = LlamaServer::start(&[]);
+    let sb = Sandbox::new();
+    let agent = multiturn_cmd(&format!(
+        "--turns 3 --kill-pid {} --kill-after 1",
+        server.pid()
+    ));
+    let run = run(&sb, "results", &server, &[agent], &[]);
+    let t = &trials(&run)[0];
+    assert_eq!(t["total"], 15, "still graded: {t:#}");
+    assert_eq!(
+        t["server"],
+        Value::Null,
+        "no counters after the server died: {t:#}"
+    );
+    let missing = t["telemetry_missing"].as_array().unwrap();
+    let joined = missing
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        joined.contains("at trial end") && joined.contains("stopped or failed"),
+        "{joined}"
+    );
+    assert!(joined.contains("got no answer from the server"), "{joined}");
+    let reqs = requests(t);
+    assert_eq!(reqs.len(), 3);
+    assert_eq!(reqs[0]["status"], 200);
+    for r in &reqs[1..] {
+        assert_eq!(r["status"], 502, "{r}");
+        assert!(
+            r["error"].as_str().unwrap().contains("did not answer"),
+            "{r}"
+        );
+        assert_eq!(r["prompt_n"], Value::Null, "unknown, not zero: {r}");
+    }
+    assert!(
+        t["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("exited with code 1"),
+        "the agent's failure is the trial's error"
+    );
+}
+
+#[test]
+fn cache_states_cold_and_warm_prepare_the_cache() {
+    // cold needs --slot-save-path: without it the run refuses up front and names the flag.
+    let plain = LlamaServer::start(&[]);
+    let sb = Sandbox::new();
+    let out = run_expect(
+        fixbench(sb.path()).args([
+            "run",
+            "--server",
+            &plain.url(),
+            "--agent",
+            "null",
+            "--cache-state",
+            "cold",
+            "--isolation",
+            "none",
+        ]),
+        3,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--slot-save-path"), "{err}");
+    drop(plain);
+
+    let slots_dir = tempfile::tempdir().unwrap();
+    let server = LlamaServer::start(&[
+        "-cram",
+        "0",
+        "--slot-save-path",
+        &slots_dir.path().to_string_lossy(),
+    ]);
+    let first_cached = |run: &Value| -> Vec<u64> {
+        trials(run)
+            .iter()
+            .map(|t| u(&requests(t)[0]["cache_n"]))
+            .collect()
+    };
+
+    // shared: the second trial finds the first one's prompt cached (all but one token).
+    let shared = run(
+        &sb,
+        "shared",
+        &server,
+        &[multiturn_cmd("--turns 1")],
+        &["--repeat", "2"],
+    );
+    let c = first_cached(&shared);
+    assert!(c[1] > 100, "shared keeps the cache between trials: {c:?}");
+    // cold: every trial starts from erased slots.
+    let cold = run(
+        &sb,
+        "cold",
+        &server,
+        &[multiturn_cmd("--turns 1")],
+        &["--repeat", "2", "--cache-state", "cold"],
+    );
+    assert_eq!(first_cached(&cold), [0, 0]);
+    for t in trials(&cold) {
+        assert_eq!(t["cache_state"], "cold");
+        assert_eq!(t["telemetry_missing"], serde_json::json!([]), "{t:#}");
+        assert_sums_match_metrics(t);
+    }
+    // warm: two agents alternate on one slot, so without a warm-up each finds the other's
+    // prompt; the warm-up copies the agent's own first request of its previous trial.
+    let agents = [
+        multiturn_cmd("--turns 1 --filler 4"),
+        multiturn_cmd("--turns 1 --filler 6"),
+    ];
+    let warm = run(
+        &sb,
+        "warm",
+        &server,
+        &agents,
+        &["--repeat", "2", "--cache-state", "warm"],
+    );
+    for t in trials(&warm).iter().filter(|t| t["repeat"] == 1) {
+        let r = &requests(t)[0];
+        let total = u(&r["prompt_n"]) + u(&r["cache_n"]);
+        assert_eq!(
+            u(&r["cache_n"]),
+            total - 1,
+            "the warm-up prefilled this agent's first prompt: {r}"
+        );
+        assert_sums_match_metrics(t);
+    }
+}
+
+#[test]
+fn resume_refuses_a_server_whose_fingerprint_changed() {
+    let sb = Sandbox::new();
+    let one = LlamaServer::start(&[]);
+    let run = run(
+        &sb,
+        "results",
+        &one,
+        &[],
+        &["--agent", "null", "--repeat", "2"],
+    );
+    drop(one);
+    // Make it an unfinished run: drop its last trial.
+    let id = run["run_id"].as_str().unwrap();
+    let file = sb.path().join("results").join(id).join("run.json");
+    let mut rec = run.clone();
+    rec["trials"].as_array_mut().unwrap().pop();
+    rec["status"] = "interrupted".into();
+    std::fs::write(&file, serde_json::to_string_pretty(&rec).unwrap()).unwrap();
+
+    let two = LlamaServer::start(&["-np", "2"]);
+    let out = run_expect(
+        fixbench(sb.path()).args([
+            "run",
+            "--resume",
+            id,
+            "--server",
+            &two.url(),
+            "--results",
+            "results",
+            "--isolation",
+            "none",
+        ]),
+        2,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("slots: 1 → 2") && err.contains("--resume"),
+        "{err}"
+    );
+}
+
+#[test]
+fn proxy_command_records_openai_and_anthropic_requests() {
+    let server = LlamaServer::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("requests.jsonl");
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let proxy = Command::new(env!("CARGO_BIN_EXE_fixbench"))
+        .args([
+            "proxy",
+            "--server",
+            &server.url(),
+            "--listen",
+            &listen,
+            "--log",
+        ])
+        .arg(&log)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://{listen}");
+    let start = Instant::now();
+    while ureq::get(&format!("{base}/health")).call().is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "fixbench proxy did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = Command::new("python3")
+        .arg(repo().join("tests/agents/multiturn.py"))
+        .args([
+            "--base-url",
+            &format!("{base}/v1"),
+            "--turns",
+            "2",
+            "--stream",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let models: Value = ureq::get(&format!("{base}/v1/models"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert!(models["data"].is_array());
+    let msg: Value = ureq::post(&format!("{base}/v1/messages"))
+        .send_json(serde_json::json!({"model": "local", "max_tokens": 4, "messages": [{"role": "user", "content": "Say hi."}]}))
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert_eq!(msg["type"], "message", "{msg}");
+
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(proxy.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    );
+    let out = proxy.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("POST /v1/chat/completions 200 stream ttft"),
+        "one line per request: {stderr}"
+    );
+
+    // Every request is logged; the readiness polls of /health are left out here.
+    let lines: Vec<Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["path"] != "/health")
+        .collect();
+    assert_eq!(lines.len(), 4, "{lines:#?}");
+    assert_eq!((u(&lines[1]["conversation"]), u(&lines[1]["turn"])), (0, 1));
+    assert!(u(&lines[1]["cache_n"]) > 0);
+    assert!(lines[1]["ttft_ms"].as_f64().unwrap() < lines[1]["total_ms"].as_f64().unwrap());
+    assert_eq!(lines[2]["path"], "/v1/models");
+    let m = &lines[3];
+    assert_eq!(m["path"], "/v1/messages");
+    assert_eq!(m["status"], 200);
+    assert_eq!(
+        u(&m["prompt_n"]) as f64,
+        msg["usage"]["input_tokens"].as_f64().unwrap(),
+        "from Anthropic usage: {m}"
+    );
+    assert_eq!(m["prompt_ms"], Value::Null, "/v1/messages has no timings");
+}
+
+#[test]
+fn doctor_on_a_live_server_and_a_run_without_metrics() {
+    // No --metrics, two slots.
+    let server = LlamaServer::start_raw(&["-c", "2048", "-np", "2", "-t", "2"]);
+    let sb = Sandbox::new();
+    let out = run_expect(
+        fixbench(sb.path()).args(["doctor", "--server", &server.url(), "--json"]),
+        0,
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let finding = |check: &str| {
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["check"] == check)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(finding("metrics_endpoint")["kind"], "blind_spot");
+    assert_eq!(finding("metrics_endpoint")["fix"], "--metrics");
+    assert_eq!(finding("slots")["kind"], "note");
+    assert!(finding("slots")["fix"]
+        .as_str()
+        .unwrap()
+        .starts_with("-np 1"));
+
+    // A trial on that server is still graded; its counters are missing and say why.
+    let run = run(&sb, "results", &server, &[multiturn_cmd("--turns 1")], &[]);
+    let t = &trials(&run)[0];
+    assert_eq!(t["total"], 15);
+    assert_eq!(t["server"], Value::Null);
+    let missing = t["telemetry_missing"][0].as_str().unwrap();
+    assert!(
+        missing.contains("/metrics is off") && missing.contains("--metrics"),
+        "{missing}"
+    );
+    assert_eq!(requests(t).len(), 1, "the proxy still records requests");
+
+    // No server and no run: nothing to examine.
+    let out = run_expect(fixbench(sb.path()).args(["doctor"]), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--server"));
+}
