@@ -5,5 +5,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/setup.sh
-# The integration tests drive the debug binary; unit and integration tests share the build.
-cargo test --locked
+# Unit tests one at a time: the exec tests kill every new child of the test process, as
+# fixbench does for an agent's orphans. The integration tests drive the real binary.
+cargo test --locked --lib --bins -- --test-threads 1
+cargo test --locked --test integration

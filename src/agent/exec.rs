@@ -280,6 +280,14 @@ pub fn probe(argv: &[String], env: &BTreeMap<String, String>, cwd: &Path, timeou
 mod tests {
     use super::*;
 
+    /// `kill_all` treats every new child of this process as the agent's orphan, so the tests
+    /// that run commands must not overlap (fixbench itself runs one agent at a time).
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn serial() -> std::sync::MutexGuard<'static, ()> {
+        SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn spec(dir: &Path, script: &str, timeout_ms: u64) -> ExecSpec {
         ExecSpec {
             argv: vec!["bash".into(), "-c".into(), script.into()],
@@ -296,6 +304,7 @@ mod tests {
 
     #[test]
     fn exit_code_and_capped_output() {
+        let _serial = serial();
         let d = tempfile::tempdir().unwrap();
         let o = run(&spec(d.path(), "head -c 5000 /dev/zero; echo err >&2; exit 3", 10_000), &AtomicBool::new(false));
         assert_eq!(o.exit_code, Some(3));
@@ -307,6 +316,7 @@ mod tests {
 
     #[test]
     fn missing_binary_is_an_outcome() {
+        let _serial = serial();
         let d = tempfile::tempdir().unwrap();
         let mut s = spec(d.path(), "", 1000);
         s.argv = vec!["/nonexistent/agent".into()];
@@ -316,6 +326,7 @@ mod tests {
 
     #[test]
     fn timeout_kills_children_in_other_sessions() {
+        let _serial = serial();
         become_subreaper();
         let d = tempfile::tempdir().unwrap();
         let pidfile = d.path().join("pids");
