@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/setup.sh >/dev/null
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-URL=$(scripts/serve.sh start --port "$PORT" | tail -n 1)
+URL=$(scripts/serve.sh start --port "$PORT" -- -t 1 | tail -n 1)
 trap 'scripts/serve.sh stop --port "$PORT" >/dev/null 2>&1 || true' EXIT INT TERM
 echo "llama-server (SmolLM2-135M, CPU) at $URL"
 target/release/fixbench run --server "$URL" --agent null --agent oracle --agent pi \
