@@ -27,7 +27,7 @@ loop() {  # the 15-line baseline: copy the problem, run nothing, pytest with a r
 }
 
 harness() {
-  "$BIN" run --agent null --isolation none --python "$PY" --results "$WORK/results" --json > "$WORK/run.json"
+  "$BIN" run --agent null --isolation none --python "$PY" --results "$WORK/results" --json > "$WORK/run.json" 2>/dev/null
 }
 
 now() { date +%s.%N; }
