@@ -66,6 +66,18 @@ pub struct Grader {
 }
 
 impl Grader {
+    /// A grader for `python`. A relative path with a folder in it (`.venv/bin/python`) is made
+    /// absolute here, since pytest runs with the grading folder as its cwd; a bare name
+    /// (`python3`) is looked up on PATH.
+    pub fn new(python: PathBuf, timeout: Duration) -> Grader {
+        let python = if python.is_relative() && python.components().count() > 1 {
+            std::env::current_dir().map(|d| d.join(&python)).unwrap_or(python)
+        } else {
+            python
+        };
+        Grader { python, timeout }
+    }
+
     /// Checks that the Python exists and has pytest; returns pytest's version.
     pub fn check(&self) -> Result<String> {
         let setup = "run `scripts/setup.sh` (it creates .venv with pytest), or pass --python / set FIXBENCH_PYTHON";

@@ -57,7 +57,7 @@ pub fn command(args: ValidateArgs) -> Result<i32> {
         let venv = PathBuf::from(".venv/bin/python");
         if venv.exists() { venv } else { PathBuf::from("python3") }
     });
-    let grader = Grader { python, timeout: Duration::from_secs(120) };
+    let grader = Grader::new(python, Duration::from_secs(120));
     grader.check()?;
     let dirs = problem_dirs(&args.problems_dir, &args.problems)?;
     let reports: Vec<ProblemReport> = dirs.iter().map(|d| validate_dir(d, &grader)).collect::<Result<_>>()?;

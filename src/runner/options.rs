@@ -347,7 +347,7 @@ impl Plan {
     }
 
     pub fn grader(&self) -> Grader {
-        Grader { python: self.python.clone(), timeout: Duration::from_secs(300) }
+        Grader::new(self.python.clone(), Duration::from_secs(300))
     }
 
     pub fn labels(&self) -> &BTreeMap<String, String> {

@@ -338,3 +338,18 @@ fn an_agent_that_rewrites_the_problem_folder_voids_its_trial_and_stops_the_run()
     assert_eq!(t[0]["resolved"], false);
     assert!(t[0]["error"].as_str().unwrap().contains("grade is void"), "{}", t[0]);
 }
+
+#[test]
+fn a_relative_python_path_is_taken_from_the_current_folder() {
+    let sb = Sandbox::new();
+    // A venv-style relative path, as harness.toml's `python = ".venv/bin/python"` gives.
+    let venv = python().parent().unwrap().parent().unwrap().to_path_buf();
+    std::os::unix::fs::symlink(&venv, sb.path().join("venv")).unwrap();
+    let out = run_expect(
+        fixbench(sb.path()).env_remove("FIXBENCH_PYTHON").args(["run", "--agent", "null", "--problem", "expr_calc", "--isolation", "none", "--python", "venv/bin/python", "--json"]),
+        0,
+    );
+    let run: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(trials(&run)[0]["passed"], 11);
+    run_expect(fixbench(sb.path()).env_remove("FIXBENCH_PYTHON").args(["validate", "--problem", "expr_calc", "--python", "venv/bin/python"]), 0);
+}
