@@ -144,7 +144,9 @@ impl Drop for Planted {
 fn writes_to_results_home_and_etc_fail_and_change_nothing() {
     // The project lies outside /tmp, as a checkout does (the sandbox's /tmp is its own, so
     // there a write would land in the agent's private copy).
-    let dir = tempfile::tempdir_in(repo().join("target")).unwrap();
+    // A checkout under /tmp (CI may clone there) puts the project in /var/tmp instead.
+    let base = if repo().starts_with("/tmp") { PathBuf::from("/var/tmp") } else { repo().join("target") };
+    let dir = tempfile::tempdir_in(base).unwrap();
     copy_dir(&repo().join("problems"), &dir.path().join("problems"));
     let sb = Sandbox { dir };
     let tok = token();
