@@ -17,6 +17,11 @@ use nix::sys::signal::{kill, killpg, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::Pid;
 
+use super::exit_wait::ExitWait;
+
+/// How often a running agent is checked for a Ctrl-C (its exit wakes us at once).
+const CANCEL_CHECK: Duration = Duration::from_millis(50);
+
 /// Bytes of each stream kept on disk; the rest is counted and dropped.
 pub const DEFAULT_LOG_CAP: u64 = 10 * 1024 * 1024;
 
@@ -113,14 +118,15 @@ pub fn run(spec: &ExecSpec, cancel: &AtomicBool) -> ExecOutcome {
     let t_err = thread::spawn(move || drain(se, stderr_file, cap));
 
     let deadline = start + spec.timeout;
-    let mut poll = Duration::from_millis(1);
+    let mut exit = ExitWait::new(pid);
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
             Ok(None) => {}
             Err(_) => break None,
         }
-        if Instant::now() >= deadline {
+        let now = Instant::now();
+        if now >= deadline {
             out.timed_out = true;
             break None;
         }
@@ -128,10 +134,8 @@ pub fn run(spec: &ExecSpec, cancel: &AtomicBool) -> ExecOutcome {
             out.interrupted = true;
             break None;
         }
-        // Quick commands (a sandboxed `true`) are noticed within a millisecond; long ones are
-        // polled every 10 ms.
-        thread::sleep(poll);
-        poll = (poll * 2).min(Duration::from_millis(10));
+        // Woken by the exit itself; every 50 ms at most to notice a Ctrl-C.
+        exit.wait((deadline - now).min(CANCEL_CHECK));
     };
     out.killed_leftovers = kill_all(pid, &our_children_before);
     let status = match status {
@@ -281,14 +285,14 @@ pub fn probe(argv: &[String], env: &BTreeMap<String, String>, cwd: &Path, timeou
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// `kill_all` treats every new child of this process as the agent's orphan, so the tests
     /// that run commands must not overlap (fixbench itself runs one agent at a time).
     static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-    fn serial() -> std::sync::MutexGuard<'static, ()> {
+    pub(crate) fn serial() -> std::sync::MutexGuard<'static, ()> {
         SERIAL.lock().unwrap_or_else(|e| e.into_inner())
     }
 

@@ -3,6 +3,7 @@
 //! word, so `{prompt}` always stays one argument and no shell ever sees it.
 
 pub mod exec;
+mod exit_wait;
 pub mod presets;
 pub mod usage;
 
