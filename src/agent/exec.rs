@@ -102,7 +102,15 @@ pub fn run(spec: &ExecSpec, cancel: &AtomicBool) -> ExecOutcome {
             Ok(())
         });
     }
-    let mut child = match cmd.spawn() {
+    // Spawned and registered under the lock, so that a concurrent `kill_all` that sees the
+    // new child in the process table also sees it registered.
+    let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+    let spawned = cmd.spawn();
+    if let Ok(c) = &spawned {
+        running.insert(c.id() as i32);
+    }
+    drop(running);
+    let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
             out.spawn_error = Some(format!("cannot start `{}`: {e}", spec.argv[0]));
@@ -111,6 +119,7 @@ pub fn run(spec: &ExecSpec, cancel: &AtomicBool) -> ExecOutcome {
         }
     };
     let pid = child.id() as i32;
+    let _running = Running(pid);
     let cap = spec.log_cap;
     let so = child.stdout.take().expect("piped");
     let se = child.stderr.take().expect("piped");
@@ -153,6 +162,19 @@ pub fn run(spec: &ExecSpec, cancel: &AtomicBool) -> ExecOutcome {
     out
 }
 
+/// The agents being run right now by this process (version probes run several at once). A
+/// new child of ours that is one of them is not another agent's orphan.
+static RUNNING: std::sync::Mutex<BTreeSet<i32>> = std::sync::Mutex::new(BTreeSet::new());
+
+/// Removes its entry from [`RUNNING`] when the command is done.
+struct Running(i32);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.0);
+    }
+}
+
 /// Copies a pipe to a file up to `cap` bytes, counting and dropping the rest, in fixed memory.
 fn drain(mut from: impl Read, mut to: File, cap: u64) -> StreamStats {
     let mut stats = StreamStats::default();
@@ -181,9 +203,14 @@ pub fn kill_all(root: i32, ours_before: &BTreeSet<i32>) -> usize {
     let mut killed = BTreeSet::new();
     for _ in 0..200 {
         let table = process_table();
+        let others = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut roots: Vec<i32> = vec![root];
         roots.extend(
-            table.iter().filter(|(_, &pp)| pp == me).map(|(&p, _)| p).filter(|p| !ours_before.contains(p)),
+            table
+                .iter()
+                .filter(|(_, &pp)| pp == me)
+                .map(|(&p, _)| p)
+                .filter(|p| !ours_before.contains(p) && !others.contains(p)),
         );
         let victims: Vec<i32> = descendants(&table, &roots)
             .into_iter()
@@ -349,6 +376,29 @@ pub(crate) mod tests {
         for p in pids {
             assert!(!is_alive(p), "process {p} survived the timeout");
         }
+    }
+
+    #[test]
+    fn commands_run_at_once_do_not_kill_each_other() {
+        let _serial = serial();
+        let d = tempfile::tempdir().unwrap();
+        let (slow_dir, quick_dir) = (d.path().join("slow"), d.path().join("quick"));
+        std::fs::create_dir_all(&slow_dir).unwrap();
+        std::fs::create_dir_all(&quick_dir).unwrap();
+        let slow = spec(&slow_dir, "sleep 0.5; exit 7", 10_000);
+        let quick = spec(&quick_dir, "sleep 0.2; exit 0", 10_000);
+        let no = AtomicBool::new(false);
+        // The slow one starts after the quick one looked at our children, and is still running
+        // when the quick one ends and kills what it left.
+        let (s, q) = thread::scope(|sc| {
+            let q = sc.spawn(|| run(&quick, &no));
+            thread::sleep(Duration::from_millis(50));
+            let s = sc.spawn(|| run(&slow, &no));
+            (s.join().unwrap(), q.join().unwrap())
+        });
+        assert_eq!(q.exit_code, Some(0));
+        assert_eq!(s.exit_code, Some(7), "the slow command was killed when the quick one ended: {s:?}");
+        assert_eq!(q.killed_leftovers + s.killed_leftovers, 0);
     }
 
     #[test]

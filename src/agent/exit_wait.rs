@@ -37,6 +37,7 @@ impl ExitWait {
         }
     }
 
+    #[cfg(test)]
     pub fn uses_pidfd(&self) -> bool {
         self.pidfd.is_some()
     }

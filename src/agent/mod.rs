@@ -79,7 +79,9 @@ impl Agent {
     /// Runs the agent's version command, if it has one, with its environment filled in for a
     /// throwaway home and folder (agents write caches and settings on any start); returns the
     /// version number in its first line of output, or the line.
-    pub fn probe_version(&self, timeout: std::time::Duration) -> Option<String> {
+    /// The agent's version from its `version` command, run in a throwaway home and workdir:
+    /// inside `sandbox` when given (the probe is the agent's own code, as untrusted as a trial).
+    pub fn probe_version(&self, timeout: std::time::Duration, sandbox: Option<&crate::sandbox::Sandbox>) -> Option<String> {
         let AgentKind::Command { version: Some(argv), .. } = &self.kind else { return None };
         let scratch = tempfile::tempdir().ok()?;
         let home = scratch.path().join("home");
@@ -105,7 +107,11 @@ impl Agent {
             stderr: scratch.path().join("err"),
             log_cap: 64 * 1024,
         };
-        let outcome = exec::run(&spec, &std::sync::atomic::AtomicBool::new(false));
+        let cancel = std::sync::atomic::AtomicBool::new(false);
+        let outcome = match sandbox {
+            Some(sb) => sb.run(spec.clone(), scratch.path(), &cancel),
+            None => exec::run(&spec, &cancel),
+        };
         if outcome.exit_code != Some(0) {
             return None;
         }

@@ -263,7 +263,7 @@ pub fn list(harness: &Harness) -> Result<Vec<Listing>> {
             .iter()
             .map(|(a, _)| {
                 let installed = binary_path(a, &dirs).is_some();
-                s.spawn(move || if installed { a.probe_version(Duration::from_secs(30)) } else { None })
+                s.spawn(move || if installed { a.probe_version(Duration::from_secs(30), None) } else { None })
             })
             .collect();
         handles.into_iter().map(|h| h.join().ok().flatten()).collect()

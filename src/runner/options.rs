@@ -330,8 +330,12 @@ impl Plan {
     fn with_versions(mut self) -> Plan {
         for a in &self.agents {
             if let crate::agent::AgentKind::Command { version: Some(_), .. } = &a.kind {
-                // In a throwaway home: agents write caches on any start.
-                let v = a.probe_version(Duration::from_secs(30));
+                // In a throwaway home (agents write caches on any start), and in the run's
+                // sandbox: a dry run, whose sandbox is not started, asks no agent.
+                let v = match &self.sandbox {
+                    Some(sb) if !sb.is_checked() => None,
+                    sb => a.probe_version(Duration::from_secs(30), sb.as_ref()),
+                };
                 self.agent_versions.insert(a.name.clone(), v);
             }
         }

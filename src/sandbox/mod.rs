@@ -105,6 +105,11 @@ impl Sandbox {
         }
     }
 
+    /// Whether [`Sandbox::check`] has found that the sandbox starts here.
+    pub fn is_checked(&self) -> bool {
+        !self.namespaces.is_empty()
+    }
+
     /// The folders shown read-only to `program` (started in `cwd` with `env` on top of ours)
     /// besides the system: `sandbox.ro` and the install folders of the program, its
     /// interpreter and the PATH entries.

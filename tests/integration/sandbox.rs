@@ -374,3 +374,28 @@ fn pi_runs_in_the_sandbox_against_the_real_server() {
         .collect();
     assert!(left.is_empty(), "pi wrote to the user's HOME: {left:?}");
 }
+
+/// The version probe is the agent's own code too: it runs in the same sandbox as the trials,
+/// and unisolated only under `--isolation none`.
+#[test]
+fn the_version_probe_runs_in_the_sandbox() {
+    let base = if repo().starts_with("/tmp") { PathBuf::from("/var/tmp") } else { repo().join("target") };
+    let dir = tempfile::tempdir_in(base).unwrap();
+    copy_dir(&repo().join("problems"), &dir.path().join("problems"));
+    let sb = Sandbox { dir };
+    let target = sb.path().join("probe-was-here");
+    let toml = format!(
+        "[agents.curious]\ncommand = \"true\"\nversion = \"{} {}\"\n",
+        agent("trespass.sh"),
+        target.display()
+    );
+    std::fs::write(sb.path().join("harness.toml"), toml).unwrap();
+    let version = |isolation: &str| {
+        let run = run_json(fixbench(sb.path()).args(["run", "--agent", "curious", "--problem", "expr_calc", "--isolation", isolation]));
+        trials(&run)[0]["agent_version"].as_str().unwrap_or_default().to_string()
+    };
+    assert_eq!(version("sandbox"), format!("refused {}", target.display()));
+    assert!(!target.exists(), "the probe wrote outside its sandbox");
+    assert_eq!(version("none"), format!("wrote {}", target.display()));
+    assert!(target.exists());
+}
