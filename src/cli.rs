@@ -29,7 +29,7 @@ pub enum Command {
     /// The CI gate: fail when a run regressed against a baseline.
     Gate(crate::report::gate::GateArgs),
     /// Save or list named baselines.
-    Baseline(crate::report::gate::BaselineArgs),
+    Baseline(crate::report::baseline::BaselineArgs),
     /// Export a run as JUnit XML.
     Junit(crate::report::junit::JunitArgs),
     /// Chart runs over time, grouped bars, or one trial's request timeline.
@@ -50,7 +50,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::History(args) => crate::report::history::command(args),
         Command::Compare(args) => crate::report::compare::command(args),
         Command::Gate(args) => crate::report::gate::command(args),
-        Command::Baseline(args) => crate::report::gate::baseline_command(args),
+        Command::Baseline(args) => crate::report::baseline::baseline_command(args),
         Command::Junit(args) => crate::report::junit::command(args),
         Command::Plot(args) => crate::report::plot::command(args),
         Command::Proxy(args) => crate::telemetry::proxy::command(args),

@@ -2,9 +2,10 @@
 //!
 //! `runs` loads what the store holds, `group` says what trials are grouped by and measured
 //! with, `stats` holds the statistics, and each command (`show`, `history`, `compare`, `gate`,
-//! `junit`, `plot`) turns that into output; `format` has one file per output format of
-//! `compare`, `plot` one file per chart kind.
+//! `baseline`, `junit`, `plot`) turns that into output; `format` has one file per output format
+//! of `compare`, `plot` one file per chart kind.
 
+pub mod baseline;
 pub mod compare;
 pub mod format;
 pub mod gate;

@@ -1,0 +1,82 @@
+//! `fixbench gate`: the CI gate. Pairs a run with a baseline problem by problem and test by
+//! test, and fails (exit 5) when the score dropped beyond what the repeats' spread allows, or
+//! when wall time, prefill or decode speed regressed beyond `--max-slowdown` with its interval.
+//! `evaluate` judges, `render` explains; saved baselines live in `report::baseline`.
+
+mod evaluate;
+mod render;
+
+use anyhow::Result;
+
+use super::baseline::load_baseline;
+use super::runs::{self, ResultsArg};
+use crate::error::Error;
+use crate::exit_codes::GATE_FAILED;
+pub use evaluate::{evaluate, Moved, ScoreCheck, SpeedCheck, Verdict, ALPHA};
+pub use render::render;
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 when the run holds up against the baseline; 5 when the score \
+dropped beyond what the repeats' spread allows, the run lacks a problem the baseline has, or (with \
+--max-slowdown) wall, prefill or decode speed regressed beyond the ratio with its 95% interval; \
+2 for a bad flag or an unknown run or baseline.\n\n\
+The score drop is judged by a bootstrap over trials (two or more repeats a side), else by the \
+exact McNemar test on per-test outcomes (p < 0.05)."
+)]
+pub struct GateArgs {
+    /// What to compare against: a saved baseline's name, a run id, `latest~1`, …
+    #[arg(long, value_name = "NAME|RUN_ID")]
+    pub baseline: String,
+    /// The run to check: a run id, `latest`, `latest~N`
+    #[arg(value_name = "RUN_ID", default_value = "latest")]
+    pub run: String,
+    /// Tests (per repeat of the whole suite) the score may drop before the gate fails
+    #[arg(long, value_name = "N", default_value_t = 0.0)]
+    pub max_drop: f64,
+    /// How many times slower wall time, prefill or decode may get (e.g. 1.25) before the gate
+    /// fails; speed is reported but not gated without it
+    #[arg(long, value_name = "RATIO")]
+    pub max_slowdown: Option<f64>,
+    /// Print the verdict as JSON
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub results: ResultsArg,
+}
+
+pub fn command(args: GateArgs) -> Result<i32> {
+    if args.max_drop < 0.0 || !args.max_drop.is_finite() {
+        return Err(Error::BadInput(format!(
+            "--max-drop {} must be 0 or more tests",
+            args.max_drop
+        ))
+        .into());
+    }
+    if let Some(x) = args.max_slowdown {
+        if x.is_nan() || x < 1.0 {
+            return Err(Error::BadInput(format!(
+                "--max-slowdown {x} must be a ratio of 1 or more (1.25 allows 25% slower)"
+            ))
+            .into());
+        }
+    }
+    let store = args.results.store();
+    let (base, base_name) = load_baseline(&store, &args.baseline)?;
+    let run = runs::load_one(&store, &args.run)?;
+    let verdict = evaluate(&base, &run, args.max_drop, args.max_slowdown)?;
+    if args.json {
+        super::emit(&(serde_json::to_string_pretty(&verdict)? + "\n"))?;
+    } else {
+        super::emit(&render(&verdict, &base_name))?;
+    }
+    if verdict.passed {
+        Ok(crate::exit_codes::OK)
+    } else {
+        Err(Error::CheckFailed(
+            format!("gate failed: {}", verdict.failures.join("; ")),
+            GATE_FAILED,
+        )
+        .into())
+    }
+}
