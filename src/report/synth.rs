@@ -9,6 +9,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::sandbox::Isolation;
 use crate::store::*;
 
 /// The problems a synthetic run uses: name, tests, tests the starter passes.
@@ -169,7 +170,7 @@ pub fn run_record(run_id: &str, at: DateTime<Utc>, agents: &[String]) -> RunReco
             repeat: 1,
             timeout_s: 600.0,
             python: "python3".into(),
-            isolation: "bwrap".into(),
+            isolation: Isolation::Sandbox.as_str().into(),
             cache_state: "shared".into(),
             server_url: None,
             server_label: None,
@@ -210,7 +211,7 @@ pub fn trial(
         repeat,
         command: vec![agent.into(), "{prompt}".into()],
         agent_version: None,
-        isolation: "bwrap".into(),
+        isolation: Isolation::Sandbox.as_str().into(),
         cache_state: "shared".into(),
         server_label: None,
         started_at: Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).unwrap(),
@@ -296,6 +297,7 @@ pub fn telemetry(rng: &mut StdRng, t: &mut TrialRecord, prefill_tps: f64, decode
             error: None,
             conversation: Some(0),
             turn: Some(turn),
+            abandoned_ms: None,
         });
         delta.prompt_tokens += prompt_n as f64;
         delta.cached_tokens += cached as f64;
@@ -351,5 +353,12 @@ mod tests {
         assert!(t.server.as_ref().unwrap().decode_tps.unwrap() > 0.0);
         assert!(!t.requests.is_empty() && t.timing.is_some());
         assert_eq!(t.tests.len() as u32, t.total);
+        // Isolation names are the ones `fixbench run --isolation` takes.
+        for name in [&run.config.isolation, &t.isolation] {
+            assert!(
+                <Isolation as clap::ValueEnum>::from_str(name, false).is_ok(),
+                "{name}"
+            );
+        }
     }
 }
