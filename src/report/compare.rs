@@ -1,6 +1,7 @@
 //! `fixbench compare`: runs side by side, grouped by agent, model, quant, server or a label.
-//! Rows are problems plus a total; each group gets a column group; every group after the first
-//! carries its deltas against the first, with a flag where the interval says "could be noise".
+//! Rows are problems plus a total; each group gets a column group; every group but the reference
+//! (`--against`, else the first to appear) carries its deltas against the reference, with a flag
+//! where the interval says "could be noise".
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,6 +12,7 @@ use super::format::{self, FormatKind};
 use super::group::GroupBy;
 use super::runs::{self, ResultsArg, Skipped};
 use super::stats::{self, Estimate, Spread};
+use crate::error::Error;
 use crate::store::{RunRecord, TrialRecord};
 
 #[derive(Debug, clap::Args)]
@@ -27,6 +29,10 @@ pub struct CompareArgs {
     /// The k of pass@k [default: the repeats per run, the fewest any run has]
     #[arg(long, value_name = "K")]
     pub k: Option<u32>,
+    /// The group the deltas are taken against, by its key as the table's header shows it after
+    /// `GROUPING=` (`oracle` for `agent=oracle`) [default: the first group to appear]
+    #[arg(long, value_name = "GROUP")]
+    pub against: Option<String>,
     #[command(flatten)]
     pub results: ResultsArg,
 }
@@ -35,7 +41,7 @@ pub fn command(args: CompareArgs) -> Result<i32> {
     let store = args.results.store();
     let (runs, skipped) = runs::load_named(&store, &args.runs)?;
     Skipped::warn_all(&skipped);
-    let mut cmp = Comparison::build(&runs, &args.by, args.k)?;
+    let mut cmp = Comparison::build(&runs, &args.by, args.k, args.against.as_deref())?;
     cmp.skipped = skipped
         .iter()
         .map(|s| SkippedRun {
@@ -73,6 +79,8 @@ pub struct GroupInfo {
     pub name: String,
     pub runs: Vec<String>,
     pub trials: usize,
+    /// The group the others' deltas are taken against.
+    pub reference: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -106,7 +114,7 @@ pub struct Cell {
     pub cache_hit_ratio: Option<Spread>,
     pub timeouts: u32,
     pub errors: u32,
-    /// Against the first group; `None` in the first group's cells and where it has no figures.
+    /// Against the reference group; `None` in its own cells and where it has no figures.
     pub delta: Option<Deltas>,
 }
 
@@ -121,11 +129,11 @@ pub struct Deltas {
     pub cache_hit_ratio: Option<Delta>,
 }
 
-/// A difference `this - first group`, judged.
+/// A difference `this - reference group`, judged.
 #[derive(Debug, Clone, Serialize)]
 pub struct Delta {
     pub diff: f64,
-    /// `diff` over the first group's value, where that is not zero.
+    /// `diff` over the reference group's value, where that is not zero.
     pub relative: Option<f64>,
     /// 95% interval of `diff`; `None` when the samples are too small to tell.
     pub ci: Option<(f64, f64)>,
@@ -174,8 +182,14 @@ struct Bucket<'a> {
 }
 
 impl Comparison {
-    pub fn build(runs: &[RunRecord], by: &GroupBy, k: Option<u32>) -> Result<Comparison> {
-        // Groups in order of first appearance: the first is the one deltas are taken against.
+    /// `against` names the reference group by its key; without it the first group is.
+    pub fn build(
+        runs: &[RunRecord],
+        by: &GroupBy,
+        k: Option<u32>,
+        against: Option<&str>,
+    ) -> Result<Comparison> {
+        // Groups in order of first appearance.
         let mut group_names: Vec<String> = Vec::new();
         let mut group_runs: Vec<Vec<String>> = Vec::new();
         let mut problems: BTreeSet<&str> = BTreeSet::new();
@@ -204,7 +218,7 @@ impl Comparison {
             }
         }
         if group_names.is_empty() {
-            return Err(crate::error::Error::BadInput(format!(
+            return Err(Error::BadInput(format!(
                 "the runs {} hold no finished trial to compare",
                 runs.iter()
                     .map(|r| r.run_id.as_str())
@@ -213,6 +227,10 @@ impl Comparison {
             ))
             .into());
         }
+        let reference = match against {
+            Some(key) => reference_group(&group_names, by, key)?,
+            None => 0,
+        };
         // k defaults to the repeats of one run: the fewest trials any run has of a problem and agent.
         let mut per_run: BTreeMap<(&str, &str, &str), u32> = BTreeMap::new();
         for run in runs {
@@ -288,13 +306,15 @@ impl Comparison {
             );
         }
 
-        // Deltas against the first group.
+        // Deltas against the reference group.
         for row in &mut rows {
-            let Some(first) = row.cells[0].clone() else {
+            let Some(base) = row.cells[reference].clone() else {
                 continue;
             };
-            for c in row.cells.iter_mut().skip(1).flatten() {
-                c.delta = Some(deltas(&first, c));
+            for (g, c) in row.cells.iter_mut().enumerate() {
+                if let Some(c) = c.as_mut().filter(|_| g != reference) {
+                    c.delta = Some(deltas(&base, c));
+                }
             }
         }
 
@@ -309,6 +329,7 @@ impl Comparison {
                     .range((g, "")..(g + 1, ""))
                     .map(|(_, b)| b.trials.len())
                     .sum(),
+                reference: g == reference,
             })
             .collect();
         Ok(Comparison {
@@ -321,6 +342,24 @@ impl Comparison {
             notes,
         })
     }
+}
+
+/// The index of the group `--against` names: its key (`oracle`), or the header's `agent=oracle`.
+fn reference_group(names: &[String], by: &GroupBy, against: &str) -> Result<usize> {
+    let header = format!("{by}=");
+    let key = match against.strip_prefix(&header) {
+        Some(key) if !names.iter().any(|n| n == against) => key,
+        _ => against,
+    };
+    names.iter().position(|n| n == key).ok_or_else(|| {
+        let known: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+        Error::BadInput(format!(
+            "--against `{against}`: the runs have no such group by {by}; their groups are {}: \
+             name one of them, or group another way with --by",
+            known.join(", ")
+        ))
+        .into()
+    })
 }
 
 /// A cell from its trials; `suite` (total row) replaces per-trial passed counts.
@@ -388,5 +427,64 @@ fn deltas(a: &Cell, b: &Cell) -> Deltas {
         prefill_tps: both(&a.prefill_tps, &b.prefill_tps),
         decode_tps: both(&a.decode_tps, &b.decode_tps),
         cache_hit_ratio: both(&a.cache_hit_ratio, &b.cache_hit_ratio),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::report::synth;
+
+    /// One run: agent `a` passes 11 of 15 on expr_calc, `b` 13, `c` 15 (two repeats each).
+    fn three_agents() -> Vec<RunRecord> {
+        let agents: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let mut run = synth::run_record("20260201-120000-0001", Utc::now(), &agents);
+        for (agent, passed) in [("a", 11), ("b", 13), ("c", 15)] {
+            for rep in 0..2 {
+                run.trials
+                    .push(synth::trial("expr_calc", agent, rep, passed, 15, 11));
+            }
+        }
+        vec![run]
+    }
+
+    #[test]
+    fn against_takes_the_deltas_against_the_named_group() {
+        let runs = three_agents();
+        let cmp = Comparison::build(&runs, &GroupBy::Agent, None, Some("b")).unwrap();
+        let reference: Vec<bool> = cmp.groups.iter().map(|g| g.reference).collect();
+        assert_eq!(reference, [false, true, false], "groups keep their order");
+        for row in &cmp.rows {
+            let diff = |g: usize| {
+                row.cells[g]
+                    .as_ref()
+                    .unwrap()
+                    .delta
+                    .as_ref()
+                    .map(|d| d.passed.diff)
+            };
+            assert_eq!((diff(0), diff(1), diff(2)), (Some(-2.0), None, Some(2.0)));
+        }
+        // The header's spelling works too; without --against the first group is the reference.
+        let cmp = Comparison::build(&runs, &GroupBy::Agent, None, Some("agent=c")).unwrap();
+        assert!(cmp.groups[2].reference);
+        let cmp = Comparison::build(&runs, &GroupBy::Agent, None, None).unwrap();
+        assert!(cmp.groups[0].reference && cmp.rows[0].cells[0].as_ref().unwrap().delta.is_none());
+    }
+
+    #[test]
+    fn against_an_unknown_group_is_bad_input_that_lists_the_groups() {
+        let err = Comparison::build(&three_agents(), &GroupBy::Agent, None, Some("z")).unwrap_err();
+        assert_eq!(
+            crate::error::exit_code_for(&err),
+            crate::exit_codes::BAD_INPUT
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains("--against `z`") && msg.contains("`a`, `b`, `c`"),
+            "{msg}"
+        );
     }
 }

@@ -230,6 +230,61 @@ fn known_numbers_give_known_intervals_and_deltas() {
 }
 
 #[test]
+fn compare_against_a_named_group_marks_it_in_every_format() {
+    let tmp = tempfile::tempdir().unwrap();
+    known_store(&tmp.path().join("results"));
+    let compare = |extra: &[&str], code: i32| {
+        let mut args = vec!["compare", "latest", "--against", "b"];
+        args.extend(extra);
+        report(tmp.path(), &args, code)
+    };
+    // JSON: b is marked and has no deltas; a's are taken against it (12 → 14 passed, so -2).
+    let (json, _) = compare(&["--format", "json"], 0);
+    let v: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        (&v["groups"][0]["reference"], &v["groups"][1]["reference"]),
+        (&Value::Bool(false), &Value::Bool(true))
+    );
+    let (a, b) = (&v["rows"][0]["cells"][0], &v["rows"][0]["cells"][1]);
+    assert!(b["delta"].is_null(), "{b}");
+    assert!(close(&a["delta"]["passed"]["diff"], -2.0), "{a}");
+    assert_eq!(a["delta"]["wall_s"]["verdict"], "better");
+    // Table and Markdown name it in the legend; the header's `agent=b` spelling works too.
+    let (table, _) = compare(&[], 0);
+    assert!(table.contains("deltas are against agent=b;"), "{table}");
+    assert!(table.contains("-2.0 worse?"), "{table}");
+    let (md, _) = report(
+        tmp.path(),
+        &[
+            "compare",
+            "latest",
+            "--against",
+            "agent=b",
+            "--format",
+            "markdown",
+        ],
+        0,
+    );
+    assert!(md.contains("- deltas are against agent=b;"), "{md}");
+    // CSV: b's delta columns are empty, a's filled.
+    let (csv, _) = compare(&["--format", "csv"], 0);
+    let mut r = csv::Reader::from_reader(csv.as_bytes());
+    let header = r.headers().unwrap().clone();
+    let row = r.records().next().unwrap().unwrap();
+    let field = |name: &str| &row[header.iter().position(|h| h == name).unwrap()];
+    assert_eq!(field("agent=b:passed_delta"), "");
+    assert_eq!(field("agent=a:passed_delta"), "-2");
+
+    // An unknown group is bad input that lists the groups there are.
+    let (out, err) = report(tmp.path(), &["compare", "latest", "--against", "nope"], 2);
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains("--against `nope`") && err.contains("`a`, `b`") && err.contains("--by"),
+        "{err}"
+    );
+}
+
+#[test]
 fn history_is_newest_first_and_names_a_corrupt_run() {
     let tmp = tempfile::tempdir().unwrap();
     let results = tmp.path().join("results");
@@ -741,8 +796,11 @@ fn plots_of_missing_figures_say_why() {
         ],
         2,
     );
+    // The error names the metric, the run looked at, and the fix.
     assert!(
-        err.contains("decode_tps") && err.contains("without a server"),
+        err.contains("no `decode_tps` figure to plot in run ")
+            && err.contains("runs without a server record none")
+            && err.contains("fixbench run --server URL"),
         "{err}"
     );
     let (_, err) = report(

@@ -125,7 +125,7 @@ pub(crate) enum DeltaUnit {
     Absolute(usize),
     /// A difference of two fractions, in percentage points.
     Points,
-    /// Relative to the first group, in percent.
+    /// Relative to the reference group, in percent.
     Relative,
 }
 
@@ -150,9 +150,15 @@ pub(crate) fn delta_text(d: &Delta, unit: DeltaUnit) -> String {
     format!("{num} {word}{}", if d.noise { "?" } else { "" })
 }
 
-/// What the `?` after a delta means, printed under the human-readable formats.
-pub(crate) const NOISE_LEGEND: &str =
-    "deltas are against the first group; `?`: the 95% interval of the difference includes zero, so it could be noise";
+/// Which group the deltas are against and what the `?` after one means, printed under the
+/// human-readable formats.
+pub(crate) fn noise_legend(cmp: &Comparison) -> String {
+    let reference = cmp.groups.iter().position(|g| g.reference).unwrap_or(0);
+    format!(
+        "deltas are against {}; `?`: the 95% interval of the difference includes zero, so it could be noise",
+        group_title(cmp, reference)
+    )
+}
 
 fn signed(v: f64, digits: usize, unit: &str) -> String {
     let s = fmt_num(v.abs(), digits);
@@ -188,7 +194,7 @@ pub(crate) fn group_title(cmp: &Comparison, g: usize) -> String {
 pub(crate) fn footer(cmp: &Comparison) -> Vec<String> {
     let mut lines = Vec::new();
     if cmp.groups.len() > 1 {
-        lines.push(NOISE_LEGEND.to_string());
+        lines.push(noise_legend(cmp));
     }
     for (g, info) in cmp.groups.iter().enumerate() {
         lines.push(format!(

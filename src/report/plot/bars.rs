@@ -5,10 +5,8 @@ use anyhow::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::over_time::axis_number;
 use super::style::{self, Mark};
-use super::{pe, Chart};
-use crate::error::Error;
+use super::{no_figure, pe, Chart};
 use crate::report::group::{GroupBy, Metric};
 use crate::report::stats;
 use crate::store::RunRecord;
@@ -93,16 +91,7 @@ impl Bars {
             })
             .collect();
         if groups.is_empty() || missing.len() == groups.len() {
-            return Err(Error::BadInput(format!(
-                "the runs have no `{}` figure to plot{}",
-                metric.name(),
-                if metric.needs_server() {
-                    ": runs without a server record none"
-                } else {
-                    ""
-                }
-            ))
-            .into());
+            return Err(no_figure(metric, runs));
         }
         Ok(Bars {
             metric,
@@ -141,41 +130,30 @@ impl Chart for Bars {
         } else {
             format!("{} runs", self.runs.len())
         };
-        let title = format!("{} by {}", cap(self.metric.title()), self.by);
+        let title = format!("{} by {}", style::capitalised(self.metric.title()), self.by);
         let subtitle = format!("{runs} · bar: mean over trials · whiskers: {whiskers}");
-        let body = style::title(root, &title, &subtitle)?;
-        let (plot, side) =
-            body.split_horizontally(body.dim_in_pixel().0.saturating_sub(style::LEGEND_WIDTH));
+        let (plot, side) = style::plot_and_legend(root, &title, &subtitle)?;
 
         let clusters = self.clusters.clone();
-        let mut chart = ChartBuilder::on(&plot)
-            .margin(style::MARGIN)
-            .x_label_area_size(56)
-            .y_label_area_size(78)
-            .build_cartesian_2d(-0.5..(self.clusters.len() as f64 - 0.5), 0.0..ymax)
-            .map_err(pe)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_desc("problem")
-            .y_desc(self.metric.title())
-            .x_labels(self.clusters.len() * 2 + 1)
-            .x_label_formatter(&|x| {
-                let i = x.round();
-                if (x - i).abs() < 1e-6 && i >= 0.0 {
-                    clusters.get(i as usize).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
-            .y_label_formatter(&|y| axis_number(*y))
-            .label_style(style::font(style::LABEL_SIZE))
-            .axis_desc_style(style::font(style::AXIS_TITLE_SIZE))
-            .bold_line_style(style::GRID)
-            .light_line_style(TRANSPARENT)
-            .axis_style(style::MUTED)
-            .draw()
-            .map_err(pe)?;
+        let mut chart =
+            style::cartesian(&plot, -0.5..(self.clusters.len() as f64 - 0.5), 0.0..ymax)?;
+        style::draw_axes(
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_desc("problem")
+                .y_desc(self.metric.title())
+                .x_labels(self.clusters.len() * 2 + 1)
+                .x_label_formatter(&|x| {
+                    let i = x.round();
+                    if (x - i).abs() < 1e-6 && i >= 0.0 {
+                        clusters.get(i as usize).cloned().unwrap_or_default()
+                    } else {
+                        String::new()
+                    }
+                })
+                .y_label_formatter(&|y| style::axis_number(*y)),
+        )?;
 
         let slot = 0.8 / n_groups;
         for (ci, row) in self.values.iter().enumerate() {
@@ -222,11 +200,4 @@ impl Chart for Bars {
         style::legend(&side, &self.by, &entries)?;
         Ok(())
     }
-}
-
-fn cap(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-        .unwrap_or_default()
 }

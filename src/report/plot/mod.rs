@@ -16,6 +16,7 @@ use plotters::prelude::*;
 use super::group::{GroupBy, Metric};
 use super::runs::{self, ResultsArg, Skipped};
 use crate::error::Error;
+use crate::store::RunRecord;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Kind {
@@ -187,6 +188,41 @@ pub(crate) fn readable(path: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
         .with_context(|| format!("failed to set the permissions of {}", path.display()))
+}
+
+/// The error when none of `runs` has a figure of `metric` to plot: names the metric, the runs
+/// looked at, and what would record the figure.
+pub(crate) fn no_figure<'a>(
+    metric: Metric,
+    runs: impl IntoIterator<Item = &'a RunRecord>,
+) -> anyhow::Error {
+    let runs: Vec<&RunRecord> = runs.into_iter().collect();
+    let ids: Vec<&str> = runs.iter().map(|r| r.run_id.as_str()).collect();
+    let looked_at = match ids.as_slice() {
+        [] => "the runs".to_string(),
+        [one] => format!("run {one}"),
+        few if few.len() <= 3 => format!("runs {}", few.join(", ")),
+        many => format!(
+            "{} runs ({} … {})",
+            many.len(),
+            many[0],
+            many[many.len() - 1]
+        ),
+    };
+    let fix = if !metric.needs_server() {
+        "they hold no graded trial: plot runs whose trials ran their tests (see `fixbench history`)"
+    } else if runs.iter().any(|r| r.server.is_some()) {
+        "it is llama-server telemetry, which their trials lack: `fixbench show RUN_ID` says \
+         what each trial is missing and why"
+    } else {
+        "it is llama-server telemetry, and runs without a server record none: make runs with \
+         `fixbench run --server URL`, or plot --metric passed, resolved or wall"
+    };
+    Error::BadInput(format!(
+        "no `{}` figure to plot in {looked_at}: {fix}",
+        metric.name()
+    ))
+    .into()
 }
 
 /// A plotters error as an anyhow error (its types carry backend generics).

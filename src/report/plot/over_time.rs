@@ -10,7 +10,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::style::{self, Mark};
-use super::{pe, Chart};
+use super::{no_figure, pe, Chart};
 use crate::error::Error;
 use crate::report::group::{GroupBy, Metric};
 use crate::store::RunRecord;
@@ -125,16 +125,7 @@ impl OverTime {
             }
         }
         if series.is_empty() {
-            return Err(Error::BadInput(format!(
-                "no run has a `{}` figure to plot{}",
-                metric.name(),
-                if metric.needs_server() {
-                    ": runs without a server record none (start runs with --server)"
-                } else {
-                    ""
-                }
-            ))
-            .into());
+            return Err(no_figure(metric, runs.iter().copied()));
         }
         Ok(OverTime {
             metric,
@@ -176,7 +167,7 @@ impl Chart for OverTime {
 
         let title = format!(
             "{} over time, by {}",
-            cap_first(self.metric.title()),
+            style::capitalised(self.metric.title()),
             self.by
         );
         let subtitle = format!(
@@ -186,9 +177,7 @@ impl Chart for OverTime {
             first.format("%Y-%m-%d"),
             last.format("%Y-%m-%d")
         );
-        let body = style::title(root, &title, &subtitle)?;
-        let (plot, side) =
-            body.split_horizontally(body.dim_in_pixel().0.saturating_sub(style::LEGEND_WIDTH));
+        let (plot, side) = style::plot_and_legend(root, &title, &subtitle)?;
 
         let t0 = self.t0;
         let fmt_x = move |x: &f64| {
@@ -199,27 +188,17 @@ impl Chart for OverTime {
                 t.format("%b %d").to_string()
             }
         };
-        let mut chart = ChartBuilder::on(&plot)
-            .margin(style::MARGIN)
-            .x_label_area_size(56)
-            .y_label_area_size(78)
-            .build_cartesian_2d((xmin - pad)..(xmax + pad), 0.0..ymax)
-            .map_err(pe)?;
-        chart
-            .configure_mesh()
-            .x_desc("run date (UTC)")
-            .y_desc(self.metric.title())
-            .x_label_formatter(&fmt_x)
-            .y_label_formatter(&|y| axis_number(*y))
-            .x_labels(8)
-            .y_labels(8)
-            .label_style(style::font(style::LABEL_SIZE))
-            .axis_desc_style(style::font(style::AXIS_TITLE_SIZE))
-            .bold_line_style(style::GRID)
-            .light_line_style(TRANSPARENT)
-            .axis_style(style::MUTED)
-            .draw()
-            .map_err(pe)?;
+        let mut chart = style::cartesian(&plot, (xmin - pad)..(xmax + pad), 0.0..ymax)?;
+        style::draw_axes(
+            chart
+                .configure_mesh()
+                .x_desc("run date (UTC)")
+                .y_desc(self.metric.title())
+                .x_label_formatter(&fmt_x)
+                .y_label_formatter(&|y| style::axis_number(*y))
+                .x_labels(8)
+                .y_labels(8),
+        )?;
 
         let mut entries = Vec::new();
         for (i, s) in self.series.iter().enumerate() {
@@ -279,34 +258,5 @@ impl Chart for OverTime {
         style::legend(&side, &heading, &entries)?;
         let _ = &self.results;
         Ok(())
-    }
-}
-
-fn cap_first(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
-        None => String::new(),
-    }
-}
-
-/// Axis numbers without trailing noise: 25, 2.5, 0.25.
-pub(crate) fn axis_number(y: f64) -> String {
-    if y.abs() >= 100.0 {
-        return format!("{y:.0}");
-    }
-    let s = format!("{y:.2}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn axis_numbers_are_short() {
-        let f = super::axis_number;
-        assert_eq!(
-            [f(0.8), f(0.8000000001), f(1.0), f(2.5), f(0.25), f(250.0)],
-            ["0.8", "0.8", "1", "2.5", "0.25", "250"]
-        );
     }
 }

@@ -1,6 +1,8 @@
 //! What every chart shares: size, the embedded font, text sizes, colours, the legend panel.
 //! Text needs no system font: DejaVu Sans ships in `assets/fonts/` and is compiled in.
 
+use plotters::chart::MeshStyle;
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -92,6 +94,57 @@ pub fn title<DB: DrawingBackend>(
     Ok(rest)
 }
 
+/// Draws the title band and splits the area under it into the plot (left) and the legend
+/// panel (right).
+pub fn plot_and_legend<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    subtitle: &str,
+) -> anyhow::Result<(DrawingArea<DB, Shift>, DrawingArea<DB, Shift>)> {
+    let body = self::title(root, title, subtitle)?;
+    Ok(body.split_horizontally(body.dim_in_pixel().0.saturating_sub(LEGEND_WIDTH)))
+}
+
+/// A chart on cartesian axes `X` × `Y`, as plotters builds it.
+pub type CartesianChart<'a, DB, X, Y> = ChartContext<'a, DB, Cartesian2d<X, Y>>;
+
+/// A cartesian chart on `area` over `x` × `y`, with the margin and axis-label room every chart
+/// uses.
+pub fn cartesian<'a, DB, X, Y>(
+    area: &'a DrawingArea<DB, Shift>,
+    x: X,
+    y: Y,
+) -> anyhow::Result<CartesianChart<'a, DB, X::CoordDescType, Y::CoordDescType>>
+where
+    DB: DrawingBackend,
+    X: AsRangedCoord,
+    Y: AsRangedCoord,
+{
+    ChartBuilder::on(area)
+        .margin(MARGIN)
+        .x_label_area_size(56)
+        .y_label_area_size(78)
+        .build_cartesian_2d(x, y)
+        .map_err(pe)
+}
+
+/// Draws a chart's axes and grid in the shared look: label and axis-title fonts, a light grid,
+/// muted axes. The caller sets what differs (descriptions, label counts and formats).
+pub fn draw_axes<X, Y, DB>(mesh: &mut MeshStyle<'_, '_, X, Y, DB>) -> anyhow::Result<()>
+where
+    X: Ranged + ValueFormatter<X::ValueType>,
+    Y: Ranged + ValueFormatter<Y::ValueType>,
+    DB: DrawingBackend,
+{
+    mesh.label_style(font(LABEL_SIZE))
+        .axis_desc_style(font(AXIS_TITLE_SIZE))
+        .bold_line_style(GRID)
+        .light_line_style(TRANSPARENT)
+        .axis_style(MUTED)
+        .draw()
+        .map_err(pe)
+}
+
 /// Draws the legend as a list down the right-hand panel, with an optional heading.
 pub fn legend<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
@@ -142,6 +195,24 @@ pub fn clip(s: &str, max: usize) -> String {
     }
 }
 
+/// `s` with its first letter in upper case, for a chart title.
+pub fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// Axis numbers without trailing noise: 25, 2.5, 0.25.
+pub fn axis_number(y: f64) -> String {
+    if y.abs() >= 100.0 {
+        return format!("{y:.0}");
+    }
+    let s = format!("{y:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 /// A "nice" upper bound for an axis starting at zero.
 pub fn nice_max(v: f64) -> f64 {
     if v.is_nan() || v <= 0.0 {
@@ -184,5 +255,15 @@ mod tests {
         assert_eq!(nice_ceil(323.0), 350.0);
         assert_eq!(nice_ceil(61.0), 70.0);
         assert_eq!(clip("abcdef", 4), "abc…");
+    }
+
+    #[test]
+    fn axis_numbers_are_short() {
+        let f = axis_number;
+        assert_eq!(
+            [f(0.8), f(0.8000000001), f(1.0), f(2.5), f(0.25), f(250.0)],
+            ["0.8", "0.8", "1", "2.5", "0.25", "250"]
+        );
+        assert_eq!(capitalised("tests passed (%)"), "Tests passed (%)");
     }
 }

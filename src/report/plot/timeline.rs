@@ -5,7 +5,6 @@ use anyhow::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::over_time::axis_number;
 use super::style::{self, Mark};
 use super::{pe, Chart};
 use crate::error::Error;
@@ -200,9 +199,7 @@ impl Chart for Timeline {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
         let n = self.requests as f64;
         let title = format!("Trial {} — run {}", self.trial_id, self.run_id);
-        let body = style::title(root, &title, &style::clip(&self.subtitle, 150))?;
-        let (plot, side) =
-            body.split_horizontally(body.dim_in_pixel().0.saturating_sub(style::LEGEND_WIDTH));
+        let (plot, side) = style::plot_and_legend(root, &title, &style::clip(&self.subtitle, 150))?;
         let xmax = style::nice_ceil(self.end);
         let requests = self.requests;
         let y_label = move |y: &f64| {
@@ -217,28 +214,18 @@ impl Chart for Timeline {
                 format!("#{row}")
             }
         };
-        let mut chart = ChartBuilder::on(&plot)
-            .margin(style::MARGIN)
-            .x_label_area_size(56)
-            .y_label_area_size(78)
-            .build_cartesian_2d(0.0..xmax, 0.4..(n + 1.6))
-            .map_err(pe)?;
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .x_desc("time since the agent started (s)")
-            .y_desc("request")
-            .x_label_formatter(&|x| axis_number(*x))
-            .y_label_formatter(&y_label)
-            .y_labels(self.requests + 2)
-            .x_labels(12)
-            .label_style(style::font(style::LABEL_SIZE))
-            .axis_desc_style(style::font(style::AXIS_TITLE_SIZE))
-            .bold_line_style(style::GRID)
-            .light_line_style(TRANSPARENT)
-            .axis_style(style::MUTED)
-            .draw()
-            .map_err(pe)?;
+        let mut chart = style::cartesian(&plot, 0.0..xmax, 0.4..(n + 1.6))?;
+        style::draw_axes(
+            chart
+                .configure_mesh()
+                .disable_y_mesh()
+                .x_desc("time since the agent started (s)")
+                .y_desc("request")
+                .x_label_formatter(&|x| style::axis_number(*x))
+                .y_label_formatter(&y_label)
+                .y_labels(self.requests + 2)
+                .x_labels(12),
+        )?;
         let half = 0.36;
         let y_of = |row: usize| n + 1.0 - row as f64;
         chart
