@@ -289,8 +289,8 @@ pub fn children_of(pid: i32) -> BTreeSet<i32> {
     process_table().into_iter().filter(|&(_, pp)| pp == pid).map(|(p, _)| p).collect()
 }
 
-/// Runs a short command (a version probe) with a deadline; returns its stdout's first line.
-pub fn probe(argv: &[String], env: &BTreeMap<String, String>, cwd: &Path, timeout: Duration) -> Option<String> {
+/// Runs a short command with a deadline; returns its stdout (up to 64 KiB) if it exited with 0.
+pub fn probe_output(argv: &[String], env: &BTreeMap<String, String>, cwd: &Path, timeout: Duration) -> Option<String> {
     let dir = tempfile::tempdir().ok()?;
     let spec = ExecSpec {
         argv: argv.to_vec(),
@@ -307,8 +307,7 @@ pub fn probe(argv: &[String], env: &BTreeMap<String, String>, cwd: &Path, timeou
     if o.exit_code != Some(0) {
         return None;
     }
-    let text = std::fs::read_to_string(dir.path().join("out")).ok()?;
-    text.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_string)
+    std::fs::read_to_string(dir.path().join("out")).ok()
 }
 
 #[cfg(test)]

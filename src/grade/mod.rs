@@ -3,6 +3,7 @@
 //! Nothing else the agent wrote (tests, conftest.py, ini files, .pth, sitecustomize) takes part.
 
 pub mod junit;
+pub mod python_env;
 pub mod starter;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -79,18 +80,14 @@ impl Grader {
     }
 
     /// Checks that the Python exists and has pytest; returns pytest's version.
-    pub fn check(&self) -> Result<String> {
+    /// pytest's version under this Python, or why it cannot grade. With `cache_dir`, the
+    /// answer is reused while the Python and its packages are unchanged (see [`python_env`]).
+    pub fn check(&self, cache_dir: Option<&Path>) -> Result<String> {
         let setup = "run `scripts/setup.sh` (it creates .venv with pytest), or pass --python / set FIXBENCH_PYTHON";
         if self.python.components().count() > 1 && !self.python.exists() {
             return Err(Error::Environment(format!("no Python at {}: {setup}", self.python.display())).into());
         }
-        let argv = vec![
-            self.python.to_string_lossy().into_owned(),
-            "-c".into(),
-            "import pytest; print(pytest.__version__)".into(),
-        ];
-        let here = std::env::current_dir()?;
-        exec::probe(&argv, &BTreeMap::new(), &here, Duration::from_secs(60)).ok_or_else(|| {
+        python_env::pytest_version(&self.python, cache_dir).ok_or_else(|| {
             Error::Environment(format!(
                 "{} cannot import pytest (or does not run): {setup}",
                 self.python.display()

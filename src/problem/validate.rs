@@ -58,7 +58,7 @@ pub fn command(args: ValidateArgs) -> Result<i32> {
         if venv.exists() { venv } else { PathBuf::from("python3") }
     });
     let grader = Grader::new(python, Duration::from_secs(120));
-    grader.check()?;
+    grader.check(None)?;
     let dirs = problem_dirs(&args.problems_dir, &args.problems)?;
     let reports: Vec<ProblemReport> = dirs.iter().map(|d| validate_dir(d, &grader)).collect::<Result<_>>()?;
     if args.json {

@@ -66,7 +66,7 @@ pub fn execute(plan: &Plan, telemetry: Option<RunTelemetry>) -> Result<RunRecord
     exec::become_subreaper();
     let cancel = cancel_flag();
     let grader = plan.grader();
-    let pytest_version = grader.check()?;
+    let pytest_version = grader.check(Some(&plan.store.root.join(".cache")))?;
 
     let mut run = plan.record.clone();
     let mut telemetry = match (telemetry, &plan.server_url) {
