@@ -140,15 +140,19 @@ impl Drop for Planted {
     }
 }
 
-#[test]
-fn writes_to_results_home_and_etc_fail_and_change_nothing() {
-    // The project lies outside /tmp, as a checkout does (the sandbox's /tmp is its own, so
-    // there a write would land in the agent's private copy).
-    // A checkout under /tmp (CI may clone there) puts the project in /var/tmp instead.
+/// A project that lies outside /tmp, as a checkout does: the sandbox's /tmp is its own, so a
+/// write there would land in the agent's private copy and prove nothing. A checkout under /tmp
+/// (CI may clone there) puts the project in /var/tmp instead.
+fn project_outside_tmp() -> Sandbox {
     let base = if repo().starts_with("/tmp") { PathBuf::from("/var/tmp") } else { repo().join("target") };
     let dir = tempfile::tempdir_in(base).unwrap();
     copy_dir(&repo().join("problems"), &dir.path().join("problems"));
-    let sb = Sandbox { dir };
+    Sandbox { dir }
+}
+
+#[test]
+fn writes_to_results_home_and_etc_fail_and_change_nothing() {
+    let sb = project_outside_tmp();
     let tok = token();
     let home = PathBuf::from(std::env::var_os("HOME").expect("HOME is set"));
     std::fs::create_dir_all(sb.results()).unwrap();
@@ -379,10 +383,7 @@ fn pi_runs_in_the_sandbox_against_the_real_server() {
 /// and unisolated only under `--isolation none`.
 #[test]
 fn the_version_probe_runs_in_the_sandbox() {
-    let base = if repo().starts_with("/tmp") { PathBuf::from("/var/tmp") } else { repo().join("target") };
-    let dir = tempfile::tempdir_in(base).unwrap();
-    copy_dir(&repo().join("problems"), &dir.path().join("problems"));
-    let sb = Sandbox { dir };
+    let sb = project_outside_tmp();
     let target = sb.path().join("probe-was-here");
     let toml = format!(
         "[agents.curious]\ncommand = \"true\"\nversion = \"{} {}\"\n",
