@@ -140,6 +140,17 @@ impl Harness {
         Ok(Harness { file, path: Some(path), base_dir })
     }
 
+    /// `s`, this file's value of `field`, as one of `T`'s names; else an error naming the file,
+    /// the field and the choices.
+    pub fn choice<T: clap::ValueEnum>(&self, s: &str, field: &str) -> anyhow::Result<T> {
+        T::from_str(s, false).map_err(|_| {
+            let choices: Vec<String> =
+                T::value_variants().iter().filter_map(|v| v.to_possible_value()).map(|v| v.get_name().to_string()).collect();
+            let file = self.path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "harness.toml".into());
+            crate::error::Error::BadInput(format!("{file}: `{field}` is `{s}`; expected one of {}", choices.join(", "))).into()
+        })
+    }
+
     pub fn resolve(&self, p: &Path) -> PathBuf {
         if p.is_absolute() {
             p.to_path_buf()

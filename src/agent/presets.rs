@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::usage::{self, Format};
 use super::{Agent, AgentKind};
 use crate::config::Harness;
+use crate::sandbox::{self, Isolation};
 
 /// The shipped presets.
 pub const PRESETS_TOML: &str = include_str!("../../presets/agents.toml");
@@ -210,6 +211,10 @@ pub struct AgentsArgs {
     /// The harness config file whose [agents] are listed too [default: ./harness.toml when present]
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Where the version probes run: in the agent sandbox, as trials do, or unisolated
+    /// [default: harness.toml's run.isolation, else sandbox]
+    #[arg(long, value_enum)]
+    pub isolation: Option<Isolation>,
 }
 
 /// One line of `fixbench agents`.
@@ -231,7 +236,12 @@ pub struct Listing {
 
 pub fn command(args: AgentsArgs) -> Result<i32> {
     let harness = Harness::load(args.config.as_deref())?;
-    let listings = list(&harness)?;
+    let isolation = match (args.isolation, &harness.file.run.isolation) {
+        (Some(i), _) => i,
+        (None, Some(s)) => harness.choice::<Isolation>(s, "run.isolation")?,
+        (None, None) => Isolation::default(),
+    };
+    let listings = list(&harness, isolation)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "agents": listings }))?);
     } else {
@@ -241,8 +251,9 @@ pub fn command(args: AgentsArgs) -> Result<i32> {
 }
 
 /// Every built-in, harness.toml agent and preset (a harness agent hides the preset it names),
-/// with versions probed in parallel.
-pub fn list(harness: &Harness) -> Result<Vec<Listing>> {
+/// with versions probed in parallel, under `isolation` as a run's are. Where the sandbox cannot
+/// start, versions are not probed (a note says why): never unisolated unless asked.
+pub fn list(harness: &Harness, isolation: Isolation) -> Result<Vec<Listing>> {
     let mut agents: Vec<(Agent, &str)> = Vec::new();
     for name in ["null", "oracle"] {
         agents.push((super::resolve(name, harness)?, "built-in"));
@@ -258,12 +269,22 @@ pub fn list(harness: &Harness) -> Result<Vec<Listing>> {
         }
     }
     let dirs = search_dirs(Some(&harness.base_dir));
+    let d = &harness.file.run;
+    let at = |p: &Option<PathBuf>, default: &str| p.as_ref().map(|p| harness.resolve(p)).unwrap_or_else(|| PathBuf::from(default));
+    let (sandbox, may_probe) = match sandbox::for_harness(isolation, &at(&d.problems_dir, "problems"), &at(&d.results, "results"), harness, true) {
+        Ok(sb) => (sb, true),
+        Err(e) => {
+            eprintln!("note: agent versions not probed: {e:#}");
+            (None, false)
+        }
+    };
+    let sandbox = sandbox.as_ref();
     let versions: Vec<Option<String>> = std::thread::scope(|s| {
         let handles: Vec<_> = agents
             .iter()
             .map(|(a, _)| {
-                let installed = binary_path(a, &dirs).is_some();
-                s.spawn(move || if installed { a.probe_version(Duration::from_secs(30), None) } else { None })
+                let installed = may_probe && binary_path(a, &dirs).is_some();
+                s.spawn(move || if installed { a.probe_version(Duration::from_secs(30), sandbox) } else { None })
             })
             .collect();
         handles.into_iter().map(|h| h.join().ok().flatten()).collect()

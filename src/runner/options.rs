@@ -13,7 +13,7 @@ use crate::config::{split_command, Harness};
 use crate::error::Error;
 use crate::grade::Grader;
 use crate::problem::{self, Problem};
-use crate::sandbox::{Isolation, Sandbox};
+use crate::sandbox::{self, Isolation, Sandbox};
 use crate::store::{RunConfig, RunRecord, RunStatus, Store, TrialRecord, SCHEMA_VERSION};
 use crate::telemetry::CacheState;
 
@@ -185,15 +185,15 @@ impl Plan {
         let server_url = args.server.clone().or_else(|| d.server.clone());
         let cache_state = match (&args.cache_state, &d.cache_state) {
             (Some(c), _) => *c,
-            (None, Some(s)) => parse_enum::<CacheState>(s, "run.cache_state", &harness)?,
+            (None, Some(s)) => harness.choice::<CacheState>(s, "run.cache_state")?,
             (None, None) => CacheState::Shared,
         };
         let isolation = match (&args.isolation, &d.isolation) {
             (Some(i), _) => *i,
-            (None, Some(s)) => parse_enum::<Isolation>(s, "run.isolation", &harness)?,
+            (None, Some(s)) => harness.choice::<Isolation>(s, "run.isolation")?,
             (None, None) => Isolation::default(),
         };
-        let sandbox = sandbox_for(isolation, &problems_dir, &store, &harness, args.dry_run)?;
+        let sandbox = sandbox::for_harness(isolation, &problems_dir, &store.root, &harness, !args.dry_run)?;
         let mut labels = d.labels.clone();
         for l in &args.labels {
             let (k, v) = l.split_once('=').ok_or_else(|| {
@@ -285,8 +285,8 @@ impl Plan {
             })
             .collect::<Result<_>>()?;
         let python = args.python.clone().unwrap_or_else(|| PathBuf::from(&c.python));
-        let isolation = parse_enum::<Isolation>(&c.isolation, "config.isolation", &Harness::default())?;
-        let sandbox = sandbox_for(isolation, Path::new(&c.problems_dir), &store, harness, args.dry_run)?;
+        let isolation = Harness::default().choice::<Isolation>(&c.isolation, "config.isolation")?;
+        let sandbox = sandbox::for_harness(isolation, Path::new(&c.problems_dir), &store.root, harness, !args.dry_run)?;
         let _ = harness;
         Ok(Plan {
             store,
@@ -298,7 +298,7 @@ impl Plan {
             server_url: args.server.clone().or_else(|| c.server_url.clone()),
             server_label: c.server_label.clone(),
             server_flags: None,
-            cache_state: parse_enum::<CacheState>(&c.cache_state, "config.cache_state", &Harness::default())?,
+            cache_state: Harness::default().choice::<CacheState>(&c.cache_state, "config.cache_state")?,
             isolation,
             sandbox,
             model: c.model.clone().unwrap_or_else(|| "local".into()),
@@ -359,20 +359,6 @@ impl Plan {
     }
 }
 
-/// The run's sandbox under `--isolation sandbox`, checked to start here unless nothing runs.
-fn sandbox_for(isolation: Isolation, problems_dir: &Path, store: &Store, harness: &Harness, dry_run: bool) -> Result<Option<Sandbox>> {
-    if isolation == Isolation::None {
-        return Ok(None);
-    }
-    let ro: Vec<PathBuf> = harness.file.sandbox.ro.iter().map(|p| harness.resolve(p)).collect();
-    let source = harness.path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "harness.toml".into());
-    let mut sandbox = Sandbox::new(problems_dir, &store.root, &ro, &source)?;
-    if !dry_run {
-        sandbox.check()?;
-    }
-    Ok(Some(sandbox))
-}
-
 fn default_python() -> PathBuf {
     let venv = PathBuf::from(".venv/bin/python");
     if venv.exists() {
@@ -382,11 +368,3 @@ fn default_python() -> PathBuf {
     }
 }
 
-fn parse_enum<T: clap::ValueEnum>(s: &str, field: &str, harness: &Harness) -> Result<T> {
-    T::from_str(s, false).map_err(|_| {
-        let choices: Vec<String> =
-            T::value_variants().iter().filter_map(|v| v.to_possible_value()).map(|v| v.get_name().to_string()).collect();
-        let file = harness.path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "harness.toml".into());
-        Error::BadInput(format!("{file}: `{field}` is `{s}`; expected one of {}", choices.join(", "))).into()
-    })
-}

@@ -150,6 +150,28 @@ impl Sandbox {
     }
 }
 
+/// The sandbox `harness` asks for (harness.toml's `sandbox.ro` shown read-only) under
+/// `isolation`: `None` under `none`. `start` checks that it starts here (a dry run, which runs
+/// nothing, does not).
+pub fn for_harness(
+    isolation: Isolation,
+    problems_dir: &Path,
+    results: &Path,
+    harness: &crate::config::Harness,
+    start: bool,
+) -> Result<Option<Sandbox>> {
+    if isolation == Isolation::None {
+        return Ok(None);
+    }
+    let ro: Vec<PathBuf> = harness.file.sandbox.ro.iter().map(|p| harness.resolve(p)).collect();
+    let source = harness.path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "harness.toml".into());
+    let mut sandbox = Sandbox::new(problems_dir, results, &ro, &source)?;
+    if start {
+        sandbox.check()?;
+    }
+    Ok(Some(sandbox))
+}
+
 /// Whether bubblewrap can start a sandbox here (for `fixbench doctor`): the namespace flags
 /// that work, or why it cannot. Probed once per process.
 pub fn available() -> std::result::Result<Vec<&'static str>, String> {

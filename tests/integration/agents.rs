@@ -326,3 +326,41 @@ fn an_installed_preset_gets_its_own_home_config_and_its_usage_is_read() {
     assert!(!Path::new(home).exists(), "the agent home is removed after the trial");
     env.assert_home_untouched();
 }
+
+/// `fixbench agents` runs each version probe as a run would: in the sandbox by default, where
+/// it can write nothing outside its throwaway folders; unisolated only when asked; and not at
+/// all when the sandbox cannot start.
+#[test]
+fn agents_probes_versions_in_the_sandbox() {
+    let env = Env::new();
+    // Outside /tmp, which the sandbox replaces with its own.
+    let dir = tempfile::tempdir_in(repo().join("target")).unwrap();
+    let target = dir.path().join("probe-was-here");
+    let trespass = repo().join("tests/agents/trespass.sh");
+    std::fs::write(
+        dir.path().join("harness.toml"),
+        format!("[agents.curious]\ncommand = \"true\"\nversion = \"{} {}\"\n", trespass.display(), target.display()),
+    )
+    .unwrap();
+    let version = |extra: &[&str], bwrap: Option<&str>| {
+        let mut c = env.cmd(dir.path());
+        if let Some(b) = bwrap {
+            c.env("FIXBENCH_BWRAP", b);
+        }
+        let out = run_expect(c.args(["agents", "--json"]).args(extra), 0);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (entry(v["agents"].as_array().unwrap(), "curious")["version"].clone(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (v, _) = version(&[], None);
+    assert_eq!(v, format!("refused {}", target.display()));
+    assert!(!target.exists(), "the probe wrote outside its sandbox");
+
+    let (v, note) = version(&[], Some("/nonexistent/bwrap"));
+    assert_eq!(v, Value::Null, "no sandbox, no probe");
+    assert!(note.contains("versions not probed") && note.contains("--isolation none"), "{note}");
+    assert!(!target.exists());
+
+    let (v, _) = version(&["--isolation", "none"], None);
+    assert_eq!(v, format!("wrote {}", target.display()));
+    assert!(target.exists());
+}
