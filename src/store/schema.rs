@@ -221,6 +221,12 @@ pub struct RequestRecord {
     /// The request's turn within its conversation (0 = first).
     #[serde(default)]
     pub turn: Option<u32>,
+    /// Set when the client hung up before the answer ended (an agent killed at its timeout):
+    /// milliseconds from the request's start until it did. The proxy still read the rest of
+    /// the answer for the server's timings, up to the trial's grace period; `error` says
+    /// whether the server finished in time.
+    #[serde(default)]
+    pub abandoned_ms: Option<f64>,
 }
 
 /// Where a trial's agent time went.

@@ -1,11 +1,16 @@
 //! Server-side truth against a real llama-server (SmolLM2 on CPU) with the scripted
 //! multi-turn agent: counter deltas, the recording proxy, re-prefill, cache states, a server
-//! that dies mid-trial, the fingerprint on `--resume`, `fixbench proxy` and `fixbench doctor`.
+//! that dies mid-trial, the fingerprint on `--resume`, `fixbench proxy` and `fixbench doctor`,
+//! and requests whose client hangs up (the proxy driven directly).
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fixbench::telemetry::client::Server;
+use fixbench::telemetry::metrics::{self, Counters};
+use fixbench::telemetry::proxy::Proxy;
 use serde_json::Value;
 
 use crate::llama::{free_port, multiturn_cmd, LlamaServer};
@@ -561,4 +566,139 @@ fn doctor_on_a_live_server_and_a_run_without_metrics() {
     // No server and no run: nothing to examine.
     let out = run_expect(fixbench(sb.path()).args(["doctor"]), 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("--server"));
+}
+
+/// A chat request sent through `proxy` on a connection of its own, which the caller drops to
+/// hang up (as a killed agent does).
+fn chat_raw(proxy: &Proxy, body: &Value) -> std::net::TcpStream {
+    use std::io::Write;
+    let body = body.to_string();
+    let mut s = std::net::TcpStream::connect(proxy.addr()).unwrap();
+    write!(
+        s,
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    s
+}
+
+fn generate(tokens: u32, stream: bool) -> Value {
+    serde_json::json!({
+        "messages": [{"role": "user", "content": "Count from one to one thousand in words."}],
+        "max_tokens": tokens,
+        "ignore_eos": true,
+        "stream": stream,
+    })
+}
+
+fn counters(server: &LlamaServer) -> Counters {
+    metrics::scrape(&Server::new(&server.url()).unwrap()).unwrap()
+}
+
+#[test]
+fn requests_abandoned_by_their_client_are_recorded_with_the_servers_timings() {
+    let server = LlamaServer::start(&[]);
+    let proxy = Proxy::start(&server.url(), SocketAddr::from(([127, 0, 0, 1], 0)), None).unwrap();
+    for stream in [false, true] {
+        let before = counters(&server);
+        proxy.begin(true);
+        let mut client = chat_raw(&proxy, &generate(128, stream));
+        if stream {
+            // Hang up once the first token has arrived.
+            use std::io::Read;
+            let mut got = Vec::new();
+            let mut buf = [0u8; 512];
+            while !String::from_utf8_lossy(&got).contains("data: ") {
+                let n = client.read(&mut buf).unwrap();
+                assert!(n > 0, "the stream ended early");
+                got.extend_from_slice(&buf[..n]);
+            }
+        } else {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        drop(client);
+        let t = Instant::now();
+        let got = proxy.end(Duration::from_secs(60));
+        let waited = t.elapsed();
+        let after = counters(&server);
+        assert_eq!((got.records.len(), got.unfinished), (1, 0), "{got:?}");
+        let r = &got.records[0];
+        eprintln!("stream {stream}: end waited {waited:?} for {r:?}");
+        let gone = r.abandoned_ms.expect("marked as abandoned");
+        assert!(gone + 100.0 < r.total_ms, "the client left first: {r:?}");
+        assert!(
+            waited < Duration::from_secs(50),
+            "end waited for the server, not the whole grace: {waited:?}"
+        );
+        assert_eq!((r.status, r.stream), (200, stream), "{r:?}");
+        assert_eq!(r.predicted_n, Some(128), "{r:?}");
+        assert!(
+            r.error.as_deref().unwrap().contains("client closed"),
+            "{r:?}"
+        );
+        let d = metrics::delta(&before, &after).unwrap();
+        assert_eq!(
+            d.prompt_tokens,
+            r.prompt_n.unwrap() as f64,
+            "{d:?} vs {r:?}"
+        );
+        assert_eq!(d.cached_tokens, r.cache_n.unwrap() as f64, "{d:?} vs {r:?}");
+        assert_eq!(
+            d.predicted_tokens,
+            r.predicted_n.unwrap() as f64,
+            "{d:?} vs {r:?}"
+        );
+    }
+}
+
+#[test]
+fn a_request_abandoned_past_the_grace_is_cut_short_and_the_server_stops() {
+    let server = LlamaServer::start(&[]);
+    let proxy = Proxy::start(&server.url(), SocketAddr::from(([127, 0, 0, 1], 0)), None).unwrap();
+    proxy.begin(true);
+    let client = chat_raw(&proxy, &generate(1500, false));
+    std::thread::sleep(Duration::from_millis(200));
+    drop(client);
+    let t = Instant::now();
+    let got = proxy.end(Duration::from_secs(1));
+    let waited = t.elapsed();
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+    assert_eq!((got.records.len(), got.unfinished), (1, 0), "{got:?}");
+    let r = &got.records[0];
+    assert!(r.abandoned_ms.is_some(), "{r:?}");
+    assert_eq!(
+        (r.status, r.prompt_n, r.predicted_n),
+        (0, None, None),
+        "unknown, not zero: {r:?}"
+    );
+    assert!(r.error.as_deref().unwrap().contains("cancelled"), "{r:?}");
+
+    // The closed connection told the server to stop generating. Watched in its log: polling
+    // /slots this often would itself keep llama-server from noticing the closed connection
+    // (it checks only when no other result arrived for a second).
+    let t = Instant::now();
+    while !server.log_text().contains("cancel task") {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the server kept generating"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!(
+        "the server cancelled the task {:?} after the cut",
+        t.elapsed()
+    );
+    assert_eq!(server.get_json("/slots")[0]["is_processing"], false);
+
+    // Nothing is left counted: the next trial ends at once.
+    proxy.begin(true);
+    let t = Instant::now();
+    let next = proxy.end(Duration::from_secs(5));
+    assert!(
+        t.elapsed() < Duration::from_millis(200),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!((next.records.len(), next.unfinished), (0, 0));
 }

@@ -1,0 +1,296 @@
+//! The recording proxy: agents talk to it on loopback, it forwards every request to
+//! llama-server and passes the answer back as it arrives (a stream is never held back), and it
+//! records each request's timings for the current trial. Also `fixbench proxy`, for watching
+//! any client.
+//!
+//! `forward` sends a request on and hands the answer back, `recording` turns the answer into a
+//! [`RequestRecord`] as it passes, `abandoned` finishes reading an answer whose client hung up,
+//! `command` is `fixbench proxy`.
+
+mod abandoned;
+mod command;
+mod forward;
+mod recording;
+#[cfg(test)]
+mod stub;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use bytes::Bytes;
+use hyper::header::HeaderValue;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+use super::conversation::Tracker;
+use crate::error::Error;
+use crate::store::RequestRecord;
+
+pub use command::{command, describe, ProxyArgs};
+
+/// Called with each finished request (the `fixbench proxy` log).
+pub type Sink = Box<dyn Fn(&RequestRecord) + Send + Sync>;
+
+/// A running proxy; dropping it stops it.
+pub struct Proxy {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+struct Shared {
+    /// `http://host:port`, no trailing slash.
+    upstream: String,
+    authority: HeaderValue,
+    client: Client<HttpConnector, http_body_util::Full<Bytes>>,
+    book: Mutex<Book>,
+    /// Requests of the open trial not yet recorded.
+    in_flight: AtomicUsize,
+    /// Of those, the ones whose client hung up and whose answer is still being read.
+    abandoned: AtomicUsize,
+    /// The latest epoch whose answers nobody waits for any more are cut short (see `end`).
+    closing: tokio::sync::watch::Sender<u64>,
+    sink: Option<Sink>,
+}
+
+/// The requests of the current trial (or of the whole `fixbench proxy` session).
+#[derive(Default)]
+struct Book {
+    /// Bumped by every `begin`: a request that straddles two trials is kept by neither.
+    epoch: u64,
+    open: bool,
+    /// Whether records are kept for `end` (a `fixbench proxy` session only logs them).
+    keep: bool,
+    started: Option<Instant>,
+    records: Vec<RequestRecord>,
+    tracker: Tracker,
+    first_request: Option<FirstRequest>,
+}
+
+/// The first generation request of a trial: the shape a warm-up copies.
+#[derive(Debug, Clone)]
+pub struct FirstRequest {
+    pub path: String,
+    pub body: Bytes,
+}
+
+/// What a trial's requests left behind.
+#[derive(Debug, Default)]
+pub struct Collected {
+    pub records: Vec<RequestRecord>,
+    pub first_request: Option<FirstRequest>,
+    /// Requests still running, their client still waiting, when the trial ended (they are not
+    /// in `records`).
+    pub unfinished: usize,
+}
+
+/// How long `end` waits for the answers it cut short to be recorded.
+const SETTLE: Duration = Duration::from_secs(1);
+
+impl Proxy {
+    /// Starts forwarding from `listen` (port 0: any free port) to the server at `upstream`.
+    pub fn start(upstream: &str, listen: SocketAddr, sink: Option<Sink>) -> Result<Proxy> {
+        let upstream = super::client::root_url(upstream)?;
+        let Some(hostport) = upstream.strip_prefix("http://") else {
+            return Err(Error::BadInput(format!(
+                "the recording proxy forwards to plain http:// servers; `{upstream}` is not one"
+            ))
+            .into());
+        };
+        let authority = HeaderValue::from_str(hostport.split('/').next().unwrap_or(hostport))
+            .with_context(|| format!("bad server address {upstream}"))?;
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        // llama-server closes idle connections after 5 s: give them up before it does.
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(3))
+            .pool_timer(hyper_util::rt::TokioTimer::new())
+            .build(connector);
+        let shared = Arc::new(Shared {
+            upstream: upstream.trim_end_matches('/').to_string(),
+            authority,
+            client,
+            book: Mutex::new(Book::default()),
+            in_flight: AtomicUsize::new(0),
+            abandoned: AtomicUsize::new(0),
+            closing: tokio::sync::watch::Sender::new(0),
+            sink,
+        });
+        // Its own thread and runtime, stopped and joined on drop.
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<SocketAddr, String>>();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let serving = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("fixbench-proxy".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("fixbench-proxy")
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(format!("failed to start the proxy's runtime: {e}")));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let listener = match tokio::net::TcpListener::bind(listen).await {
+                        Ok(l) => l,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(format!(
+                                "the proxy cannot listen on {listen}: {e}: pick another --listen address"
+                            )));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(listener.local_addr().map_err(|e| e.to_string()));
+                    tokio::select! {
+                        _ = accept_loop(listener, serving) => {}
+                        _ = stop_rx => {}
+                    }
+                });
+            })
+            .context("failed to start the proxy's thread")?;
+        let addr = ready_rx
+            .recv()
+            .map_err(|_| anyhow::anyhow!("the proxy's thread ended before it listened"))?
+            .map_err(Error::Environment)?;
+        Ok(Proxy {
+            addr,
+            shared,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The OpenAI-style base URL agents are given.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// Starts collecting a new trial's requests (dropping anything not collected).
+    pub fn begin(&self, keep: bool) {
+        let mut b = self.shared.book.lock().unwrap();
+        let epoch = b.epoch + 1;
+        *b = Book {
+            epoch,
+            open: true,
+            keep,
+            started: Some(Instant::now()),
+            ..Default::default()
+        };
+    }
+
+    /// Waits up to `grace` for requests still running, then hands over what was collected.
+    /// Requests whose client hung up are all in the records: with the server's timings when
+    /// it answered within `grace`, else cut short (the server stops working on them).
+    pub fn end(&self, grace: Duration) -> Collected {
+        let deadline = Instant::now() + grace;
+        while self.shared.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let epoch = self.shared.book.lock().unwrap().epoch;
+        self.shared.closing.send_replace(epoch);
+        let settle = Instant::now() + SETTLE;
+        while self.shared.abandoned.load(Ordering::SeqCst) > 0 && Instant::now() < settle {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let unfinished = self.shared.in_flight.load(Ordering::SeqCst);
+        let mut b = self.shared.book.lock().unwrap();
+        b.open = false;
+        b.epoch += 1;
+        Collected {
+            records: std::mem::take(&mut b.records),
+            first_request: b.first_request.take(),
+            unfinished,
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(x) => x,
+            Err(_) => {
+                // Out of file descriptors and the like: wait and go on rather than stop serving.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| forward::handle(shared.clone(), req));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stub;
+    use super::*;
+
+    #[test]
+    fn requests_outside_a_trial_are_not_kept() {
+        let proxy = Proxy::start(
+            &stub::sse_upstream(1),
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            None,
+        )
+        .unwrap();
+        stub::chat(&proxy);
+        proxy.begin(true);
+        assert!(proxy.end(Duration::from_secs(1)).records.is_empty());
+    }
+
+    #[test]
+    fn a_request_cut_short_leaves_nothing_running_for_the_next_trial() {
+        let proxy = Proxy::start(
+            &stub::json_upstream(Duration::from_secs(5)),
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            None,
+        )
+        .unwrap();
+        proxy.begin(true);
+        stub::hang_up_after(&proxy, Duration::from_millis(100));
+        let t = Instant::now();
+        let got = proxy.end(Duration::from_millis(300));
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+        assert_eq!((got.records.len(), got.unfinished), (1, 0), "{got:?}");
+        proxy.begin(true);
+        let t = Instant::now();
+        let next = proxy.end(Duration::from_secs(2));
+        assert!(
+            t.elapsed() < Duration::from_millis(100),
+            "nothing left to wait for: {:?}",
+            t.elapsed()
+        );
+        assert_eq!((next.records.len(), next.unfinished), (0, 0));
+    }
+}
