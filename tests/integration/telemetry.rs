@@ -702,3 +702,63 @@ fn a_request_abandoned_past_the_grace_is_cut_short_and_the_server_stops() {
     );
     assert_eq!((next.records.len(), next.unfinished), (0, 0));
 }
+
+#[test]
+fn doctor_says_whether_the_agent_sandbox_starts_here() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = fixbench::report::synth::run_record("r1", chrono::Utc::now(), &["a".into()]);
+    fixbench::store::Store::new(dir.path().join("results"))
+        .save(&run)
+        .unwrap();
+    let doctor = |bwrap: Option<&str>, json: bool| {
+        let mut cmd = fixbench(dir.path());
+        cmd.args(["doctor", "latest"]);
+        if json {
+            cmd.arg("--json");
+        }
+        match bwrap {
+            Some(b) => cmd.env("FIXBENCH_BWRAP", b),
+            None => cmd.env_remove("FIXBENCH_BWRAP"),
+        };
+        run_expect(&mut cmd, 0).stdout
+    };
+    let sandbox_finding = |bwrap: Option<&str>| {
+        let doc: Value = serde_json::from_slice(&doctor(bwrap, true)).unwrap();
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["check"] == "sandbox")
+            .cloned()
+            .unwrap_or_else(|| panic!("no sandbox finding: {doc:#}"))
+    };
+
+    // bubblewrap is installed on this machine (scripts/setup.sh).
+    let here = sandbox_finding(None);
+    assert_eq!(here["kind"], "ok", "{here}");
+    assert!(
+        here["message"].as_str().unwrap().contains("--unshare-pid"),
+        "{here}"
+    );
+
+    let missing = sandbox_finding(Some("/nonexistent/bwrap"));
+    assert_eq!(missing["kind"], "blocker", "{missing}");
+    assert!(
+        missing["message"]
+            .as_str()
+            .unwrap()
+            .contains("`/nonexistent/bwrap` is not installed"),
+        "{missing}"
+    );
+    let fix = missing["fix"].as_str().unwrap();
+    for part in ["scripts/setup.sh", "user namespaces", "--isolation none"] {
+        assert!(fix.contains(part), "{fix}");
+    }
+    let text = String::from_utf8(doctor(Some("/nonexistent/bwrap"), false)).unwrap();
+    assert!(
+        text.contains("   blocker  the agent sandbox cannot start here")
+            && text.contains("fix: install bubblewrap with scripts/setup.sh")
+            && !text.contains("nothing found"),
+        "{text}"
+    );
+}

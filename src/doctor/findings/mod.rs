@@ -1,0 +1,254 @@
+//! Judging the evidence: one function per check, each adding its findings (plain data in,
+//! findings out, so each check is tested without a server). `server` reads the server's own
+//! endpoints, `run` a stored run's requests, `sandbox` this machine.
+
+mod run;
+mod sandbox;
+mod server;
+
+use serde::Serialize;
+
+use super::evidence::Evidence;
+use super::facts::RunFacts;
+
+/// How much a finding matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// `fixbench run` cannot work here as set up: it refuses until this is fixed.
+    Blocker,
+    /// It costs time now.
+    Cost,
+    /// fixbench cannot see something it needs.
+    BlindSpot,
+    /// Worth knowing; costs nothing by itself.
+    Note,
+    /// Checked and fine.
+    Ok,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Finding {
+    pub kind: Kind,
+    /// Which check: `slots`, `context`, `reprefill`, `prompt_cache`, `queue`, `sandbox`, …
+    pub check: &'static str,
+    pub message: String,
+    /// The server flag, client setting or machine setup that fixes it.
+    pub fix: Option<String>,
+}
+
+impl Finding {
+    pub(super) fn new(
+        kind: Kind,
+        check: &'static str,
+        message: String,
+        fix: Option<&str>,
+    ) -> Finding {
+        Finding {
+            kind,
+            check,
+            message,
+            fix: fix.map(str::to_string),
+        }
+    }
+}
+
+/// Every check, most costly findings first.
+pub fn diagnose(ev: &Evidence) -> Vec<Finding> {
+    let mut f = Vec::new();
+    let facts = RunFacts::of(ev.run.as_ref());
+    if let Some(why) = &ev.unreachable {
+        f.push(Finding::new(
+            Kind::BlindSpot,
+            "server",
+            format!("the server could not be read ({why}): only the run's requests were examined"),
+            None,
+        ));
+    } else if ev.props.is_some() {
+        server::endpoints(ev, &mut f);
+        server::slots(ev, &facts, &mut f);
+        server::context(ev, &facts, &mut f);
+        server::prompt_cache_flag(ev, &mut f);
+    }
+    if let Some(facts) = &facts {
+        run::reprefill(facts, &mut f);
+        run::follow_ups_uncached(facts, &mut f);
+        run::queue(ev, facts, &mut f);
+        run::time(facts, &mut f);
+    }
+    sandbox::sandbox(ev, &mut f);
+    f.sort_by_key(|x| x.kind);
+    f
+}
+
+pub(in crate::doctor) fn prop_u64(ev: &Evidence, pointer: &str) -> Option<u64> {
+    ev.props.as_ref()?.pointer(pointer)?.as_u64()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::Value;
+
+    use super::*;
+    use crate::doctor::evidence::Endpoint;
+    use crate::store::{RequestRecord, RunRecord, TrialRecord};
+
+    fn props(slots: u64, n_ctx: u64) -> Value {
+        serde_json::json!({
+            "total_slots": slots,
+            "default_generation_settings": {"n_ctx": n_ctx, "params": {"cache_prompt": true}},
+            "model_path": "/m/Qwen3-8B-Q4_K_M.gguf",
+            "build_info": "b1",
+        })
+    }
+
+    fn ev(props: Value, run: Option<RunRecord>) -> Evidence {
+        Evidence {
+            url: Some("http://127.0.0.1:8080".into()),
+            unreachable: None,
+            props: Some(props),
+            slots: Endpoint::Ok(serde_json::json!([])),
+            metrics: Endpoint::Ok(BTreeMap::new()),
+            slot_actions: Some(true),
+            run,
+            sandbox: None,
+        }
+    }
+
+    fn req(
+        conv: u32,
+        turn: u32,
+        offset: f64,
+        prompt_n: u64,
+        cache_n: u64,
+        re: u64,
+    ) -> RequestRecord {
+        RequestRecord {
+            offset_ms: offset,
+            total_ms: 1000.0,
+            status: 200,
+            prompt_n: Some(prompt_n),
+            cache_n: Some(cache_n),
+            prompt_ms: Some(prompt_n as f64),
+            predicted_n: Some(10),
+            predicted_ms: Some(100.0),
+            ttft_ms: Some(prompt_n as f64 + 5.0),
+            reprefilled_tokens: (turn > 0).then_some(re),
+            conversation: Some(conv),
+            turn: Some(turn),
+            ..Default::default()
+        }
+    }
+
+    fn run_with(requests: Vec<RequestRecord>) -> RunRecord {
+        use crate::report::synth;
+        let mut run = synth::run_record("r1", chrono::Utc::now(), &["a".to_string()]);
+        let mut t: TrialRecord = synth::trial("p", "a", 0, 0, 1, 0);
+        t.timing = Some(crate::telemetry::summary::time_split(&requests, 60.0));
+        t.requests = requests;
+        run.trials.push(t);
+        run
+    }
+
+    fn find<'a>(f: &'a [Finding], check: &str, kind: Kind) -> Option<&'a Finding> {
+        f.iter().find(|x| x.check == check && x.kind == kind)
+    }
+
+    #[test]
+    fn more_slots_than_conversations_names_np() {
+        let run = run_with(vec![
+            req(0, 0, 0.0, 100, 0, 0),
+            req(0, 1, 2000.0, 20, 100, 0),
+        ]);
+        let f = diagnose(&ev(props(4, 4096), Some(run)));
+        let x = find(&f, "slots", Kind::Cost).expect("slots finding");
+        assert_eq!(x.fix.as_deref(), Some("-np 1"));
+        assert!(find(&f, "reprefill", Kind::Ok).is_some());
+    }
+
+    #[test]
+    fn high_reprefill_share_is_a_cost() {
+        // Evicted between turns: only the shared system prompt was still cached.
+        let run = run_with(vec![
+            req(0, 0, 0.0, 100, 0, 0),
+            req(0, 1, 2000.0, 110, 10, 90),
+        ]);
+        let f = diagnose(&ev(props(1, 4096), Some(run)));
+        let x = find(&f, "reprefill", Kind::Cost).expect("reprefill finding");
+        assert!(x.message.contains("90 of the 210"), "{}", x.message);
+        assert!(find(&f, "prompt_cache", Kind::Cost).is_none());
+        assert!(find(&f, "slots", Kind::Ok).is_some());
+    }
+
+    #[test]
+    fn follow_ups_with_nothing_cached_point_at_the_prompt_cache() {
+        let run = run_with(vec![
+            req(0, 0, 0.0, 100, 0, 0),
+            req(0, 1, 2000.0, 120, 0, 100),
+        ]);
+        let f = diagnose(&ev(props(1, 4096), Some(run)));
+        let x = find(&f, "prompt_cache", Kind::Cost).expect("prompt cache finding");
+        assert!(
+            x.message.contains("1 of the 1 follow-up") && x.message.contains("100 tokens"),
+            "{}",
+            x.message
+        );
+        assert!(
+            find(&f, "reprefill", Kind::Ok).is_some(),
+            "not blamed on eviction"
+        );
+    }
+
+    #[test]
+    fn oversized_context_and_disabled_endpoints() {
+        let mut e = ev(
+            props(1, 131072),
+            Some(run_with(vec![req(0, 0, 0.0, 1000, 0, 0)])),
+        );
+        e.metrics = Endpoint::Off;
+        e.slots = Endpoint::Off;
+        e.slot_actions = Some(false);
+        let f = diagnose(&e);
+        assert_eq!(
+            find(&f, "context", Kind::Cost)
+                .unwrap()
+                .fix
+                .as_deref()
+                .map(|s| s.starts_with("-c 4096")),
+            Some(true)
+        );
+        assert_eq!(
+            find(&f, "metrics_endpoint", Kind::BlindSpot)
+                .unwrap()
+                .fix
+                .as_deref(),
+            Some("--metrics")
+        );
+        assert!(find(&f, "slots_endpoint", Kind::BlindSpot).is_some());
+        assert!(find(&f, "slot_save_path", Kind::Note).is_some());
+        assert_eq!(f[0].kind, Kind::Cost, "costs come first");
+    }
+
+    #[test]
+    fn prompt_cache_off_in_props() {
+        let mut p = props(1, 4096);
+        p["default_generation_settings"]["params"]["cache_prompt"] = false.into();
+        let f = diagnose(&ev(p, None));
+        assert!(find(&f, "prompt_cache", Kind::Cost).is_some());
+        assert!(find(&f, "slots", Kind::Ok).is_some());
+    }
+
+    #[test]
+    fn queueing_from_ttft_beyond_prefill() {
+        let mut a = req(0, 0, 0.0, 100, 0, 0);
+        a.ttft_ms = Some(5100.0);
+        a.total_ms = 6000.0;
+        let f = diagnose(&ev(props(1, 4096), Some(run_with(vec![a]))));
+        assert!(find(&f, "queue", Kind::Cost)
+            .unwrap()
+            .message
+            .contains("5.0 s"));
+    }
+}
