@@ -175,14 +175,15 @@ impl RunTelemetry {
 
     /// Snapshots the counters again and collects the proxy's requests for this trial.
     pub fn end_trial(&mut self) -> TrialTelemetry {
+        // The agent's time ends now, not after the wait below for requests it left running.
+        let agent_s = self.trial.as_ref().map(|open| open.started.elapsed().as_secs_f64());
         let collected = self.proxy.end(END_GRACE);
-        let Some(open) = self.trial.take() else {
+        let (Some(open), Some(agent_s)) = (self.trial.take(), agent_s) else {
             return TrialTelemetry {
                 missing: vec!["telemetry was not started for this trial".into()],
                 ..Default::default()
             };
         };
-        let agent_s = open.started.elapsed().as_secs_f64();
         let after = metrics::scrape(&self.server);
         let mut missing = open.notes;
         let server = match (&open.before, &after) {

@@ -7,9 +7,10 @@ use crate::store::{RequestRecord, ServerDelta, TimeSplit};
 
 /// Time waiting on the server (overlapping requests counted once) vs the rest of `agent_s`.
 pub fn time_split(records: &[RequestRecord], agent_s: f64) -> TimeSplit {
+    // The agent waited on a request until its answer ended, or until it hung up on it.
     let mut spans: Vec<(f64, f64)> = records
         .iter()
-        .map(|r| (r.offset_ms, r.offset_ms + r.total_ms))
+        .map(|r| (r.offset_ms, r.offset_ms + r.abandoned_ms.map_or(r.total_ms, |a| a.min(r.total_ms))))
         .collect();
     spans.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut wait_ms = 0.0;
@@ -55,9 +56,16 @@ pub fn request_notes(
     if unfinished > 0 {
         notes.push(format!("{unfinished} request(s) were still running when the agent ended: they are not in the list"));
     }
+    // The agent hung up and fixbench stopped waiting before the server answered.
+    let cut = records.iter().filter(|r| r.abandoned_ms.is_some() && r.status == 0).count();
+    if cut > 0 {
+        notes.push(format!(
+            "{cut} request(s) were left by the agent and cut short before the server answered: their tokens are unknown"
+        ));
+    }
     let failed: Vec<&RequestRecord> = records
         .iter()
-        .filter(|r| r.status == 0 || r.status >= 500)
+        .filter(|r| (r.status == 0 && r.abandoned_ms.is_none()) || r.status >= 500)
         .collect();
     if let Some(first) = failed.first() {
         notes.push(format!(
@@ -131,6 +139,27 @@ mod tests {
         assert!((t.server_wait_s - 2.0).abs() < 1e-9, "{}", t.server_wait_s);
         assert!((t.agent_own_s - 8.0).abs() < 1e-9);
         assert_eq!(t.prompt_s, None, "no timings: unknown, not zero");
+    }
+
+    #[test]
+    fn a_request_the_agent_left_counts_as_waited_on_until_it_left() {
+        let mut left = req(1000.0, 4000.0);
+        left.abandoned_ms = Some(500.0);
+        let t = time_split(&[req(0.0, 1000.0), left], 3.0);
+        assert!((t.server_wait_s - 1.5).abs() < 1e-9, "{}", t.server_wait_s);
+        assert!((t.agent_own_s - 1.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_request_cut_short_has_its_own_note() {
+        let mut cut = req(0.0, 100.0);
+        cut.status = 0;
+        cut.abandoned_ms = Some(50.0);
+        let notes = request_notes(&[cut.clone()], 0, None);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains("left by the agent and cut short"), "{notes:?}");
+        cut.abandoned_ms = None;
+        assert!(request_notes(&[cut], 0, None)[0].contains("got no answer from the server"));
     }
 
     #[test]

@@ -762,3 +762,23 @@ fn doctor_says_whether_the_agent_sandbox_starts_here() {
         "{text}"
     );
 }
+
+/// An agent that leaves with a request still running: the proxy reads the rest of the answer
+/// for the server's timings, but the agent's time and its wait on the server end when it left.
+#[test]
+fn an_agent_that_leaves_a_request_running_is_timed_to_when_it_left() {
+    let server = LlamaServer::start(&[]);
+    let sb = Sandbox::new();
+    let agent = format!("{} {{base_url}}", repo().join("tests/agents/walk-away.sh").display());
+    let run = run(&sb, "results", &server, &[agent], &[]);
+    let t = &trials(&run)[0];
+    let reqs = requests(t);
+    assert_eq!(reqs.len(), 1, "{t:#}");
+    let abandoned = reqs[0]["abandoned_ms"].as_f64().unwrap_or_else(|| panic!("not marked abandoned: {t:#}"));
+    let agent_s = t["agent_s"].as_f64().unwrap();
+    assert!(abandoned < agent_s * 1000.0 + 100.0, "{abandoned} ms vs agent {agent_s} s");
+    let timing = &t["timing"];
+    let (wait, own) = (timing["server_wait_s"].as_f64().unwrap(), timing["agent_own_s"].as_f64().unwrap());
+    assert!(wait <= agent_s + 0.05, "the wait on the server ({wait} s) outlasts the agent ({agent_s} s): {timing}");
+    assert!((wait + own - agent_s).abs() < 0.5, "wait {wait} + own {own} should make the agent's {agent_s} s: {timing}");
+}
