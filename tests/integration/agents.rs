@@ -333,8 +333,7 @@ fn an_installed_preset_gets_its_own_home_config_and_its_usage_is_read() {
 #[test]
 fn agents_probes_versions_in_the_sandbox() {
     let env = Env::new();
-    // Outside /tmp, which the sandbox replaces with its own.
-    let dir = tempfile::tempdir_in(repo().join("target")).unwrap();
+    let dir = Sandbox::outside_tmp();
     let target = dir.path().join("probe-was-here");
     let trespass = repo().join("tests/agents/trespass.sh");
     std::fs::write(

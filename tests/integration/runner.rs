@@ -141,24 +141,11 @@ fn a_hanging_agent_is_killed_with_every_child() {
     }
 }
 
-/// Runs `cmd` to completion and returns (exit code, stdout, peak RSS in MB of it and the
-/// descendants it waited for), measured by `wait4` on that one process, so processes other
-/// tests start meanwhile do not count.
-fn run_measuring_rss(cmd: &mut std::process::Command) -> (i32, Vec<u8>, i64) {
-    let out = tempfile::NamedTempFile::new().unwrap();
-    let child = cmd.stdout(out.reopen().unwrap()).stderr(std::process::Stdio::null()).spawn().unwrap();
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as i32);
-    (libc::WEXITSTATUS(status), std::fs::read(out.path()).unwrap(), usage.ru_maxrss / 1024)
-}
-
 #[test]
 fn a_flooding_agent_stays_within_bounded_memory_and_capped_logs() {
     let sb = Sandbox::new();
     let (code, stdout, rss_mb) = run_measuring_rss(
-        fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "none", "--json", "--cmd", &agent("flood.sh")]),
+        &fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "none", "--json", "--cmd", &agent("flood.sh")]),
     );
     assert_eq!(code, 0);
     let run: Value = serde_json::from_slice(&stdout).unwrap();

@@ -140,19 +140,9 @@ impl Drop for Planted {
     }
 }
 
-/// A project that lies outside /tmp, as a checkout does: the sandbox's /tmp is its own, so a
-/// write there would land in the agent's private copy and prove nothing. A checkout under /tmp
-/// (CI may clone there) puts the project in /var/tmp instead.
-fn project_outside_tmp() -> Sandbox {
-    let base = if repo().starts_with("/tmp") { PathBuf::from("/var/tmp") } else { repo().join("target") };
-    let dir = tempfile::tempdir_in(base).unwrap();
-    copy_dir(&repo().join("problems"), &dir.path().join("problems"));
-    Sandbox { dir }
-}
-
 #[test]
 fn writes_to_results_home_and_etc_fail_and_change_nothing() {
-    let sb = project_outside_tmp();
+    let sb = Sandbox::outside_tmp();
     let tok = token();
     let home = PathBuf::from(std::env::var_os("HOME").expect("HOME is set"));
     std::fs::create_dir_all(sb.results()).unwrap();
@@ -238,23 +228,11 @@ fn a_hanging_agent_is_killed_with_every_child_in_the_sandbox() {
     assert_eq!(processes_with_token(&tok), Vec::<i32>::new(), "processes of the hung agent survived the trial");
 }
 
-/// Runs `cmd` and returns (exit code, stdout, peak RSS in MB of it and what it waited for).
-#[allow(clippy::zombie_processes)] // reaped by wait4 below
-fn run_measuring_rss(cmd: &mut std::process::Command) -> (i32, Vec<u8>, i64) {
-    let out = tempfile::NamedTempFile::new().unwrap();
-    let child = cmd.stdout(out.reopen().unwrap()).stderr(std::process::Stdio::null()).spawn().unwrap();
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as i32);
-    (libc::WEXITSTATUS(status), std::fs::read(out.path()).unwrap(), usage.ru_maxrss / 1024)
-}
-
 #[test]
 fn a_flooding_agent_stays_within_bounded_memory_and_capped_logs_in_the_sandbox() {
     let sb = Sandbox::new();
     let (code, stdout, rss_mb) = run_measuring_rss(
-        fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "sandbox", "--json", "--cmd", &agent("flood.sh")]),
+        &fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "sandbox", "--json", "--cmd", &agent("flood.sh")]),
     );
     assert_eq!(code, 0);
     let run: Value = serde_json::from_slice(&stdout).unwrap();
@@ -383,7 +361,7 @@ fn pi_runs_in_the_sandbox_against_the_real_server() {
 /// and unisolated only under `--isolation none`.
 #[test]
 fn the_version_probe_runs_in_the_sandbox() {
-    let sb = project_outside_tmp();
+    let sb = Sandbox::outside_tmp();
     let target = sb.path().join("probe-was-here");
     let toml = format!(
         "[agents.curious]\ncommand = \"true\"\nversion = \"{} {}\"\n",

@@ -51,6 +51,15 @@ impl Sandbox {
         copy_dir(&repo().join("problems"), &dir.path().join("problems"));
         Sandbox { dir }
     }
+    /// One that lies outside /tmp, as a checkout does: the agent sandbox's /tmp is its own, so
+    /// an agent's write there would land in its private copy and prove nothing. A checkout
+    /// under /tmp (CI may clone there) puts it in /var/tmp instead.
+    pub fn outside_tmp() -> Sandbox {
+        let base = if repo().starts_with("/tmp") { PathBuf::from("/var/tmp") } else { repo().join("target") };
+        let dir = tempfile::tempdir_in(base).unwrap();
+        copy_dir(&repo().join("problems"), &dir.path().join("problems"));
+        Sandbox { dir }
+    }
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -84,4 +93,33 @@ pub fn copy_dir(src: &Path, dst: &Path) {
             std::fs::copy(e.path(), &to).unwrap();
         }
     }
+}
+
+/// Runs `cmd` and returns (exit code, stdout, peak RSS in MB of it and of what it waited for).
+/// `cmd` is started by a small Python that reads its usage from wait4: a child of the test
+/// process itself would report the test process's own peak, since a forked child's peak RSS
+/// starts at its parent's and the kernel keeps it through exec, and the tests running beside
+/// this one make that large (170 MB was seen).
+pub fn run_measuring_rss(cmd: &Command) -> (i32, Vec<u8>, i64) {
+    const START: &str = "import os, sys\n\
+pid = os.fork()\n\
+if pid == 0:\n    os.execvp(sys.argv[2], sys.argv[2:])\n\
+_, status, usage = os.wait4(pid, 0)\n\
+open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n\
+sys.exit(os.waitstatus_to_exitcode(status))\n";
+    let rss = tempfile::NamedTempFile::new().unwrap();
+    let mut c = Command::new(python());
+    c.arg("-c").arg(START).arg(rss.path()).arg(cmd.get_program()).args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    if let Some(d) = cmd.get_current_dir() {
+        c.current_dir(d);
+    }
+    let out = c.stderr(std::process::Stdio::null()).output().unwrap();
+    let kb: i64 = std::fs::read_to_string(rss.path()).unwrap().trim().parse().unwrap();
+    (out.status.code().unwrap_or(-1), out.stdout, kb / 1024)
 }
