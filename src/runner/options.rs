@@ -174,7 +174,7 @@ impl Plan {
             return Err(Error::BadInput("--repeat must be at least 1".into()).into());
         }
         let timeout_s = args.timeout.or(d.timeout).unwrap_or(600.0);
-        if !(timeout_s > 0.0) {
+        if timeout_s.is_nan() || timeout_s <= 0.0 {
             return Err(Error::BadInput("--timeout must be a positive number of seconds".into()).into());
         }
         let python = args

@@ -145,7 +145,7 @@ fn a_hanging_agent_is_killed_with_every_child() {
 fn a_flooding_agent_stays_within_bounded_memory_and_capped_logs() {
     let sb = Sandbox::new();
     let (code, stdout, rss_mb) = run_measuring_rss(
-        &fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "none", "--json", "--cmd", &agent("flood.sh")]),
+        fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "none", "--json", "--cmd", &agent("flood.sh")]),
     );
     assert_eq!(code, 0);
     let run: Value = serde_json::from_slice(&stdout).unwrap();
@@ -291,7 +291,7 @@ fn ctrl_c_then_resume_completes_the_run_without_loss_or_duplicates() {
     let (dir, run) = stored_run(&sb.results());
     assert_eq!(run["status"], "interrupted");
     let done = trials(&run).len();
-    assert!(done >= 2 && done < 12, "{done} trials saved");
+    assert!((2..12).contains(&done), "{done} trials saved");
 
     let run_id = dir.file_name().unwrap().to_string_lossy().into_owned();
     let out = run_expect(fixbench(sb.path()).env("FIXBENCH_TEST_SLEEP", "0").args(["run", "--resume", &run_id, "--json"]), 0);

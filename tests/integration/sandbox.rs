@@ -232,7 +232,7 @@ fn a_hanging_agent_is_killed_with_every_child_in_the_sandbox() {
 fn a_flooding_agent_stays_within_bounded_memory_and_capped_logs_in_the_sandbox() {
     let sb = Sandbox::new();
     let (code, stdout, rss_mb) = run_measuring_rss(
-        &fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "sandbox", "--json", "--cmd", &agent("flood.sh")]),
+        fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "sandbox", "--json", "--cmd", &agent("flood.sh")]),
     );
     assert_eq!(code, 0);
     let run: Value = serde_json::from_slice(&stdout).unwrap();

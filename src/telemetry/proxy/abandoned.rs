@@ -92,19 +92,13 @@ async fn read_rest(
 
 #[cfg(test)]
 mod tests {
-    use std::net::SocketAddr;
     use std::time::{Duration, Instant};
 
-    use super::super::{stub, Proxy};
+    use super::super::stub;
 
     #[test]
     fn a_client_hanging_up_before_a_non_streamed_answer_is_recorded_with_its_timings() {
-        let proxy = Proxy::start(
-            &stub::json_upstream(Duration::from_millis(400)),
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            None,
-        )
-        .unwrap();
+        let proxy = stub::proxy_to(&stub::json_upstream(Duration::from_millis(400)));
         proxy.begin(true);
         stub::hang_up_after(&proxy, Duration::from_millis(100));
         let t = Instant::now();
@@ -132,12 +126,7 @@ mod tests {
 
     #[test]
     fn an_abandoned_request_the_server_does_not_finish_in_time_is_cut_short() {
-        let proxy = Proxy::start(
-            &stub::json_upstream(Duration::from_secs(5)),
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            None,
-        )
-        .unwrap();
+        let proxy = stub::proxy_to(&stub::json_upstream(Duration::from_secs(5)));
         proxy.begin(true);
         stub::hang_up_after(&proxy, Duration::from_millis(100));
         let got = proxy.end(Duration::from_millis(300));

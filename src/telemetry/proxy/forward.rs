@@ -259,19 +259,14 @@ fn error_response(status: StatusCode, msg: &str) -> Response<ProxyBody> {
 
 #[cfg(test)]
 mod tests {
-    use std::net::{SocketAddr, TcpListener};
+    use std::net::TcpListener;
     use std::time::Duration;
 
-    use super::super::{stub, Proxy};
+    use super::super::stub;
 
     #[test]
     fn a_stream_passes_through_and_is_recorded() {
-        let proxy = Proxy::start(
-            &stub::sse_upstream(5),
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            None,
-        )
-        .unwrap();
+        let proxy = stub::proxy_to(&stub::sse_upstream(5));
         proxy.begin(true);
         let text = stub::chat(&proxy);
         assert!(
@@ -305,12 +300,7 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let proxy = Proxy::start(
-            &format!("http://127.0.0.1:{port}"),
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            None,
-        )
-        .unwrap();
+        let proxy = stub::proxy_to(&format!("http://127.0.0.1:{port}"));
         proxy.begin(true);
         let err = ureq::post(&format!("{}/chat/completions", proxy.base_url()))
             .send_json(serde_json::json!({"messages": []}))

@@ -258,12 +258,7 @@ mod tests {
 
     #[test]
     fn requests_outside_a_trial_are_not_kept() {
-        let proxy = Proxy::start(
-            &stub::sse_upstream(1),
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            None,
-        )
-        .unwrap();
+        let proxy = stub::proxy_to(&stub::sse_upstream(1));
         stub::chat(&proxy);
         proxy.begin(true);
         assert!(proxy.end(Duration::from_secs(1)).records.is_empty());
@@ -271,12 +266,7 @@ mod tests {
 
     #[test]
     fn a_request_cut_short_leaves_nothing_running_for_the_next_trial() {
-        let proxy = Proxy::start(
-            &stub::json_upstream(Duration::from_secs(5)),
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            None,
-        )
-        .unwrap();
+        let proxy = stub::proxy_to(&stub::json_upstream(Duration::from_secs(5)));
         proxy.begin(true);
         stub::hang_up_after(&proxy, Duration::from_millis(100));
         let t = Instant::now();

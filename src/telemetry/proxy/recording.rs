@@ -243,19 +243,13 @@ impl Drop for Recording {
 #[cfg(test)]
 mod tests {
     use std::io::Read;
-    use std::net::SocketAddr;
 
-    use super::super::{stub, Proxy};
+    use super::super::stub;
     use super::*;
 
     #[test]
     fn a_client_hanging_up_mid_stream_is_recorded_with_the_servers_timings() {
-        let proxy = Proxy::start(
-            &stub::sse_upstream(20),
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            None,
-        )
-        .unwrap();
+        let proxy = stub::proxy_to(&stub::sse_upstream(20));
         proxy.begin(true);
         let body =
             serde_json::json!({"stream": true, "messages": [{"role": "user", "content": "hi"}]});

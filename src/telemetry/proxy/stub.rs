@@ -47,6 +47,11 @@ fn read_request(s: &mut TcpStream) -> bool {
 }
 
 /// Answers every request with `events` SSE events 20 ms apart, then one carrying `timings`.
+/// A recording proxy on a free loopback port in front of `upstream`, logging nowhere.
+pub fn proxy_to(upstream: &str) -> Proxy {
+    Proxy::start(upstream, std::net::SocketAddr::from(([127, 0, 0, 1], 0)), None).unwrap()
+}
+
 pub fn sse_upstream(events: usize) -> String {
     upstream(move |s| {
         let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
