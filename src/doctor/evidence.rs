@@ -38,16 +38,25 @@ pub struct Evidence {
 }
 
 impl Evidence {
-    pub fn gather(url: Option<&str>, run: Option<RunRecord>) -> Result<Evidence> {
-        let mut ev = Evidence {
-            url: url.map(str::to_string),
+    /// Evidence of `run` alone: no server read, the sandbox not probed.
+    pub fn of_run(run: Option<RunRecord>) -> Evidence {
+        Evidence {
+            url: None,
             unreachable: None,
             props: None,
             slots: Endpoint::Failed("not read".into()),
             metrics: Endpoint::Failed("not read".into()),
             slot_actions: None,
             run,
+            sandbox: None,
+        }
+    }
+
+    pub fn gather(url: Option<&str>, run: Option<RunRecord>) -> Result<Evidence> {
+        let mut ev = Evidence {
+            url: url.map(str::to_string),
             sandbox: Some(crate::sandbox::available()),
+            ..Evidence::of_run(run)
         };
         let Some(url) = url else { return Ok(ev) };
         let server = Server::new(url)?;

@@ -69,20 +69,10 @@ pub fn render(ev: &Evidence, findings: &[Finding]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::doctor::evidence::Endpoint;
 
     #[test]
     fn a_blocker_is_shown_with_its_fix_and_is_not_called_nothing() {
-        let ev = Evidence {
-            url: None,
-            unreachable: None,
-            props: None,
-            slots: Endpoint::Off,
-            metrics: Endpoint::Off,
-            slot_actions: None,
-            run: None,
-            sandbox: None,
-        };
+        let ev = Evidence::of_run(None);
         let blocker = Finding {
             kind: Kind::Blocker,
             check: "sandbox",

@@ -52,20 +52,10 @@ pub(super) fn sandbox(ev: &Evidence, f: &mut Vec<Finding>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::doctor::evidence::Endpoint;
     use crate::store::RunRecord;
 
     fn ev(sandbox: Result<Vec<&'static str>, String>, run: Option<RunRecord>) -> Evidence {
-        Evidence {
-            url: None,
-            unreachable: None,
-            props: None,
-            slots: Endpoint::Failed("not read".into()),
-            metrics: Endpoint::Failed("not read".into()),
-            slot_actions: None,
-            run,
-            sandbox: Some(sandbox),
-        }
+        Evidence { sandbox: Some(sandbox), ..Evidence::of_run(run) }
     }
 
     fn judge(ev: &Evidence) -> Finding {
