@@ -140,15 +140,46 @@ impl Harness {
         Ok(Harness { file, path: Some(path), base_dir })
     }
 
+    /// The file's name as errors should give it (`harness.toml` when there is none).
+    pub fn source(&self) -> String {
+        self.path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| FILE_NAME.into())
+    }
+
     /// `s`, this file's value of `field`, as one of `T`'s names; else an error naming the file,
     /// the field and the choices.
     pub fn choice<T: clap::ValueEnum>(&self, s: &str, field: &str) -> anyhow::Result<T> {
         T::from_str(s, false).map_err(|_| {
             let choices: Vec<String> =
                 T::value_variants().iter().filter_map(|v| v.to_possible_value()).map(|v| v.get_name().to_string()).collect();
-            let file = self.path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "harness.toml".into());
-            crate::error::Error::BadInput(format!("{file}: `{field}` is `{s}`; expected one of {}", choices.join(", "))).into()
+            Error::BadInput(format!("{}: `{field}` is `{s}`; expected one of {}", self.source(), choices.join(", "))).into()
         })
+    }
+
+    /// The problems folder: `flag`, else `run.problems_dir`, else `problems`.
+    pub fn problems_dir(&self, flag: Option<&Path>) -> PathBuf {
+        self.run_path(flag, &self.file.run.problems_dir, "problems")
+    }
+
+    /// The results store: `flag`, else `run.results`, else `results`.
+    pub fn results_dir(&self, flag: Option<&Path>) -> PathBuf {
+        self.run_path(flag, &self.file.run.results, "results")
+    }
+
+    fn run_path(&self, flag: Option<&Path>, here: &Option<PathBuf>, default: &str) -> PathBuf {
+        match (flag, here) {
+            (Some(f), _) => f.to_path_buf(),
+            (None, Some(p)) => self.resolve(p),
+            (None, None) => PathBuf::from(default),
+        }
+    }
+
+    /// How agents are isolated: `flag`, else `run.isolation`, else the sandbox.
+    pub fn isolation(&self, flag: Option<crate::sandbox::Isolation>) -> anyhow::Result<crate::sandbox::Isolation> {
+        match (flag, &self.file.run.isolation) {
+            (Some(i), _) => Ok(i),
+            (None, Some(s)) => self.choice(s, "run.isolation"),
+            (None, None) => Ok(Default::default()),
+        }
     }
 
     pub fn resolve(&self, p: &Path) -> PathBuf {

@@ -77,10 +77,9 @@ impl Agent {
     }
 
     /// Runs the agent's version command, if it has one, with its environment filled in for a
-    /// throwaway home and folder (agents write caches and settings on any start); returns the
-    /// version number in its first line of output, or the line.
-    /// The agent's version from its `version` command, run in a throwaway home and workdir:
-    /// inside `sandbox` when given (the probe is the agent's own code, as untrusted as a trial).
+    /// throwaway home and folder (agents write caches and settings on any start), inside
+    /// `sandbox` when given (the probe is the agent's own code, as untrusted as a trial);
+    /// returns the version number in its first line of output, or the line.
     pub fn probe_version(&self, timeout: std::time::Duration, sandbox: Option<&crate::sandbox::Sandbox>) -> Option<String> {
         let AgentKind::Command { version: Some(argv), .. } = &self.kind else { return None };
         let scratch = tempfile::tempdir().ok()?;

@@ -236,12 +236,7 @@ pub struct Listing {
 
 pub fn command(args: AgentsArgs) -> Result<i32> {
     let harness = Harness::load(args.config.as_deref())?;
-    let isolation = match (args.isolation, &harness.file.run.isolation) {
-        (Some(i), _) => i,
-        (None, Some(s)) => harness.choice::<Isolation>(s, "run.isolation")?,
-        (None, None) => Isolation::default(),
-    };
-    let listings = list(&harness, isolation)?;
+    let listings = list(&harness, harness.isolation(args.isolation)?)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "agents": listings }))?);
     } else {
@@ -269,9 +264,8 @@ pub fn list(harness: &Harness, isolation: Isolation) -> Result<Vec<Listing>> {
         }
     }
     let dirs = search_dirs(Some(&harness.base_dir));
-    let d = &harness.file.run;
-    let at = |p: &Option<PathBuf>, default: &str| p.as_ref().map(|p| harness.resolve(p)).unwrap_or_else(|| PathBuf::from(default));
-    let (sandbox, may_probe) = match sandbox::for_harness(isolation, &at(&d.problems_dir, "problems"), &at(&d.results, "results"), harness, true) {
+    let (problems_dir, results) = (harness.problems_dir(None), harness.results_dir(None));
+    let (sandbox, may_probe) = match sandbox::for_harness(isolation, &problems_dir, &results, harness, true) {
         Ok(sb) => (sb, true),
         Err(e) => {
             eprintln!("note: agent versions not probed: {e:#}");

@@ -79,8 +79,7 @@ impl Grader {
         Grader { python, timeout }
     }
 
-    /// Checks that the Python exists and has pytest; returns pytest's version.
-    /// pytest's version under this Python, or why it cannot grade. With `cache_dir`, the
+    /// Checks that the Python exists and has pytest; returns pytest's version. With `cache_dir`, the
     /// answer is reused while the Python and its packages are unchanged (see [`python_env`]).
     pub fn check(&self, cache_dir: Option<&Path>) -> Result<String> {
         let setup = "run `scripts/setup.sh` (it creates .venv with pytest), or pass --python / set FIXBENCH_PYTHON";

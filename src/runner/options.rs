@@ -136,16 +136,11 @@ impl Plan {
     pub fn from_args(args: RunArgs) -> Result<Plan> {
         let harness = Harness::load(args.config.as_deref())?;
         let d = &harness.file.run;
-        let results = args.results.clone().or_else(|| d.results.as_ref().map(|p| harness.resolve(p)));
-        let store = Store::new(results.unwrap_or_else(|| PathBuf::from("results")));
+        let store = Store::new(harness.results_dir(args.results.as_deref()));
         if let Some(id) = &args.resume {
             return Self::resume(args.clone(), store, &harness, id);
         }
-        let problems_dir = args
-            .problems_dir
-            .clone()
-            .or_else(|| d.problems_dir.as_ref().map(|p| harness.resolve(p)))
-            .unwrap_or_else(|| PathBuf::from("problems"));
+        let problems_dir = harness.problems_dir(args.problems_dir.as_deref());
         let names = if args.problems.is_empty() { d.problems.clone().unwrap_or_default() } else { args.problems.clone() };
         let problems = problem::select(&problems_dir, &names)?;
 
@@ -188,11 +183,7 @@ impl Plan {
             (None, Some(s)) => harness.choice::<CacheState>(s, "run.cache_state")?,
             (None, None) => CacheState::Shared,
         };
-        let isolation = match (&args.isolation, &d.isolation) {
-            (Some(i), _) => *i,
-            (None, Some(s)) => harness.choice::<Isolation>(s, "run.isolation")?,
-            (None, None) => Isolation::default(),
-        };
+        let isolation = harness.isolation(args.isolation)?;
         let sandbox = sandbox::for_harness(isolation, &problems_dir, &store.root, &harness, !args.dry_run)?;
         let mut labels = d.labels.clone();
         for l in &args.labels {

@@ -164,8 +164,7 @@ pub fn for_harness(
         return Ok(None);
     }
     let ro: Vec<PathBuf> = harness.file.sandbox.ro.iter().map(|p| harness.resolve(p)).collect();
-    let source = harness.path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "harness.toml".into());
-    let mut sandbox = Sandbox::new(problems_dir, results, &ro, &source)?;
+    let mut sandbox = Sandbox::new(problems_dir, results, &ro, &harness.source())?;
     if start {
         sandbox.check()?;
     }
