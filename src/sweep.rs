@@ -125,7 +125,9 @@ pub fn command(args: SweepArgs) -> Result<i32> {
     }
     let file = load(&args.file)?;
     let base = args.file.parent().map(Path::to_path_buf).unwrap_or_default();
-    let store = store::Store::new(args.run.results.clone().unwrap_or_else(|| PathBuf::from("results")));
+    // The store the runs go to: --results, else harness.toml's, as `fixbench run` chooses it.
+    let harness = crate::config::Harness::load(args.run.config.as_deref())?;
+    let store = store::Store::new(harness.results_dir(args.run.results.as_deref()));
     let sweeps_dir = store.root.join("sweeps");
     let cancel = runner::cancel_flag();
 

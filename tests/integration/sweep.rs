@@ -156,3 +156,25 @@ fn ctrl_c_stops_the_server_and_resume_finishes_the_sweep() {
     }
     assert!(servers_running(&model).is_empty());
 }
+
+/// The sweep's record goes to the store its runs go to: harness.toml's `run.results` when no
+/// `--results` is given.
+#[test]
+fn the_sweep_record_goes_to_harness_tomls_results() {
+    let sb = Sandbox::new();
+    let model = unique_model(sb.path());
+    std::fs::write(sb.path().join("harness.toml"), "[run]\nresults = \"store\"\n").unwrap();
+    let file = write_sweep(sb.path(), &model, &[("broken", r#""--no-such-flag""#)]);
+    let out = fixbench(sb.path())
+        .arg("sweep")
+        .arg(&file)
+        .args(["--problem", "expr_calc", "--isolation", "none", "--agent", "null"])
+        .output()
+        .unwrap();
+    let sweeps: Vec<_> = std::fs::read_dir(sb.path().join("store/sweeps"))
+        .unwrap_or_else(|e| panic!("no store/sweeps ({e}): {}", String::from_utf8_lossy(&out.stderr)))
+        .collect();
+    assert_eq!(sweeps.len(), 1);
+    assert!(!sb.results().exists(), "nothing in ./results");
+    assert!(servers_running(&model).is_empty());
+}
