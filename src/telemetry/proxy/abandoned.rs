@@ -10,7 +10,7 @@ use std::time::Instant;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use super::forward::{content_type, error_chain, no_answer, Answer};
+use super::forward::{broke_off, content_type, no_answer, Answer};
 use super::recording::Pending;
 use crate::telemetry::capture::Capture;
 
@@ -81,8 +81,7 @@ async fn read_rest(
         },
     };
     while let Some(frame) = body.frame().await {
-        let frame =
-            frame.map_err(|e| format!("the server broke off its answer: {}", error_chain(&e)))?;
+        let frame = frame.map_err(|e| broke_off(&e))?;
         if let (Some(data), Some(c)) = (frame.data_ref(), capture.as_mut()) {
             c.feed(data, Instant::now());
         }

@@ -103,6 +103,11 @@ pub(super) fn no_answer(shared: &Shared, why: &str) -> String {
     )
 }
 
+/// Why a request's record ends early: the server's answer broke off with `e`.
+pub(super) fn broke_off(e: &hyper::Error) -> String {
+    format!("the server broke off its answer: {}", error_chain(e))
+}
+
 pub(super) fn content_type(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(hyper::header::CONTENT_TYPE)

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 use super::abandoned::{self, Rest};
-use super::forward::error_chain;
+use super::forward::broke_off;
 use super::{FirstRequest, Shared};
 use crate::store::RequestRecord;
 use crate::telemetry::capture::Capture;
@@ -206,10 +206,7 @@ impl Body for Recording {
                     self.finish(None);
                 }
             }
-            Poll::Ready(Some(Err(e))) => self.finish(Some(format!(
-                "the server broke off its answer: {}",
-                error_chain(e)
-            ))),
+            Poll::Ready(Some(Err(e))) => self.finish(Some(broke_off(e))),
             Poll::Ready(None) => self.finish(None),
             Poll::Pending => {}
         }
