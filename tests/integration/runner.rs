@@ -340,3 +340,27 @@ fn a_relative_python_path_is_taken_from_the_current_folder() {
     assert_eq!(trials(&run)[0]["passed"], 11);
     run_expect(fixbench(sb.path()).env_remove("FIXBENCH_PYTHON").args(["validate", "--problem", "expr_calc", "--python", "venv/bin/python"]), 0);
 }
+
+/// The real grading Python's check is cached with the stamps that invalidate it: the
+/// interpreter, its site-packages and pytest's own folder.
+#[test]
+fn the_python_check_is_cached_with_the_real_interpreters_stamps() {
+    let sb = Sandbox::new();
+    run_expect(fixbench(sb.path()).args(["run", "--agent", "null", "--problem", "expr_calc", "--isolation", "none"]), 0);
+    let cached: Vec<PathBuf> = std::fs::read_dir(sb.results().join(".cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("python-"))
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    let c: Value = serde_json::from_str(&std::fs::read_to_string(&cached[0]).unwrap()).unwrap();
+    let version = String::from_utf8(
+        std::process::Command::new(python()).args(["-c", "import pytest; print(pytest.__version__)"]).output().unwrap().stdout,
+    )
+    .unwrap();
+    assert_eq!(c["pytest_version"], version.trim());
+    let stamps = c["stamps"].as_object().unwrap();
+    let has = |end: &str| stamps.iter().any(|(p, s)| p.ends_with(end) && s.is_object());
+    assert!(has("site-packages") && has("site-packages/pytest"), "{stamps:?}");
+    assert!(stamps.contains_key(&*python().to_string_lossy()), "{stamps:?}");
+}
