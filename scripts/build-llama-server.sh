@@ -1,8 +1,25 @@
 #!/usr/bin/env bash
-# Build a CPU-only llama-server from the llama.cpp tree vendored in the
-# llama-cpp-python sdist (llama.cpp commit 0c1e570) and cache it outside the repo:
+# Build a CPU-only llama-server from the llama.cpp tree vendored in the llama-cpp-python sdist
+# (llama.cpp commit 0c1e570) and cache it outside the repo:
 #   ${FIXBENCH_CACHE:-$HOME/.cache/fixbench}/llama-server-0.3.36/bin/llama-server
-# Rebuilds only when that binary is missing or does not run `--version`.
+#
+# The binary must run on the machine that built it, whatever CPU extensions it advertises, so
+# the build is never `-march=native` (ggml's default): GGML_NATIVE=OFF and a portable baseline
+# picked by `uname -m` and the CPU's flags, made only of extensions known to work:
+#   x86_64   AVX2 tier (SSE4.2 AVX AVX2 FMA F16C BMI2) when the CPU has all of them, else SSE4.2,
+#            else none. Never AVX-512 or AMX (ggml's AMX path segfaults in its warm-up decode on
+#            Xeons under KVM that advertise amx_tile/amx_int8).
+#   aarch64  armv8.2-a+dotprod when the CPU has asimddp, else armv8-a (NEON).
+#   other    the compiler's default target.
+# FIXBENCH_LLAMA_CPU=native|baseline overrides the choice (native: ggml's -march=native, for
+# benchmarks; baseline: no extensions at all). scripts/bench-llama-build.sh compares them.
+#
+# A binary is accepted, fresh or cached, only when scripts/smoke-llama-server.sh serves a chat
+# completion with it on the model. The cache key (llama.cpp version, CPU choice, cmake flags,
+# compiler) is kept in bin/build-key; a cached binary whose key differs or that fails the smoke
+# test is rebuilt, and the reason is printed in one line. The smoke test's model is FIXBENCH_MODEL,
+# else the SmolLM2 file scripts/fetch-model.sh caches. `--check` only says whether the cached
+# binary would be accepted (exit 0) or why not (exit 1), and builds nothing.
 # Concurrent callers are serialised with flock; the second one reuses the first's build.
 # Prints the binary path on its last line.
 set -euo pipefail
@@ -11,22 +28,84 @@ LCP_VERSION=0.3.36
 CACHE="${FIXBENCH_CACHE:-$HOME/.cache/fixbench}"
 DEST="$CACHE/llama-server-$LCP_VERSION"
 BIN="$DEST/bin/llama-server"
+STAMP="$DEST/bin/build-key"
 LOG="$DEST/build.log"
+SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CHECK_ONLY=0
+[[ "${1:-}" == --check ]] && CHECK_ONLY=1
 
 die() { echo "build-llama-server: error: $*" >&2; exit 1; }
-ok() { [[ -x "$BIN" ]] && "$BIN" --version >/dev/null 2>&1; }
+say() { echo "build-llama-server: $*" >&2; }
 
-if ok; then echo "$BIN"; exit 0; fi
+# The CPU choice and the cmake flags that follow from it.
+cpu_flags() { grep -m1 -E '^(flags|Features)[[:space:]]*:' /proc/cpuinfo 2>/dev/null | cut -d: -f2; }
+has_all() { local f; for f in "$@"; do [[ " $(cpu_flags) " == *" $f "* ]] || return 1; done; }
+CPU_CHOICE="${FIXBENCH_LLAMA_CPU:-portable}"
+ARCH="$(uname -m)"
+case "$CPU_CHOICE" in
+native) TARGET=native; GGML_CPU=(-DGGML_NATIVE=ON) ;;
+baseline|portable)
+    X86_ALL=(SSE42 AVX AVX2 FMA F16C BMI2 AVX_VNNI AVX512 AVX512_VBMI AVX512_VNNI AVX512_BF16 AMX_TILE AMX_INT8 AMX_BF16)
+    on=()
+    case "$ARCH" in
+    x86_64|amd64)
+        if [[ "$CPU_CHOICE" == baseline ]]; then TARGET=x86-64
+        elif has_all sse4_2 avx avx2 fma f16c bmi2; then TARGET=x86-64-avx2; on=(SSE42 AVX AVX2 FMA F16C BMI2)
+        elif has_all sse4_2; then TARGET=x86-64-sse4.2; on=(SSE42)
+        else TARGET=x86-64; fi
+        GGML_CPU=(-DGGML_NATIVE=OFF)
+        for f in "${X86_ALL[@]}"; do
+            if [[ " ${on[*]} " == *" $f "* ]]; then GGML_CPU+=("-DGGML_$f=ON"); else GGML_CPU+=("-DGGML_$f=OFF"); fi
+        done ;;
+    aarch64|arm64)
+        if [[ "$CPU_CHOICE" != baseline ]] && has_all asimddp; then TARGET=armv8.2-a+dotprod; else TARGET=armv8-a; fi
+        GGML_CPU=(-DGGML_NATIVE=OFF "-DGGML_CPU_ARM_ARCH=$TARGET") ;;
+    *) TARGET="$ARCH-default"; GGML_CPU=(-DGGML_NATIVE=OFF) ;;
+    esac ;;
+*) die "FIXBENCH_LLAMA_CPU=$CPU_CHOICE: use portable (the default), baseline or native" ;;
+esac
+# LLAMA_CURL is deprecated in this tree (downloads go through cpp-httplib; LLAMA_OPENSSL=OFF
+# drops HTTPS). UI: no npm build and no prebuilt download (would need network).
+CMAKE_FLAGS=(
+    -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF -DLLAMA_OPENSSL=OFF
+    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF
+    -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TOOLS=ON
+    -DGGML_BUILD_TESTS=OFF -DGGML_BUILD_EXAMPLES=OFF "${GGML_CPU[@]}"
+)
+compiler() { c++ --version 2>/dev/null | head -n 1 || echo "no c++"; }
+KEY="llama-cpp-python=$LCP_VERSION arch=$ARCH cpu=$TARGET compiler=$(compiler) cmake=${CMAKE_FLAGS[*]}"
+
+# Why the cached binary cannot be used (empty when it can). Runs the smoke test.
+MODEL=
+rejected() {
+    [[ -x "$BIN" ]] || { echo "no cached llama-server"; return; }
+    [[ -f "$STAMP" ]] || { echo "the cached llama-server has no build key (an older setup built it)"; return; }
+    [[ "$(cat "$STAMP")" == "$KEY" ]] || { echo "the cached llama-server was built with other options ($(sed 's/ compiler=.*//' "$STAMP")), this machine needs cpu=$TARGET"; return; }
+    local why
+    if ! why="$("$SCRIPTS/smoke-llama-server.sh" "$BIN" "$MODEL" 2>&1 >/dev/null)"; then
+        echo "the cached llama-server fails the smoke test: $(head -n 1 <<<"$why" | sed 's/^smoke: //')"
+    fi
+}
+
+MODEL="${FIXBENCH_MODEL:-}"
+if [[ -z "$MODEL" ]]; then
+    MODEL="$("$SCRIPTS/fetch-model.sh" | tail -n 1)" || die "scripts/fetch-model.sh failed (the smoke test needs the model)"
+fi
+why="$(rejected)"
+if [[ -z "$why" ]]; then echo "$BIN"; exit 0; fi
+if (( CHECK_ONLY )); then echo "$why"; exit 1; fi
 
 mkdir -p "$DEST" || die "cannot create $DEST (set FIXBENCH_CACHE to a writable directory)"
 command -v flock >/dev/null || die "flock not found: apt-get install -y util-linux"
 exec 9>"$DEST/.lock"
 if ! flock -n 9; then
-    echo "build-llama-server: another build holds $DEST/.lock, waiting..." >&2
+    say "another build holds $DEST/.lock, waiting..."
     flock 9
 fi
 # Someone else may have finished the build while we waited.
-if ok; then echo "$BIN"; exit 0; fi
+why="$(rejected)"
+if [[ -z "$why" ]]; then echo "$BIN"; exit 0; fi
+say "$why; building"
 
 apt_install() {
     [[ $(id -u) -eq 0 ]] || die "$* missing and not root: install it (apt-get install -y $*) and re-run"
@@ -36,6 +115,8 @@ apt_install() {
 }
 command -v cmake >/dev/null || apt_install cmake
 if ! command -v c++ >/dev/null || ! command -v make >/dev/null; then apt_install build-essential; fi
+command -v curl >/dev/null || apt_install curl
+KEY="llama-cpp-python=$LCP_VERSION arch=$ARCH cpu=$TARGET compiler=$(compiler) cmake=${CMAKE_FLAGS[*]}"
 
 PY="${PYTHON:-python3}"
 command -v "$PY" >/dev/null || die "python3 not found (needed for pip download)"
@@ -61,28 +142,23 @@ if [[ ! -f "$SRC/CMakeLists.txt" ]]; then
     rm -rf "$DEST/extract"
 fi
 
-echo "build-llama-server: building llama-server (about 5 min on 2 cores); log: $LOG" >&2
-# LLAMA_CURL is deprecated in this tree (downloads go through cpp-httplib; LLAMA_OPENSSL=OFF
-# drops HTTPS). UI: no npm build and no prebuilt download (would need network).
+say "building llama-server for cpu=$TARGET (about 5 min on 2 cores); log: $LOG"
+# A build folder from other options would keep their cache entries: start clean.
+rm -rf "$BUILD"
 {
-    cmake -S "$SRC" -B "$BUILD" \
-        -DCMAKE_BUILD_TYPE=Release \
-        -DBUILD_SHARED_LIBS=OFF \
-        -DLLAMA_OPENSSL=OFF \
-        -DLLAMA_BUILD_TESTS=OFF \
-        -DLLAMA_BUILD_EXAMPLES=OFF \
-        -DLLAMA_BUILD_APP=OFF \
-        -DLLAMA_BUILD_UI=OFF \
-        -DLLAMA_USE_PREBUILT_UI=OFF \
-        -DLLAMA_BUILD_SERVER=ON \
-        -DLLAMA_BUILD_TOOLS=ON \
-        -DGGML_BUILD_TESTS=OFF \
-        -DGGML_BUILD_EXAMPLES=OFF \
+    cmake -S "$SRC" -B "$BUILD" "${CMAKE_FLAGS[@]}" \
     && cmake --build "$BUILD" --config Release --target llama-server -j"$(nproc)"
 } >"$LOG" 2>&1 || { tail -n 30 "$LOG" >&2; die "build failed; full log: $LOG"; }
 
+# Accept the new binary only once it serves; only then does it replace the cached one.
+NEW="$BUILD/bin/llama-server"
+if ! smoke="$("$SCRIPTS/smoke-llama-server.sh" "$NEW" "$MODEL" 2>&1)"; then
+    echo "$smoke" >&2
+    die "the llama-server just built (cpu=$TARGET) cannot serve on this machine. Ways out: build with no CPU extensions (FIXBENCH_LLAMA_CPU=baseline $0), or point FIXBENCH_LLAMA_SERVER at a llama-server of your own; build log: $LOG"
+fi
 mkdir -p "$DEST/bin"
-install -m 0755 "$BUILD/bin/llama-server" "$BIN.tmp"
+install -m 0755 "$NEW" "$BIN.tmp"
 mv -f "$BIN.tmp" "$BIN"
-ok || die "$BIN was built but '$BIN --version' fails; see $LOG"
+printf '%s\n' "$KEY" >"$STAMP"
+say "built and smoke-tested ($smoke); cpu=$TARGET"
 echo "$BIN"

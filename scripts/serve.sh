@@ -76,8 +76,12 @@ start)
     while :; do
         if ! kill -0 "$pid" 2>/dev/null; then
             rm -f "$PIDFILE"
+            rc=0; wait "$pid" || rc=$?
             echo "--- last lines of $LOG:" >&2; tail -n 30 "$LOG" >&2
-            die "llama-server exited during startup (see $LOG)"
+            if (( rc > 128 )) && sig="$(kill -l $((rc - 128)) 2>/dev/null)"; then
+                die "llama-server was killed by SIG$sig (signal $((rc - 128))) during startup: $BIN cannot run on this machine. Rebuild it with $SCRIPTS/build-llama-server.sh (it smoke-tests what it builds), or point FIXBENCH_LLAMA_SERVER at a llama-server of your own"
+            fi
+            die "llama-server exited with code $rc during startup (its log, above, says why: $LOG)"
         fi
         [[ "$(health_code)" == 200 ]] && break
         if (( SECONDS >= deadline )); then

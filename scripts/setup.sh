@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One-shot setup for fixbench: Python venv, llama-server build, model, agents (pi and
+# One-shot setup for fixbench: Python venv, model, llama-server build (smoke-tested on the model), agents (pi and
 # mini-swe-agent), bubblewrap. Every step is idempotent and cached; re-running is cheap.
 # Then the fixbench build itself (last lines). Prints a summary of where everything is.
 set -euo pipefail
@@ -10,8 +10,16 @@ die() { echo "setup: error: $*" >&2; exit 1; }
 last() { tail -n 1 <<<"$1"; }
 
 out="$("$S/setup-python.sh")" || die "scripts/setup-python.sh failed"; PY="$(last "$out")"
-out="$("$S/build-llama-server.sh")" || die "scripts/build-llama-server.sh failed"; SERVER="$(last "$out")"
 out="$("$S/fetch-model.sh")" || die "scripts/fetch-model.sh failed"; MODEL="$(last "$out")"
+# Every llama-server is smoke-tested on this machine before it is used: the cached build by
+# build-llama-server.sh (which rebuilds one that fails), your own (FIXBENCH_LLAMA_SERVER) here.
+if [[ -n "${FIXBENCH_LLAMA_SERVER:-}" ]]; then
+    SERVER="$FIXBENCH_LLAMA_SERVER"
+    "$S/smoke-llama-server.sh" "$SERVER" "$MODEL" >/dev/null \
+        || die "FIXBENCH_LLAMA_SERVER=$SERVER cannot serve on this machine (above); unset it to use the project's own build"
+else
+    out="$("$S/build-llama-server.sh")" || die "scripts/build-llama-server.sh failed"; SERVER="$(last "$out")"
+fi
 AGENTS="$("$S/install-agents.sh")" || die "scripts/install-agents.sh failed"
 
 if ! command -v bwrap >/dev/null; then

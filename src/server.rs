@@ -60,6 +60,35 @@ pub struct RunningServer {
     pub log: PathBuf,
 }
 
+/// What a user whose llama-server dies at start-up can do.
+pub const WAY_OUT: &str = "rebuild it for this machine with scripts/build-llama-server.sh (it smoke-tests what it builds), \
+or point FIXBENCH_LLAMA_SERVER (a sweep's `binary`) at a llama-server of your own";
+
+/// How a process ended, in words: `exited with code 1`, `was killed by SIGSEGV (signal 11)`.
+pub fn describe_exit(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt as _;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with code {code}"),
+        (None, Some(sig)) => match nix::sys::signal::Signal::try_from(sig) {
+            Ok(s) => format!("was killed by {} (signal {sig})", s.as_str()),
+            Err(_) => format!("was killed by signal {sig}"),
+        },
+        (None, None) => format!("ended with {status}"),
+    }
+}
+
+/// The sentence for a llama-server that ended before it was healthy: how it ended, and the way
+/// out when a signal killed it (a binary that cannot run here); an exit code is a refusal its
+/// log explains (a bad flag, a missing file).
+pub fn died_at_start(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt as _;
+    let how = describe_exit(status);
+    match status.signal() {
+        Some(_) => format!("llama-server {how} during start-up: {WAY_OUT}"),
+        None => format!("llama-server {how} during start-up (its log says why)"),
+    }
+}
+
 /// Why a server could not be used: a sentence and the tail of its log.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{reason}")]
@@ -109,7 +138,7 @@ impl RunningServer {
         loop {
             if let Some(status) = server.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 server.child = None;
-                return Err(fail(format!("llama-server exited during start-up ({status})"), &spec.log));
+                return Err(fail(died_at_start(status), &spec.log));
             }
             if ureq::get(&format!("{}/health", server.url)).timeout(Duration::from_secs(2)).call().is_ok() {
                 return Ok(server);
@@ -164,4 +193,17 @@ pub fn log_tail(path: &Path, lines: usize) -> String {
     let text = String::from_utf8_lossy(&buf);
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt as _;
+
+    #[test]
+    fn exits_are_told_by_code_or_signal_name() {
+        assert_eq!(describe_exit(std::process::ExitStatus::from_raw(1 << 8)), "exited with code 1");
+        assert_eq!(describe_exit(std::process::ExitStatus::from_raw(11)), "was killed by SIGSEGV (signal 11)");
+        assert_eq!(describe_exit(std::process::ExitStatus::from_raw(4 | 0x80)), "was killed by SIGILL (signal 4)");
+    }
 }

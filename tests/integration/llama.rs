@@ -12,21 +12,17 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub fn server_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("FIXBENCH_LLAMA_SERVER") {
-        return PathBuf::from(p);
+    match std::env::var_os("FIXBENCH_LLAMA_SERVER") {
+        Some(p) => PathBuf::from(p),
+        None => fixbench::server::cached_binary(),
     }
-    home_cache().join("llama-server-0.3.36/bin/llama-server")
 }
 
 pub fn model() -> PathBuf {
-    if let Some(p) = std::env::var_os("FIXBENCH_MODEL") {
-        return PathBuf::from(p);
+    match std::env::var_os("FIXBENCH_MODEL") {
+        Some(p) => PathBuf::from(p),
+        None => fixbench::server::cached_model(),
     }
-    home_cache().join("models/SmolLM2-135M-Instruct.Q4_1.gguf")
-}
-
-fn home_cache() -> PathBuf {
-    PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/fixbench")
 }
 
 pub struct LlamaServer {
@@ -119,7 +115,7 @@ impl LlamaServer {
             .build();
         while start.elapsed() < limit {
             if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
-                return Err(format!("llama-server exited with {status}"));
+                return Err(fixbench::server::died_at_start(status));
             }
             if let Ok(r) = agent.get(&format!("{}/health", self.url())).call() {
                 if r.status() == 200 {

@@ -6,6 +6,7 @@ mod real_agents;
 mod report;
 mod runner;
 mod sandbox;
+mod server_build;
 mod sweep;
 mod telemetry;
 mod util;
