@@ -12,6 +12,12 @@ use crate::error::Error;
 
 pub const FILE_NAME: &str = "harness.toml";
 
+/// A grading's time limit when none is given, in seconds.
+pub const DEFAULT_GRADE_TIMEOUT_S: f64 = 300.0;
+/// The longest time limit accepted anywhere (a week): past it, a `Duration` or a deadline
+/// computed from it is no longer meaningful.
+pub const MAX_TIMEOUT_S: f64 = 7.0 * 24.0 * 3600.0;
+
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HarnessFile {
@@ -48,6 +54,10 @@ pub struct RunDefaults {
     pub python: Option<PathBuf>,
     pub server: Option<String>,
     pub isolation: Option<String>,
+    /// How pytest is contained while it grades (`sandbox` or `none`).
+    pub grade_isolation: Option<String>,
+    /// Time limit of one grading, in seconds.
+    pub grade_timeout: Option<f64>,
     pub cache_state: Option<String>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
@@ -180,6 +190,32 @@ impl Harness {
             (None, Some(s)) => self.choice(s, "run.isolation"),
             (None, None) => Ok(Default::default()),
         }
+    }
+
+    /// How grading is contained: `flag`, else `run.grade_isolation`, else the sandbox.
+    pub fn grade_isolation(&self, flag: Option<crate::grade::GradeIsolation>) -> anyhow::Result<crate::grade::GradeIsolation> {
+        match (flag, &self.file.run.grade_isolation) {
+            (Some(i), _) => Ok(i),
+            (None, Some(s)) => self.choice(s, "run.grade_isolation"),
+            (None, None) => Ok(Default::default()),
+        }
+    }
+
+    /// One grading's time limit in seconds: `flag`, else `run.grade_timeout`, else 300; a
+    /// value that is not a positive, finite number is an error naming where it came from.
+    pub fn grade_timeout(&self, flag: Option<f64>) -> anyhow::Result<f64> {
+        let (value, origin) = match (flag, self.file.run.grade_timeout) {
+            (Some(v), _) => (v, "--grade-timeout".to_string()),
+            (None, Some(v)) => (v, format!("{}: `run.grade_timeout`", self.source())),
+            (None, None) => return Ok(DEFAULT_GRADE_TIMEOUT_S),
+        };
+        if !(value.is_finite() && value > 0.0 && value <= MAX_TIMEOUT_S) {
+            return Err(Error::BadInput(format!(
+                "{origin} is {value}: give a number of seconds above 0 and at most {MAX_TIMEOUT_S:.0} (a week)"
+            ))
+            .into());
+        }
+        Ok(value)
     }
 
     pub fn resolve(&self, p: &Path) -> PathBuf {

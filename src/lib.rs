@@ -13,6 +13,7 @@ pub mod error;
 pub mod exit_codes;
 pub mod grade;
 pub mod host;
+pub mod interrupt;
 pub mod problem;
 pub mod progress;
 pub mod report;

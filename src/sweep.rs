@@ -129,7 +129,7 @@ pub fn command(args: SweepArgs) -> Result<i32> {
     let harness = crate::config::Harness::load(args.run.config.as_deref())?;
     let store = store::Store::new(harness.results_dir(args.run.results.as_deref()));
     let sweeps_dir = store.root.join("sweeps");
-    let cancel = runner::cancel_flag();
+    let cancel = crate::interrupt::cancel_flag();
 
     let resuming = args.run.resume.is_some();
     if resuming {

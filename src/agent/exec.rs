@@ -31,14 +31,15 @@ pub struct ExecSpec {
     pub cwd: PathBuf,
     /// Variables set on top of the inherited environment.
     pub env: BTreeMap<String, String>,
-    /// Variables removed from the inherited environment.
-    pub env_remove: Vec<String>,
     /// Start from an empty environment instead of inheriting ours.
     pub env_clear: bool,
     pub timeout: Duration,
     pub stdout: PathBuf,
     pub stderr: PathBuf,
     pub log_cap: u64,
+    /// A descriptor of ours the command inherits under the same number (grading's report
+    /// channel); every other descriptor is closed on exec.
+    pub inherit_fd: Option<i32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -91,14 +92,17 @@ pub fn run(spec: &ExecSpec, cancel: &AtomicBool) -> ExecOutcome {
     if spec.env_clear {
         cmd.env_clear();
     }
-    for k in &spec.env_remove {
-        cmd.env_remove(k);
-    }
     cmd.envs(&spec.env);
-    // SAFETY: setsid is async-signal-safe; nothing else runs between fork and exec.
+    let inherit_fd = spec.inherit_fd;
+    // SAFETY: setsid and fcntl are async-signal-safe; nothing else runs between fork and exec.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             nix::unistd::setsid().map_err(std::io::Error::from)?;
+            if let Some(fd) = inherit_fd {
+                if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
             Ok(())
         });
     }
@@ -296,12 +300,12 @@ pub fn probe_output(argv: &[String], env: &BTreeMap<String, String>, cwd: &Path,
         argv: argv.to_vec(),
         cwd: cwd.to_path_buf(),
         env: env.clone(),
-        env_remove: vec![],
         env_clear: false,
         timeout,
         stdout: dir.path().join("out"),
         stderr: dir.path().join("err"),
         log_cap: 64 * 1024,
+        inherit_fd: None,
     };
     let o = run(&spec, &AtomicBool::new(false));
     if o.exit_code != Some(0) {
@@ -327,12 +331,12 @@ pub(crate) mod tests {
             argv: vec!["bash".into(), "-c".into(), script.into()],
             cwd: dir.to_path_buf(),
             env: BTreeMap::new(),
-            env_remove: vec![],
         env_clear: false,
             timeout: Duration::from_millis(timeout_ms),
             stdout: dir.join("out"),
             stderr: dir.join("err"),
             log_cap: 1000,
+            inherit_fd: None,
         }
     }
 

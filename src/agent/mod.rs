@@ -99,12 +99,12 @@ impl Agent {
             argv: expand(argv, &vars, &[]),
             cwd: work,
             env,
-            env_remove: vec![],
             env_clear: false,
             timeout,
             stdout: scratch.path().join("out"),
             stderr: scratch.path().join("err"),
             log_cap: 64 * 1024,
+            inherit_fd: None,
         };
         let cancel = std::sync::atomic::AtomicBool::new(false);
         let outcome = match sandbox {

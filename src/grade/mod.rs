@@ -1,10 +1,17 @@
 //! Stage 4: grading. pytest runs in a clean folder holding the frozen tests, our own
-//! `pytest.ini` and only the agent's package; outcomes come from pytest's JUnit XML.
-//! Nothing else the agent wrote (tests, conftest.py, ini files, .pth, sitecustomize) takes part.
+//! `pytest.ini` and only the agent's package. Nothing else the agent wrote (tests, conftest.py,
+//! ini files, .pth, sitecustomize) takes part. The agent's package is untrusted code that runs
+//! inside the pytest process, so grading is contained as the agent was (bubblewrap: the
+//! grading folder read-only, a separate folder for the JUnit file the only one writable), and
+//! the outcome is believed only when the JUnit file, fixbench's own report channel and
+//! pytest's summary line agree ([`crosscheck`]).
 
+pub mod channel;
+pub mod crosscheck;
 pub mod junit;
 pub mod python_env;
 pub mod starter;
+pub mod suspicious;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -13,9 +20,10 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::agent::exec::{self, ExecSpec};
+use crate::agent::exec::{self, ExecOutcome, ExecSpec};
 use crate::error::Error;
 use crate::problem::Problem;
+use crate::sandbox::Sandbox;
 use crate::store::{Outcome, TestResult};
 use crate::workdir;
 
@@ -29,6 +37,11 @@ pub struct Grade {
     pub total: u32,
     /// Set when pytest could not grade normally (no report, timeout).
     pub error: Option<String>,
+    /// Set when the accounts of the session disagree (see [`crosscheck`]): the grade is not
+    /// believed, and the outcomes are those of fixbench's own channel.
+    pub void: Option<String>,
+    /// Ctrl-C stopped the grading: nothing of it counts.
+    pub interrupted: bool,
     pub seconds: f64,
 }
 
@@ -43,6 +56,8 @@ impl Grade {
             total: tests.len() as u32,
             tests,
             error,
+            void: None,
+            interrupted: false,
             seconds,
         }
     }
@@ -52,7 +67,7 @@ impl Grade {
     }
 
     pub fn resolved(&self) -> bool {
-        self.total > 0 && self.passed == self.total
+        self.total > 0 && self.passed == self.total && self.void.is_none()
     }
 
     pub fn passing(&self) -> BTreeSet<&str> {
@@ -60,23 +75,49 @@ impl Grade {
     }
 }
 
+/// How pytest is contained while it runs the agent's package.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GradeIsolation {
+    /// pytest runs in a bubblewrap sandbox: the grading folder read-only, nothing of yours visible.
+    #[default]
+    Sandbox,
+    /// pytest runs as you, and the agent's package with it: it can read and write all your
+    /// files, including the problems' answers and earlier results. Only for code you trust.
+    None,
+}
+
+impl GradeIsolation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GradeIsolation::Sandbox => "sandbox",
+            GradeIsolation::None => "none",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Grader {
     pub python: PathBuf,
     pub timeout: Duration,
+    /// The sandbox pytest runs in; `None` under `--grade-isolation none`.
+    pub sandbox: Option<Sandbox>,
 }
+
+/// How long a process that inherited the report channel may keep it open after pytest ended.
+const CHANNEL_GRACE: Duration = Duration::from_secs(5);
 
 impl Grader {
     /// A grader for `python`. A relative path with a folder in it (`.venv/bin/python`) is made
     /// absolute here, since pytest runs with the grading folder as its cwd; a bare name
     /// (`python3`) is looked up on PATH.
-    pub fn new(python: PathBuf, timeout: Duration) -> Grader {
+    pub fn new(python: PathBuf, timeout: Duration, sandbox: Option<Sandbox>) -> Grader {
         let python = if python.is_relative() && python.components().count() > 1 {
             std::env::current_dir().map(|d| d.join(&python)).unwrap_or(python)
         } else {
             python
         };
-        Grader { python, timeout }
+        Grader { python, timeout, sandbox }
     }
 
     /// Checks that the Python exists and has pytest; returns pytest's version. With `cache_dir`, the
@@ -95,30 +136,52 @@ impl Grader {
         })
     }
 
+    /// The isolation pytest runs under.
+    pub fn isolation(&self) -> GradeIsolation {
+        if self.sandbox.is_some() {
+            GradeIsolation::Sandbox
+        } else {
+            GradeIsolation::None
+        }
+    }
+
     /// Grades `package_src` (a package folder, possibly missing) against the problem's frozen
-    /// tests. The JUnit report is written to `junit_out`.
-    pub fn grade(&self, problem: &Problem, package_src: &Path, junit_out: &Path) -> Result<Grade> {
+    /// tests. The JUnit report is copied to `junit_out`. `cancel` (Ctrl-C) stops it at once.
+    pub fn grade(&self, problem: &Problem, package_src: &Path, junit_out: &Path, cancel: &AtomicBool) -> Result<Grade> {
         let start = std::time::Instant::now();
         let dir = tempfile::Builder::new().prefix("fixbench-grade-").tempdir()?;
+        // Shown read-only: the tests, our pytest.ini and the package. Written: `out/` alone.
         let grade_dir = dir.path().join("g");
+        let out_dir = dir.path().join("out");
         workdir::prepare_grade(problem, package_src, &grade_dir)?;
-        let report = dir.path().join("junit.xml");
-        let home = dir.path().join("home");
-        std::fs::create_dir_all(&home)?;
+        std::fs::create_dir_all(&out_dir)?;
+        let report = out_dir.join("junit.xml");
+        let python = self.resolved_python();
+        let mut path = vec!["/usr/local/bin".to_string(), "/usr/bin".into(), "/bin".into()];
+        if let Some(bin) = python.parent() {
+            path.insert(0, bin.to_string_lossy().into_owned());
+        }
         let mut env = BTreeMap::new();
-        env.insert("PATH".into(), std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()));
-        env.insert("HOME".into(), home.to_string_lossy().into_owned());
+        env.insert("PATH".into(), path.join(":"));
+        env.insert("HOME".into(), out_dir.to_string_lossy().into_owned());
         env.insert("LANG".into(), "C.UTF-8".into());
         env.insert("PYTEST_DISABLE_PLUGIN_AUTOLOAD".into(), "1".into());
         env.insert("PYTHONDONTWRITEBYTECODE".into(), "1".into());
         env.insert("PYTHONHASHSEED".into(), "0".into());
+        // The entry point lies beside the grading folder, shown read-only; `-I` keeps its
+        // folder off sys.path.
+        let entry_dir = dir.path().join("entry");
+        let entry = entry_dir.join(channel::ENTRY_FILE);
+        std::fs::create_dir_all(&entry_dir)?;
+        std::fs::write(&entry, channel::ENTRY)?;
+        let channel = channel::Channel::open()?;
         let spec = ExecSpec {
             argv: vec![
-                self.python.to_string_lossy().into_owned(),
+                python.to_string_lossy().into_owned(),
                 "-I".into(),
                 "-B".into(),
-                "-m".into(),
-                "pytest".into(),
+                entry.to_string_lossy().into_owned(),
+                channel.child_fd().to_string(),
                 "-p".into(),
                 "no:cacheprovider".into(),
                 "-q".into(),
@@ -129,38 +192,123 @@ impl Grader {
             ],
             cwd: grade_dir.clone(),
             env,
-            env_remove: vec![],
             env_clear: true,
             timeout: self.timeout,
             stdout: dir.path().join("pytest.out"),
             stderr: dir.path().join("pytest.err"),
             log_cap: 1024 * 1024,
+            inherit_fd: Some(channel.child_fd()),
         };
-        let run = exec::run(&spec, &AtomicBool::new(false));
+        let run = match &self.sandbox {
+            Some(sb) => sb.run_in(spec, &[grade_dir.clone(), entry_dir], &[out_dir.clone()], cancel),
+            None => exec::run(&spec, cancel),
+        };
+        let reports = channel.finish(CHANNEL_GRACE);
         let seconds = start.elapsed().as_secs_f64();
+        if run.interrupted {
+            return Ok(Grade { interrupted: true, seconds, ..Default::default() });
+        }
         if let Some(e) = run.spawn_error {
             return Err(Error::Environment(format!("{e}: check --python / FIXBENCH_PYTHON")).into());
         }
         if run.timed_out {
-            return Ok(Grade::count(vec![], Some(format!("pytest ran past {:.0} s and was killed", self.timeout.as_secs_f64())), seconds));
+            let why = format!("pytest ran past its {:.0} s limit (--grade-timeout) and was killed", self.timeout.as_secs_f64());
+            return Ok(Grade::count(vec![], Some(why), seconds));
         }
-        let xml = match std::fs::read_to_string(&report) {
-            Ok(x) => x,
-            Err(_) => {
-                let tail = tail_of(&dir.path().join("pytest.out"));
-                return Ok(Grade::count(vec![], Some(format!("pytest wrote no report (exit {:?}): {tail}", run.exit_code)), seconds));
-            }
+        let stdout = std::fs::read_to_string(dir.path().join("pytest.out")).unwrap_or_default();
+        let xml = std::fs::read_to_string(&report).ok();
+        if xml.is_none() && reports.end.is_none() && reports.reports.is_empty() {
+            let why = format!("pytest wrote no report ({}): {}", ended(&run), tail_of(&stdout));
+            return Ok(Grade::count(vec![], Some(why), seconds));
+        }
+        let parsed = match &xml {
+            None => Err("is missing".to_string()),
+            Some(x) => junit::parse(x).map_err(|e| format!("does not parse ({e})")),
         };
-        let _ = std::fs::write(junit_out, &xml);
-        match junit::parse(&xml) {
-            Ok(tests) => Ok(Grade::count(tests, None, seconds)),
-            Err(e) => Ok(Grade::count(vec![], Some(format!("pytest's report does not parse: {e}")), seconds)),
+        if let Some(x) = &xml {
+            let _ = std::fs::write(junit_out, x);
         }
+        let accounts = crosscheck::Accounts {
+            junit: parsed.as_deref().map_err(String::as_str),
+            channel: &reports,
+            summary: channel::summary_counts(&stdout),
+            exit_code: run.exit_code,
+        };
+        let why = crosscheck::disagreements(&accounts);
+        if why.is_empty() {
+            let tests = parsed.expect("agreeing accounts include a parsed JUnit report");
+            return Ok(Grade::count(tests, None, seconds));
+        }
+        // Not believed: the channel's outcomes, with JUnit's messages where the two agree.
+        let messages: BTreeMap<&str, &TestResult> =
+            parsed.as_deref().unwrap_or_default().iter().map(|t| (t.name.as_str(), t)).collect();
+        let tests = reports
+            .tests()
+            .into_iter()
+            .map(|mut t| {
+                if let Some(j) = messages.get(t.name.as_str()).filter(|j| j.outcome == t.outcome) {
+                    t.message = j.message.clone();
+                }
+                t
+            })
+            .collect();
+        let mut grade = Grade::count(tests, None, seconds);
+        grade.void = Some(format!("the grade is void: {}", why.join("; ")));
+        Ok(grade)
+    }
+
+    /// The Python as an absolute path (a bare name looked up on our PATH), so that the
+    /// sandbox shows its installation and grading's own PATH need not hold it.
+    fn resolved_python(&self) -> PathBuf {
+        if self.python.is_absolute() {
+            return self.python.clone();
+        }
+        std::env::var_os("PATH")
+            .and_then(|p| std::env::split_paths(&p).map(|d| d.join(&self.python)).find(|c| c.is_file()))
+            .unwrap_or_else(|| self.python.clone())
     }
 }
 
-fn tail_of(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+/// The sandbox grading runs in under `isolation` (hiding the problems, `results` and your files
+/// as the agent's does; harness.toml's `sandbox.ro` shown read-only), or `None` under `none`.
+/// `start` checks that it starts here; where it cannot there is no silent fallback.
+pub fn sandbox_for(
+    isolation: GradeIsolation,
+    problems_dir: &Path,
+    results: &Path,
+    harness: &crate::config::Harness,
+    start: bool,
+) -> Result<Option<Sandbox>> {
+    if isolation == GradeIsolation::None {
+        return Ok(None);
+    }
+    if start {
+        if let Err(why) = crate::sandbox::available() {
+            return Err(Error::Environment(format!(
+                "cannot start the grading sandbox: {why}. The agent's package runs inside pytest, so fixbench grades it \
+                 in bubblewrap: install it with scripts/setup.sh (`apt-get install bubblewrap`; \
+                 `sysctl kernel.unprivileged_userns_clone=1` where it is 0), or grade unsandboxed with \
+                 `--grade-isolation none` (the agent's code then runs as you: it can read the answers and rewrite results)"
+            ))
+            .into());
+        }
+    }
+    crate::sandbox::for_harness(crate::sandbox::Isolation::Sandbox, problems_dir, results, harness, start)
+}
+
+/// How pytest's process ended: `exit 0`, `killed by SIGKILL`.
+fn ended(run: &ExecOutcome) -> String {
+    match (run.exit_code, run.signal) {
+        (Some(c), _) => format!("exit {c}"),
+        (None, Some(s)) => match nix::sys::signal::Signal::try_from(s) {
+            Ok(sig) => format!("killed by {}", sig.as_str()),
+            Err(_) => format!("killed by signal {s}"),
+        },
+        (None, None) => "no exit status".into(),
+    }
+}
+
+fn tail_of(text: &str) -> String {
     let lines: Vec<&str> = text.lines().rev().take(3).collect();
     lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
 }
@@ -190,8 +338,10 @@ pub fn align(starter: &Grade, mut graded: Grade) -> Grade {
             },
         })
         .collect();
-    graded.tests = vec![];
-    Grade::count(tests, graded.error.take(), graded.seconds)
+    let mut aligned = Grade::count(tests, graded.error.take(), graded.seconds);
+    aligned.void = graded.void;
+    aligned.interrupted = graded.interrupted;
+    aligned
 }
 
 /// Tests that flipped: (fixed: fail → pass, broken: pass → fail).

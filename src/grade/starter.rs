@@ -4,6 +4,7 @@
 //! the suite does not grade an unchanged starter again.
 
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 
 use anyhow::Result;
 use sha2::{Digest, Sha256};
@@ -13,7 +14,7 @@ use crate::problem::Problem;
 use crate::store::TestResult;
 use crate::workdir;
 
-pub fn outcomes(grader: &Grader, pytest_version: &str, problem: &Problem, cache_dir: &Path) -> Result<Grade> {
+pub fn outcomes(grader: &Grader, pytest_version: &str, problem: &Problem, cache_dir: &Path, cancel: &AtomicBool) -> Result<Grade> {
     let key = cache_key(grader, pytest_version, problem)?;
     let path = cache_dir.join(format!("starter-{}-{}.json", problem.name, &key[..16]));
     if let Ok(text) = std::fs::read_to_string(&path) {
@@ -22,8 +23,8 @@ pub fn outcomes(grader: &Grader, pytest_version: &str, problem: &Problem, cache_
         }
     }
     let junit = tempfile::NamedTempFile::new()?;
-    let grade = grader.grade(problem, &problem.package_dir(), junit.path())?;
-    if grade.error.is_none() && grade.total > 0 {
+    let grade = grader.grade(problem, &problem.package_dir(), junit.path(), cancel)?;
+    if grade.error.is_none() && grade.void.is_none() && !grade.interrupted && grade.total > 0 {
         crate::store::write_atomic(&path, &serde_json::to_vec(&grade.tests)?)?;
     }
     Ok(grade)
@@ -36,6 +37,8 @@ fn cache_key(grader: &Grader, pytest_version: &str, problem: &Problem) -> Result
     h.update(pytest_version.as_bytes());
     h.update([0]);
     h.update(workdir::GRADE_INI.as_bytes());
+    h.update(super::channel::ENTRY.as_bytes());
+    h.update(grader.isolation().as_str().as_bytes());
     for (tag, dir) in [("tests", problem.tests_dir()), ("package", problem.package_dir())] {
         for (rel, text) in workdir::read_files(&dir)? {
             h.update(tag.as_bytes());

@@ -3,6 +3,7 @@
 //! starter exactly, and each bug alone makes at least one test fail.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -18,9 +19,9 @@ use crate::workdir;
 
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
-    /// The folder holding the problems [default: problems]
-    #[arg(long, value_name = "DIR", default_value = "problems")]
-    pub problems_dir: PathBuf,
+    /// The folder holding the problems [default: harness.toml's run.problems_dir, else problems]
+    #[arg(long, value_name = "DIR")]
+    pub problems_dir: Option<PathBuf>,
     /// A problem to check (default: all). Repeatable.
     #[arg(long = "problem", value_name = "NAME")]
     pub problems: Vec<String>,
@@ -30,6 +31,15 @@ pub struct ValidateArgs {
     /// The Python (with pytest) used to run the suites [default: .venv/bin/python]
     #[arg(long, env = "FIXBENCH_PYTHON", value_name = "PATH")]
     pub python: Option<PathBuf>,
+    /// The harness config file [default: ./harness.toml when present]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Time limit of one grading, in seconds [default: run.grade_timeout, else 300]
+    #[arg(long, value_name = "SECS")]
+    pub grade_timeout: Option<f64>,
+    /// How pytest is contained while it runs a suite [default: sandbox]
+    #[arg(long, value_enum, value_name = "ISOLATION")]
+    pub grade_isolation: Option<crate::grade::GradeIsolation>,
 }
 
 #[derive(Debug, Serialize)]
@@ -53,14 +63,25 @@ pub struct BugReport {
 }
 
 pub fn command(args: ValidateArgs) -> Result<i32> {
-    let python = args.python.clone().unwrap_or_else(|| {
-        let venv = PathBuf::from(".venv/bin/python");
-        if venv.exists() { venv } else { PathBuf::from("python3") }
-    });
-    let grader = Grader::new(python, Duration::from_secs(120));
+    let harness = crate::config::Harness::load(args.config.as_deref())?;
+    let problems_dir = harness.problems_dir(args.problems_dir.as_deref());
+    let python = args
+        .python
+        .clone()
+        .or_else(|| harness.file.run.python.as_ref().map(|p| harness.resolve(p)))
+        .unwrap_or_else(|| {
+            let venv = PathBuf::from(".venv/bin/python");
+            if venv.exists() { venv } else { PathBuf::from("python3") }
+        });
+    let timeout = Duration::from_secs_f64(harness.grade_timeout(args.grade_timeout)?);
+    let isolation = harness.grade_isolation(args.grade_isolation)?;
+    let results = harness.results_dir(None);
+    let sandbox = crate::grade::sandbox_for(isolation, &problems_dir, &results, &harness, true)?;
+    let grader = Grader::new(python, timeout, sandbox);
     grader.check(None)?;
-    let dirs = problem_dirs(&args.problems_dir, &args.problems)?;
-    let reports: Vec<ProblemReport> = dirs.iter().map(|d| validate_dir(d, &grader)).collect::<Result<_>>()?;
+    let cancel = crate::interrupt::cancel_flag();
+    let dirs = problem_dirs(&problems_dir, &args.problems)?;
+    let reports: Vec<ProblemReport> = dirs.iter().map(|d| validate_dir(d, &grader, &cancel)).collect::<Result<_>>()?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "problems": reports }))?);
     } else {
@@ -100,7 +121,7 @@ fn problem_dirs(root: &Path, names: &[String]) -> Result<Vec<PathBuf>> {
         .collect()
 }
 
-fn validate_dir(dir: &Path, grader: &Grader) -> Result<ProblemReport> {
+fn validate_dir(dir: &Path, grader: &Grader, cancel: &AtomicBool) -> Result<ProblemReport> {
     let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut report = ProblemReport {
         problem: name,
@@ -140,14 +161,14 @@ fn validate_dir(dir: &Path, grader: &Grader) -> Result<ProblemReport> {
 
     let scratch = tempfile::tempdir()?;
     let junit = scratch.path().join("junit.xml");
-    let starter = grader.grade(&problem, &problem.package_dir(), &junit)?;
+    let starter = finished(grader.grade(&problem, &problem.package_dir(), &junit, cancel)?)?;
     report.starter_passed = Some(starter.passed);
     check_counts("starter", &starter, m.tests, m.baseline, r);
 
     let mut reference = workdir::read_files(&problem.reference_dir())?;
     reference.remove(FIX_FILE);
     reference.remove(BUGS_FILE);
-    let graded = grade_files(&problem, &reference, grader, scratch.path(), "reference")?;
+    let graded = grade_files(&problem, &reference, grader, scratch.path(), "reference", cancel)?;
     report.reference_passed = Some(graded.passed);
     check_counts("reference", &graded, m.tests, m.tests, r);
 
@@ -178,7 +199,7 @@ fn validate_dir(dir: &Path, grader: &Grader) -> Result<ProblemReport> {
                     continue;
                 }
             };
-            let g = grade_files(&problem, &files, grader, scratch.path(), &bug.id)?;
+            let g = grade_files(&problem, &files, grader, scratch.path(), &bug.id, cancel)?;
             let caught_by: Vec<String> = g
                 .tests
                 .iter()
@@ -205,6 +226,10 @@ fn check_counts(what: &str, g: &Grade, tests: u32, expect_passed: u32, reasons: 
         reasons.push(format!("the {what}'s tests did not run: {e}"));
         return;
     }
+    if let Some(v) = &g.void {
+        reasons.push(format!("the {what}'s grading is not believed: {v}"));
+        return;
+    }
     if g.total != tests {
         reasons.push(format!("the suite has {} tests but problem.toml says `tests = {tests}`", g.total));
     }
@@ -213,11 +238,19 @@ fn check_counts(what: &str, g: &Grade, tests: u32, expect_passed: u32, reasons: 
     }
 }
 
-fn grade_files(problem: &Problem, files: &Files, grader: &Grader, scratch: &Path, tag: &str) -> Result<Grade> {
+fn grade_files(problem: &Problem, files: &Files, grader: &Grader, scratch: &Path, tag: &str, cancel: &AtomicBool) -> Result<Grade> {
     let dir = scratch.join(format!("pkg-{tag}"));
     workdir::write_files(&dir, files)?;
-    let g = grader.grade(problem, &dir, &scratch.join("junit.xml"))?;
+    let g = grader.grade(problem, &dir, &scratch.join("junit.xml"), cancel)?;
     let _ = std::fs::remove_dir_all(&dir);
+    finished(g)
+}
+
+/// A grade, unless Ctrl-C stopped it (then validation stops, exit 130).
+fn finished(g: Grade) -> Result<Grade> {
+    if g.interrupted {
+        return Err(Error::Interrupted("validation stopped".into()).into());
+    }
     Ok(g)
 }
 

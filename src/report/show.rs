@@ -140,7 +140,9 @@ const FAILURES_SHOWN: usize = 5;
 
 fn trial_details(t: &TrialRecord, run_dir: &Path) -> String {
     let mut s = String::new();
-    let verdict = if t.resolved {
+    let verdict = if t.void.is_some() {
+        "VOID (grade not believed)"
+    } else if t.resolved {
         "resolved"
     } else {
         "not resolved"
@@ -173,6 +175,12 @@ fn trial_details(t: &TrialRecord, run_dir: &Path) -> String {
     );
     if let Some(e) = &t.error {
         let _ = writeln!(s, "   error: {e}");
+    }
+    if let Some(v) = &t.void {
+        let _ = writeln!(s, "   void: {v}");
+    }
+    for flag in &t.suspicious {
+        let _ = writeln!(s, "   suspicious: {flag}");
     }
     let list = |v: &[String]| {
         if v.is_empty() {

@@ -29,7 +29,15 @@ pub fn run_table(run: &RunRecord) -> String {
             Cell::new(tr.baseline).set_alignment(CellAlignment::Right),
             Cell::new(tr.fixed.len()).set_alignment(CellAlignment::Right),
             Cell::new(tr.broken.len()).set_alignment(CellAlignment::Right),
-            Cell::new(if tr.resolved { "yes" } else if tr.timed_out { "timeout" } else { "no" }),
+            Cell::new(if tr.void.is_some() {
+                "VOID"
+            } else if tr.resolved {
+                "yes"
+            } else if tr.timed_out {
+                "timeout"
+            } else {
+                "no"
+            }),
             Cell::new(format!("{:.1} s", tr.wall_s)).set_alignment(CellAlignment::Right),
         ];
         if has_server {

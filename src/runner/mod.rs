@@ -5,8 +5,7 @@ pub mod options;
 pub mod trial;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use anyhow::Result;
 use chrono::Utc;
@@ -18,18 +17,6 @@ use crate::progress::Progress;
 use crate::store::{self, RunRecord, RunStatus, TrialRecord};
 use crate::telemetry::RunTelemetry;
 pub use options::{Plan, RunArgs};
-
-/// Set by Ctrl-C / SIGTERM: the running agent is killed and the run saved as interrupted.
-pub fn cancel_flag() -> Arc<AtomicBool> {
-    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
-    FLAG.get_or_init(|| {
-        let flag = Arc::new(AtomicBool::new(false));
-        let f = flag.clone();
-        let _ = ctrlc::set_handler(move || f.store(true, Ordering::SeqCst));
-        flag
-    })
-    .clone()
-}
 
 pub fn command(args: RunArgs) -> Result<i32> {
     let json = args.json;
@@ -64,7 +51,7 @@ pub fn command(args: RunArgs) -> Result<i32> {
 /// `telemetry` may be handed in by a caller that already started it (sweeps).
 pub fn execute(plan: &Plan, telemetry: Option<RunTelemetry>) -> Result<RunRecord> {
     exec::become_subreaper();
-    let cancel = cancel_flag();
+    let cancel = crate::interrupt::cancel_flag();
     let grader = plan.grader();
     let pytest_version = grader.check(Some(&plan.store.root.join(".cache")))?;
 
@@ -111,7 +98,10 @@ pub fn execute(plan: &Plan, telemetry: Option<RunTelemetry>) -> Result<RunRecord
         let problem = plan.problem(&key.problem);
         if !starters.contains_key(&problem.name) {
             progress.note(&format!("grading the starter of {}", problem.name));
-            let g = crate::grade::starter::outcomes(&grader, &pytest_version, problem, &plan.store.root.join(".cache"))?;
+            let g = crate::grade::starter::outcomes(&grader, &pytest_version, problem, &plan.store.root.join(".cache"), &cancel)?;
+            if g.interrupted {
+                break;
+            }
             if g.total == 0 {
                 return Err(Error::BadInput(format!(
                     "problem `{}`: the starter's tests did not run ({}): check it with `fixbench validate --problem {}`",

@@ -11,7 +11,7 @@ use chrono::Utc;
 use crate::agent::{self, Agent};
 use crate::config::{split_command, Harness};
 use crate::error::Error;
-use crate::grade::Grader;
+use crate::grade::{self, GradeIsolation, Grader};
 use crate::problem::{self, Problem};
 use crate::sandbox::{self, Isolation, Sandbox};
 use crate::store::{RunConfig, RunRecord, RunStatus, Store, TrialRecord, SCHEMA_VERSION};
@@ -66,6 +66,14 @@ pub struct RunArgs {
     /// Run agents in a bubblewrap sandbox, or not at all isolated
     #[arg(long, value_enum)]
     pub isolation: Option<Isolation>,
+    /// How pytest is contained while it grades the agent's package [default: sandbox].
+    /// `none` runs the agent's code as you, able to read the answers and rewrite results:
+    /// only for agents you trust
+    #[arg(long, value_enum, value_name = "ISOLATION")]
+    pub grade_isolation: Option<GradeIsolation>,
+    /// Time limit of one grading (pytest on the frozen tests), in seconds [default: 300]
+    #[arg(long, value_name = "SECS")]
+    pub grade_timeout: Option<f64>,
     /// Also write the run as JUnit XML to FILE.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
@@ -126,6 +134,9 @@ pub struct Plan {
     pub isolation: Isolation,
     /// The agent sandbox, checked to work (None under `--isolation none`).
     pub sandbox: Option<Sandbox>,
+    /// pytest's sandbox, checked to work (None under `--grade-isolation none`).
+    pub grade_sandbox: Option<Sandbox>,
+    pub grade_timeout_s: f64,
     pub model: String,
     pub log_cap: u64,
     /// Each agent's version, probed once per run (None: no probe, or it failed).
@@ -185,6 +196,9 @@ impl Plan {
         };
         let isolation = harness.isolation(args.isolation)?;
         let sandbox = sandbox::for_harness(isolation, &problems_dir, &store.root, &harness, !args.dry_run)?;
+        let grade_isolation = harness.grade_isolation(args.grade_isolation)?;
+        let grade_sandbox = grade::sandbox_for(grade_isolation, &problems_dir, &store.root, &harness, !args.dry_run)?;
+        let grade_timeout_s = harness.grade_timeout(args.grade_timeout)?;
         let mut labels = d.labels.clone();
         for l in &args.labels {
             let (k, v) = l.split_once('=').ok_or_else(|| {
@@ -201,6 +215,8 @@ impl Plan {
             timeout_s,
             python: python.to_string_lossy().into_owned(),
             isolation: isolation.as_str().into(),
+            grade_isolation: Some(grade_isolation.as_str().into()),
+            grade_timeout_s: Some(grade_timeout_s),
             cache_state: cache_state.as_str().into(),
             server_url: server_url.clone(),
             server_label: None,
@@ -234,6 +250,8 @@ impl Plan {
             cache_state,
             isolation,
             sandbox,
+            grade_sandbox,
+            grade_timeout_s,
             model: args.model.unwrap_or_else(|| "local".into()),
             log_cap: crate::agent::exec::DEFAULT_LOG_CAP,
             agent_versions: BTreeMap::new(),
@@ -278,7 +296,15 @@ impl Plan {
         let python = args.python.clone().unwrap_or_else(|| PathBuf::from(&c.python));
         let isolation = Harness::default().choice::<Isolation>(&c.isolation, "config.isolation")?;
         let sandbox = sandbox::for_harness(isolation, Path::new(&c.problems_dir), &store.root, harness, !args.dry_run)?;
-        let _ = harness;
+        // A run stored before grading was contained resumes contained; a flag may change it.
+        let grade_isolation = match (args.grade_isolation, &c.grade_isolation) {
+            (Some(g), _) => g,
+            (None, Some(s)) => Harness::default().choice::<GradeIsolation>(s, "config.grade_isolation")?,
+            (None, None) => GradeIsolation::Sandbox,
+        };
+        let grade_sandbox =
+            grade::sandbox_for(grade_isolation, Path::new(&c.problems_dir), &store.root, harness, !args.dry_run)?;
+        let grade_timeout_s = harness.grade_timeout(args.grade_timeout.or(c.grade_timeout_s))?;
         Ok(Plan {
             store,
             problems,
@@ -292,6 +318,8 @@ impl Plan {
             cache_state: Harness::default().choice::<CacheState>(&c.cache_state, "config.cache_state")?,
             isolation,
             sandbox,
+            grade_sandbox,
+            grade_timeout_s,
             model: c.model.clone().unwrap_or_else(|| "local".into()),
             log_cap: crate::agent::exec::DEFAULT_LOG_CAP,
             agent_versions: BTreeMap::new(),
@@ -342,7 +370,7 @@ impl Plan {
     }
 
     pub fn grader(&self) -> Grader {
-        Grader::new(self.python.clone(), Duration::from_secs(300))
+        Grader::new(self.python.clone(), Duration::from_secs_f64(self.grade_timeout_s), self.grade_sandbox.clone())
     }
 
     pub fn labels(&self) -> &BTreeMap<String, String> {

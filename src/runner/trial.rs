@@ -140,12 +140,12 @@ pub fn run(ctx: &Context, key: &TrialKey, telemetry: Option<&mut RunTelemetry>) 
                 argv: vec!["/bin/true".into()],
                 cwd: scratch.workdir.clone(),
                 env: BTreeMap::from([("HOME".to_string(), vars.agent_home.clone())]),
-                env_remove: vec![],
                 env_clear: false,
                 timeout: Duration::from_secs_f64(plan.timeout_s),
                 stdout: ctx.run_dir.join(&paths.stdout),
                 stderr: ctx.run_dir.join(&paths.stderr),
                 log_cap: plan.log_cap,
+                inherit_fd: None,
             };
             sb.run(spec, scratch.root(), ctx.cancel)
         }
@@ -165,12 +165,12 @@ pub fn run(ctx: &Context, key: &TrialKey, telemetry: Option<&mut RunTelemetry>) 
                 argv: inv.argv.clone(),
                 cwd: scratch.workdir.clone(),
                 env: inv.env.clone(),
-                env_remove: vec![],
                 env_clear: false,
                 timeout: Duration::from_secs_f64(agent.timeout_s.unwrap_or(plan.timeout_s)),
                 stdout: ctx.run_dir.join(&paths.stdout),
                 stderr: ctx.run_dir.join(&paths.stderr),
                 log_cap: plan.log_cap,
+                inherit_fd: None,
             };
             match sandbox {
                 Some(sb) => sb.run(spec, scratch.root(), ctx.cancel),
@@ -195,13 +195,18 @@ pub fn run(ctx: &Context, key: &TrialKey, telemetry: Option<&mut RunTelemetry>) 
     let package = scratch.workdir.join(&problem.name);
     let workdir_gone = !scratch.workdir.is_dir();
     let package_gone = !package.is_dir();
-    let graded = ctx.grader.grade(problem, &package, &ctx.run_dir.join(&paths.junit))?;
+    let graded = ctx.grader.grade(problem, &package, &ctx.run_dir.join(&paths.junit), ctx.cancel)?;
+    if graded.interrupted {
+        let _ = std::fs::remove_dir_all(&trial_dir);
+        return Ok(None);
+    }
     let grade = grade::align(ctx.starter, graded);
     let (fixed, broken) = grade::flips(ctx.starter, &grade);
 
     let before = workdir::read_files(&problem.package_dir())?;
     let after = workdir::read_files(&package)?;
     std::fs::write(ctx.run_dir.join(&paths.diff), diff::unified(&problem.name, &before, &after))?;
+    let suspicious = grade::suspicious::scan(&problem.name, &before, &after);
 
     let error = describe_error(&outcome, agent, workdir_gone, package_gone, grade.error.as_deref());
     let tel = tel.unwrap_or_default();
@@ -233,6 +238,8 @@ pub fn run(ctx: &Context, key: &TrialKey, telemetry: Option<&mut RunTelemetry>) 
         timed_out: outcome.timed_out,
         exit_code: outcome.exit_code,
         error,
+        void: grade.void.clone(),
+        suspicious,
         wall_s: t0.elapsed().as_secs_f64(),
         agent_s,
         grade_s: grade.seconds,

@@ -123,7 +123,13 @@ impl Sandbox {
 
     /// Runs `spec` inside the sandbox; `scratch_root` (holding the trial's workdir and agent
     /// home) is the only folder it may write outside its private `/tmp`.
-    pub fn run(&self, mut spec: ExecSpec, scratch_root: &Path, cancel: &AtomicBool) -> ExecOutcome {
+    pub fn run(&self, spec: ExecSpec, scratch_root: &Path, cancel: &AtomicBool) -> ExecOutcome {
+        self.run_in(spec, &[], &[scratch_root.to_path_buf()], cancel)
+    }
+
+    /// Runs `spec` inside the sandbox, showing `read_only` besides what its program needs, and
+    /// `read_write` as the only folders it may write outside its private `/tmp`.
+    pub fn run_in(&self, mut spec: ExecSpec, read_only: &[PathBuf], read_write: &[PathBuf], cancel: &AtomicBool) -> ExecOutcome {
         let program = spec.argv[0].clone();
         if view::resolve_program(&program, &spec.cwd, &search_path(&spec.env)).is_none() {
             return ExecOutcome {
@@ -131,11 +137,12 @@ impl Sandbox {
                 ..Default::default()
             };
         }
-        let read_only = self.read_only(&program, &spec.cwd, &spec.env);
+        let mut shown = self.read_only(&program, &spec.cwd, &spec.env);
+        shown.extend(read_only.iter().cloned());
         let mounts = bwrap::Mounts {
             namespaces: &self.namespaces,
-            read_only: &read_only,
-            read_write: &[scratch_root.to_path_buf()],
+            read_only: &shown,
+            read_write,
             cwd: &spec.cwd,
         };
         spec.argv = bwrap::wrap(&self.bwrap, &mounts, &spec.argv);

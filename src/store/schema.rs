@@ -54,6 +54,13 @@ pub struct RunConfig {
     pub timeout_s: f64,
     pub python: String,
     pub isolation: String,
+    /// How pytest was contained while grading (`sandbox`, `none`); absent in runs made before
+    /// grading was contained (they graded unsandboxed).
+    #[serde(default)]
+    pub grade_isolation: Option<String>,
+    /// The grading time limit in seconds; absent in older runs (300).
+    #[serde(default)]
+    pub grade_timeout_s: Option<f64>,
     pub cache_state: String,
     pub server_url: Option<String>,
     pub server_label: Option<String>,
@@ -125,6 +132,14 @@ pub struct TrialRecord {
     pub exit_code: Option<i32>,
     /// Null, or one sentence on what went wrong with the agent run or grading.
     pub error: Option<String>,
+    /// Set when the grade is not believed: the JUnit report, fixbench's own report channel and
+    /// pytest's summary disagreed (the reasons follow). A void trial is never resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub void: Option<String>,
+    /// Lines of the agent's change that reach for the grader (pytest, atexit, trace hooks,
+    /// os._exit, sys.argv, frames): evidence for a reader; the grade stands unless void.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suspicious: Vec<String>,
     pub wall_s: f64,
     pub agent_s: f64,
     pub grade_s: f64,

@@ -73,9 +73,12 @@ fn the_default_is_the_sandbox_and_null_and_oracle_work_in_it() {
     let starts = std::fs::read_to_string(&log).unwrap();
     let trues: Vec<&str> = starts.lines().filter(|l| l.ends_with("-- /bin/true")).collect();
     assert_eq!(trues.len(), 3, "one sandbox per null trial, none for the in-process oracle:\n{starts}");
-    assert_eq!(starts.lines().count(), 4, "the probe runs once per run:\n{starts}");
+    // Grading is sandboxed too: each problem's starter once, then every trial.
+    let gradings: Vec<&str> = starts.lines().filter(|l| l.contains("/fixbench_grade.py ")).collect();
+    assert_eq!(gradings.len(), 3 + 6, "one sandbox per grading:\n{starts}");
+    assert_eq!(starts.lines().count(), 1 + 3 + 9, "the probe runs once per run:\n{starts}");
     let problems = sb.path().join("problems").canonicalize().unwrap();
-    for l in trues {
+    for l in trues.into_iter().chain(gradings) {
         assert!(l.contains("--unshare-pid") && l.contains("--as-pid-1") && l.contains("--cap-drop ALL") && l.contains("--remount-ro /"), "{l}");
         assert!(!l.contains(&*problems.to_string_lossy()) && !l.contains(".reference"), "the answers are mounted: {l}");
     }
@@ -279,10 +282,21 @@ fn without_a_working_bubblewrap_the_run_stops_and_names_the_ways_out() {
         assert!(err.contains(why) && err.contains("--isolation none") && err.contains("scripts/setup.sh"), "{err}");
         assert!(!sb.results().exists(), "nothing ran, nothing is stored");
     }
-    // Asked for no isolation, it needs no bubblewrap.
-    let out = run_expect(fixbench(sb.path()).env("FIXBENCH_BWRAP", "/nonexistent/bwrap").args(["run", "--agent", "null", "--problem", "expr_calc", "--isolation", "none", "--json"]), 0);
+    // Agents unisolated, grading still needs it, and says how to do without.
+    let out = run_expect(fixbench(sb.path()).env("FIXBENCH_BWRAP", "/nonexistent/bwrap").args(["run", "--agent", "null", "--problem", "expr_calc", "--isolation", "none"]), 3);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot start the grading sandbox") && err.contains("--grade-isolation none"), "{err}");
+    assert!(!sb.results().exists(), "nothing ran, nothing is stored");
+    // Asked for no isolation of either, it needs no bubblewrap.
+    let out = run_expect(
+        fixbench(sb.path()).env("FIXBENCH_BWRAP", "/nonexistent/bwrap").args([
+            "run", "--agent", "null", "--problem", "expr_calc", "--isolation", "none", "--grade-isolation", "none", "--json",
+        ]),
+        0,
+    );
     let run: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(trials(&run)[0]["isolation"], "none");
+    assert_eq!(run["config"]["grade_isolation"], "none");
 }
 
 #[test]

@@ -73,7 +73,7 @@ pub fn command(args: ProxyArgs) -> Result<i32> {
             .map(|p| format!("; one JSON line per request in {}", p.display()))
             .unwrap_or_default()
     );
-    let cancel = crate::runner::cancel_flag();
+    let cancel = crate::interrupt::cancel_flag();
     while !cancel.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(100));
     }
