@@ -28,6 +28,11 @@ pub fn disagreements(a: &Accounts) -> Vec<String> {
     if ch.stray > 0 {
         why.push(format!("{} message(s) on fixbench's report channel were not pytest's, or came after its session ended", ch.stray));
     }
+    let mut seen = std::collections::BTreeSet::new();
+    let twice = ch.reports.iter().filter(|r| !seen.insert((r.name.as_str(), r.when.as_str()))).count();
+    if twice > 0 {
+        why.push(format!("{twice} test report(s) arrived twice on fixbench's report channel"));
+    }
     match ch.end {
         None => why.push("pytest's session never finished on fixbench's report channel".to_string()),
         Some(status) if a.exit_code != Some(status) => why.push(format!(
@@ -148,6 +153,11 @@ mod tests {
         let why = disagreements(&Accounts { junit: Ok(&junit), channel: &ch, summary: forged_summary, exit_code: Some(0) });
         assert!(why.iter().any(|w| w.contains("summary line (1 passed) differs from fixbench's channel (1 failed)")), "{why:?}");
         assert!(why.iter().any(|w| w.contains("finished with status 1 but the process exited with 0")), "{why:?}");
+
+        let mut twice = ch.clone();
+        twice.reports.push(twice.reports[0].clone());
+        let why = disagreements(&Accounts { junit: Ok(&junit), channel: &twice, summary: Some(Counts { failed: 1, ..Default::default() }), exit_code: Some(1) });
+        assert!(why.iter().any(|w| w.contains("1 test report(s) arrived twice")), "{why:?}");
 
         let mut no_end = ch.clone();
         no_end.end = None;
