@@ -193,7 +193,7 @@ impl Harness {
     }
 
     /// How grading is contained: `flag`, else `run.grade_isolation`, else the sandbox.
-    pub fn grade_isolation(&self, flag: Option<crate::grade::GradeIsolation>) -> anyhow::Result<crate::grade::GradeIsolation> {
+    pub fn grade_isolation(&self, flag: Option<crate::sandbox::GradeIsolation>) -> anyhow::Result<crate::sandbox::GradeIsolation> {
         match (flag, &self.file.run.grade_isolation) {
             (Some(i), _) => Ok(i),
             (None, Some(s)) => self.choice(s, "run.grade_isolation"),

@@ -23,7 +23,7 @@ use anyhow::Result;
 use crate::agent::exec::{self, ExecOutcome, ExecSpec};
 use crate::error::Error;
 use crate::problem::Problem;
-use crate::sandbox::Sandbox;
+use crate::sandbox::{GradeIsolation, Sandbox};
 use crate::store::{Outcome, TestResult};
 use crate::workdir;
 
@@ -72,27 +72,6 @@ impl Grade {
 
     pub fn passing(&self) -> BTreeSet<&str> {
         self.tests.iter().filter(|t| t.outcome == Outcome::Passed).map(|t| t.name.as_str()).collect()
-    }
-}
-
-/// How pytest is contained while it runs the agent's package.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GradeIsolation {
-    /// pytest runs in a bubblewrap sandbox: the grading folder read-only, nothing of yours visible.
-    #[default]
-    Sandbox,
-    /// pytest runs as you, and the agent's package with it: it can read and write all your
-    /// files, including the problems' answers and earlier results. Only for code you trust.
-    None,
-}
-
-impl GradeIsolation {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GradeIsolation::Sandbox => "sandbox",
-            GradeIsolation::None => "none",
-        }
     }
 }
 

@@ -39,7 +39,7 @@ pub struct ValidateArgs {
     pub grade_timeout: Option<f64>,
     /// How pytest is contained while it runs a suite [default: sandbox]
     #[arg(long, value_enum, value_name = "ISOLATION")]
-    pub grade_isolation: Option<crate::grade::GradeIsolation>,
+    pub grade_isolation: Option<crate::sandbox::GradeIsolation>,
 }
 
 #[derive(Debug, Serialize)]

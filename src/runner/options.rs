@@ -11,9 +11,9 @@ use chrono::Utc;
 use crate::agent::{self, Agent};
 use crate::config::{split_command, Harness};
 use crate::error::Error;
-use crate::grade::{self, GradeIsolation, Grader};
+use crate::grade::{self, Grader};
 use crate::problem::{self, Problem};
-use crate::sandbox::{self, Isolation, Sandbox};
+use crate::sandbox::{self, GradeIsolation, Isolation, Sandbox};
 use crate::store::{RunConfig, RunRecord, RunStatus, Store, TrialRecord, SCHEMA_VERSION};
 use crate::telemetry::CacheState;
 

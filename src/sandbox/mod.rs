@@ -38,6 +38,27 @@ impl Isolation {
     }
 }
 
+/// How pytest is contained while it runs the agent's package.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GradeIsolation {
+    /// pytest runs in a bubblewrap sandbox: the grading folder read-only, nothing of yours visible.
+    #[default]
+    Sandbox,
+    /// pytest runs as you, and the agent's package with it: it can read and write all your
+    /// files, including the problems' answers and earlier results. Only for code you trust.
+    None,
+}
+
+impl GradeIsolation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GradeIsolation::Sandbox => "sandbox",
+            GradeIsolation::None => "none",
+        }
+    }
+}
+
 /// The sandbox of one run: what it hides, what it adds, and the namespaces that work here.
 #[derive(Debug, Clone)]
 pub struct Sandbox {
