@@ -9,7 +9,7 @@ use anyhow::Result;
 use chrono::Utc;
 
 use crate::agent::{self, Agent};
-use crate::config::{split_command, Harness};
+use crate::config::{check_timeout, first_repeated, split_command, Harness};
 use crate::error::Error;
 use crate::grade::Grader;
 use crate::problem::{self, Problem};
@@ -141,6 +141,9 @@ impl Plan {
             return Self::resume(args.clone(), store, &harness, id);
         }
         let problems_dir = harness.problems_dir(args.problems_dir.as_deref());
+        if let Some(twice) = first_repeated(&args.problems) {
+            return Err(Error::BadInput(format!("problem `{twice}` is named twice: name each problem once (use --repeat for more trials)")).into());
+        }
         let names = if args.problems.is_empty() { d.problems.clone().unwrap_or_default() } else { args.problems.clone() };
         let problems = problem::select(&problems_dir, &names)?;
 
@@ -155,7 +158,8 @@ impl Plan {
         }
         for (i, line) in args.cmds.iter().enumerate() {
             let name = if i == 0 { "cmd".to_string() } else { format!("cmd{}", i + 1) };
-            agents.push(Agent::command(&name, split_command(line)?)?);
+            let words = split_command(line).map_err(|e| Error::BadInput(format!("--cmd `{line}`: {e}")))?;
+            agents.push(Agent::command(&name, words)?);
         }
         let mut seen = std::collections::BTreeSet::new();
         for a in &agents {
@@ -168,10 +172,11 @@ impl Plan {
         if repeat == 0 {
             return Err(Error::BadInput("--repeat must be at least 1".into()).into());
         }
-        let timeout_s = args.timeout.or(d.timeout).unwrap_or(600.0);
-        if timeout_s.is_nan() || timeout_s <= 0.0 {
-            return Err(Error::BadInput("--timeout must be a positive number of seconds".into()).into());
-        }
+        // harness.toml's `run.timeout` was checked when it was loaded.
+        let timeout_s = match args.timeout {
+            Some(t) => check_timeout(t, "--timeout")?,
+            None => d.timeout.unwrap_or(600.0),
+        };
         let python = args
             .python
             .clone()
@@ -243,8 +248,9 @@ impl Plan {
 
     /// Rebuilds the plan of a stored run; only the trials it lacks will run.
     fn resume(args: RunArgs, store: Store, harness: &Harness, id: &str) -> Result<Plan> {
-        let id = store.resolve(id)?;
-        let record = store.load(&id)?;
+        // An unknown, corrupt or too-new run is bad input, as for `show`.
+        let record = crate::report::runs::load_one(&store, id)?;
+        let id = record.run_id.clone();
         let ignored: Vec<&str> = [
             (!args.agents.is_empty() || !args.cmds.is_empty(), "--agent/--cmd"),
             (!args.problems.is_empty(), "--problem"),
@@ -263,6 +269,11 @@ impl Plan {
             .into());
         }
         let c = &record.config;
+        let file = store.run_dir(&id).join(crate::store::RUN_FILE);
+        check_timeout(c.timeout_s, &format!("{}: `config.timeout_s`", file.display()))?;
+        for a in &c.agents {
+            check_timeout(a.timeout_s, &format!("{}: agent `{}`'s `timeout_s`", file.display(), a.name))?;
+        }
         let problems = problem::select(&PathBuf::from(&c.problems_dir), &c.problems)?;
         let agents: Vec<Agent> = c
             .agents

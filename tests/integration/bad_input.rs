@@ -1,0 +1,182 @@
+//! Bad input found by a hostile campaign (issue 13): each is refused with exit 2 and a message
+//! naming the flag, or the file and key, and the fix; a run that has started always ends on disk
+//! as `finished` or `interrupted`, never `running`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::util::*;
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn agent(name: &str) -> String {
+    repo().join("tests/agents").join(name).to_string_lossy().into_owned()
+}
+
+/// The run folders under `results/`, each with its run.json.
+fn run_dirs(results: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(results) else { return vec![] };
+    let mut dirs: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).filter(|p| p.join("run.json").is_file()).collect();
+    dirs.sort();
+    dirs
+}
+
+fn write_harness(sb: &Sandbox, text: &str) {
+    std::fs::write(sb.path().join("harness.toml"), text).unwrap();
+}
+
+/// A one-problem folder `tiny` whose test file is `tests`, declaring `count` tests.
+fn tiny_problem(root: &Path, tests: &str, count: u32) {
+    let p = root.join("problems/tiny");
+    for d in ["tiny", "tiny.reference", "tests"] {
+        std::fs::create_dir_all(p.join(d)).unwrap();
+    }
+    std::fs::write(p.join("PROBLEM.md"), "`tiny.add` subtracts. Make it add.\n").unwrap();
+    std::fs::write(p.join("problem.toml"), format!("difficulty = \"easy\"\ndescription = \"add\"\ntests = {count}\nbaseline = 1\n")).unwrap();
+    std::fs::write(p.join("tiny/__init__.py"), "def add(a, b):\n    return a - b\n").unwrap();
+    std::fs::write(p.join("tiny.reference/__init__.py"), "def add(a, b):\n    return a + b\n").unwrap();
+    std::fs::write(p.join("tiny.reference/FIX.md"), "add subtracted\n").unwrap();
+    std::fs::write(
+        p.join("tiny.reference/bugs.toml"),
+        "[[bug]]\nid = \"sub\"\nfile = \"__init__.py\"\nsummary = \"subtracts\"\nfixed = \"a + b\"\nbroken = \"a - b\"\ntests = [\"test_add\"]\n",
+    )
+    .unwrap();
+    std::fs::write(p.join("tests/test_tiny.py"), tests).unwrap();
+}
+
+const TINY_TESTS: &str = "from tiny import add\n\ndef test_add():\n    assert add(2, 3) == 5\n\ndef test_zero():\n    assert add(0, 0) == 0\n";
+
+// Item 6.
+#[test]
+fn unusable_time_limits_are_refused_before_anything_starts() {
+    let sb = Sandbox::new();
+    for t in ["1e300", "inf", "nan", "-5", "0", "9223372036854775807"] {
+        let out = run_expect(fixbench(sb.path()).args(["run", "--agent", "null", "--isolation", "none", &format!("--timeout={t}")]), 2);
+        assert!(stderr(&out).contains("--timeout is"), "{t}: {}", stderr(&out));
+    }
+    for (text, key) in [
+        ("[run]\ntimeout = 9223372036854775807\n", "`run.timeout`"),
+        ("[run]\ntimeout = inf\n", "`run.timeout`"),
+        ("[run]\ntimeout = nan\n", "`run.timeout`"),
+        ("[agents.slow]\ncommand = \"true\"\ntimeout = 1e300\n", "`agents.slow.timeout`"),
+        ("[agents.slow]\ncommand = \"true\"\ntimeout = -5\n", "`agents.slow.timeout`"),
+    ] {
+        write_harness(&sb, text);
+        let out = run_expect(fixbench(sb.path()).args(["run", "--agent", "null", "--isolation", "none"]), 2);
+        let err = stderr(&out);
+        assert!(err.contains("harness.toml") && err.contains(key), "{text}: {err}");
+    }
+    assert!(run_dirs(&sb.results()).is_empty(), "nothing started");
+
+    // A stored run whose limit cannot be used is refused by --resume, naming its record.
+    std::fs::remove_file(sb.path().join("harness.toml")).unwrap();
+    run_expect(fixbench(sb.path()).args(["run", "--agent", "null", "--problem", "expr_calc", "--isolation", "none"]), 0);
+    let file = run_dirs(&sb.results())[0].join("run.json");
+    let mut run: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    run["status"] = "interrupted".into();
+    run["trials"] = serde_json::json!([]);
+    run["config"]["timeout_s"] = serde_json::json!(1e300);
+    std::fs::write(&file, serde_json::to_string(&run).unwrap()).unwrap();
+    let out = run_expect(fixbench(sb.path()).args(["run", "--resume", "latest"]), 2);
+    assert!(stderr(&out).contains("run.json") && stderr(&out).contains("`config.timeout_s`"), "{}", stderr(&out));
+}
+
+// Item 1.
+#[test]
+fn a_problem_named_twice_is_refused() {
+    let sb = Sandbox::new();
+    let out = run_expect(
+        fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--problem", "expr_calc", "--isolation", "none", "--cmd", "true"]),
+        2,
+    );
+    assert!(stderr(&out).contains("problem `expr_calc` is named twice"), "{}", stderr(&out));
+    write_harness(&sb, "[run]\nproblems = [\"expr_calc\", \"expr_calc\"]\n");
+    let out = run_expect(fixbench(sb.path()).args(["run", "--agent", "null", "--isolation", "none"]), 2);
+    assert!(stderr(&out).contains("harness.toml: `run.problems` names `expr_calc` twice"), "{}", stderr(&out));
+    assert!(run_dirs(&sb.results()).is_empty());
+}
+
+// Item 5.
+#[test]
+fn agent_names_and_file_keys_that_leave_their_folder_are_refused() {
+    let sb = Sandbox::new();
+    for (text, expect) in [
+        ("[agents.\"../../x\"]\ncommand = \"true\"\n", "[agents.\"../../x\"]: the agent's name `../../x` may hold only"),
+        ("[agents.\"a/b\"]\ncommand = \"true\"\n", "[agents.\"a/b\"]: the agent's name `a/b` may hold only"),
+        ("[agents.ok]\ncommand = \"true\"\nfiles = { \"../../escape.txt\" = \"x\" }\n", "`agents.ok.files` has the key `../../escape.txt`"),
+        ("[agents.ok]\ncommand = \"true\"\nfiles = { \"/tmp/escape.txt\" = \"x\" }\n", "`agents.ok.files` has the key `/tmp/escape.txt`, which is absolute"),
+    ] {
+        write_harness(&sb, text);
+        let out = run_expect(fixbench(sb.path()).args(["run", "--agent", "null", "--isolation", "none"]), 2);
+        let err = stderr(&out);
+        assert!(err.contains("harness.toml") && err.contains(expect), "{text}: {err}");
+    }
+    assert!(run_dirs(&sb.results()).is_empty());
+
+    // A key that leaves the home only once filled in is refused before anything is written.
+    write_harness(&sb, "[agents.ok]\ncommand = \"true\"\nfiles = { \"{model}.json\" = \"x\" }\n");
+    let out = run_expect(
+        fixbench(sb.path()).args(["run", "--agent", "ok", "--problem", "expr_calc", "--isolation", "none", "--model", "../../../escaped"]),
+        2,
+    );
+    assert!(stderr(&out).contains("agent `ok`: the generated file `../../../escaped.json` leaves the folder"), "{}", stderr(&out));
+    let tmp = std::env::temp_dir();
+    assert!(!tmp.join("escaped.json").exists() && !tmp.parent().unwrap().join("escaped.json").exists());
+}
+
+// Items 11 and 12.
+#[test]
+fn empty_agent_lists_zero_limits_and_built_in_names_are_refused() {
+    let sb = Sandbox::new();
+    for (text, expect) in [
+        ("[run]\nagents = []\n", "harness.toml: `run.agents` is empty"),
+        ("[run]\nagents = [\"slow\"]\n[agents.slow]\ncommand = \"true\"\ntimeout = 0\n", "harness.toml: `agents.slow.timeout` is 0.0"),
+        ("[agents.null]\ncommand = \"true\"\n", "harness.toml: [agents.\"null\"]: `null` is a built-in agent's name"),
+        ("[agents.oracle]\ncommand = \"true\"\n", "`oracle` is a built-in agent's name"),
+    ] {
+        write_harness(&sb, text);
+        let out = run_expect(fixbench(sb.path()).args(["run", "--isolation", "none"]), 2);
+        assert!(stderr(&out).contains(expect), "{text}: {}", stderr(&out));
+    }
+    assert!(run_dirs(&sb.results()).is_empty());
+}
+
+// Item 14.
+#[test]
+fn config_errors_name_the_file_the_key_and_the_agent() {
+    let sb = Sandbox::new();
+    write_harness(&sb, "[run]\ntimeout = -1\n");
+    let out = run_expect(fixbench(sb.path()).args(["run", "--agent", "null", "--isolation", "none"]), 2);
+    let err = stderr(&out);
+    assert!(err.contains("harness.toml: `run.timeout` is -1.0") && !err.contains("--timeout"), "{err}");
+    for text in ["[agents.mine]\ncommand = \"\"\n", "[agents.mine]\ncommand = []\n", "[agents.mine]\ncommand = \"'\"\n"] {
+        write_harness(&sb, text);
+        let out = run_expect(fixbench(sb.path()).args(["run", "--agent", "mine", "--isolation", "none"]), 2);
+        assert!(stderr(&out).contains("harness.toml: `agents.mine.command` is empty or does not split"), "{text}: {}", stderr(&out));
+    }
+    std::fs::remove_file(sb.path().join("harness.toml")).unwrap();
+    let out = run_expect(fixbench(sb.path()).args(["run", "--isolation", "none", "--cmd", " "]), 2);
+    assert!(stderr(&out).contains("--cmd ` `: the agent command is empty"), "{}", stderr(&out));
+}
+
+// Item 13.
+#[test]
+fn resuming_an_unknown_corrupt_or_newer_run_is_bad_input() {
+    let sb = Sandbox::new();
+    let out = run_expect(fixbench(sb.path()).args(["run", "--resume", "20990101-000000-dead"]), 2);
+    assert!(stderr(&out).contains("no run `20990101-000000-dead`"), "{}", stderr(&out));
+    run_expect(fixbench(sb.path()).args(["run", "--agent", "null", "--problem", "expr_calc", "--isolation", "none"]), 0);
+    let file = run_dirs(&sb.results())[0].join("run.json");
+    let good = std::fs::read_to_string(&file).unwrap();
+    let mut newer: Value = serde_json::from_str(&good).unwrap();
+    newer["schema_version"] = 99.into();
+    for (text, expect) in [("{ not json".to_string(), "not a fixbench run record"), (newer.to_string(), "newer than this fixbench")] {
+        std::fs::write(&file, &text).unwrap();
+        let out = run_expect(fixbench(sb.path()).args(["run", "--resume", "latest"]), 2);
+        assert!(stderr(&out).contains(expect), "{}", stderr(&out));
+    }
+}
