@@ -203,6 +203,7 @@ pub fn command(args: SweepArgs) -> Result<i32> {
         plan.server_label = Some(cfg.label.clone());
         plan.record.config.server_label = Some(cfg.label.clone());
         plan.record.labels.entry("server".into()).or_insert_with(|| cfg.label.clone());
+        plan.claim_run_dir()?; // its server's log goes there before the run starts
         let run_id = plan.record.run_id.clone();
         record.configs[outcome].run_id = Some(run_id.clone());
         save(&record)?;

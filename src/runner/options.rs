@@ -107,12 +107,24 @@ impl TrialKey {
     }
 }
 
+/// Whose the run's folder is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunDir {
+    /// A new run: its folder is created, exclusively, when it starts.
+    New,
+    /// A new run whose folder [`Plan::claim_run_dir`] has created.
+    Claimed,
+    /// `--resume`: the stored run's folder.
+    Resumed,
+}
+
 /// Everything a run needs, validated once.
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub store: Store,
     /// The record the run starts from: new, or loaded for `--resume`.
     pub record: RunRecord,
+    pub run_dir: RunDir,
     pub problems: Vec<Problem>,
     pub agents: Vec<Agent>,
     pub repeat: u32,
@@ -228,6 +240,7 @@ impl Plan {
         Ok(Plan {
             store,
             record,
+            run_dir: RunDir::New,
             problems,
             agents,
             repeat,
@@ -307,6 +320,7 @@ impl Plan {
             log_cap: crate::agent::exec::DEFAULT_LOG_CAP,
             agent_versions: BTreeMap::new(),
             record,
+            run_dir: RunDir::Resumed,
         }
         .with_versions())
     }
@@ -342,6 +356,16 @@ impl Plan {
             }
         }
         self
+    }
+
+    /// Creates a new run's folder, exclusively (another id is drawn when its id is taken),
+    /// for a caller that writes into it before [`super::execute`] (a sweep's server log).
+    pub fn claim_run_dir(&mut self) -> Result<()> {
+        if self.run_dir == RunDir::New {
+            self.record.run_id = self.store.create_run_dir(&self.record.run_id)?;
+            self.run_dir = RunDir::Claimed;
+        }
+        Ok(())
     }
 
     pub fn problem(&self, name: &str) -> &Problem {

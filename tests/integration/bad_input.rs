@@ -50,6 +50,20 @@ fn tiny_problem(root: &Path, tests: &str, count: u32) {
 
 const TINY_TESTS: &str = "from tiny import add\n\ndef test_add():\n    assert add(2, 3) == 5\n\ndef test_zero():\n    assert add(0, 0) == 0\n";
 
+// Item 7.
+#[test]
+fn an_error_after_the_run_started_leaves_it_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_problem(dir.path(), "# no tests at all\n", 2);
+    let out = run_expect(fixbench(dir.path()).args(["run", "--agent", "null", "--isolation", "none"]), 2);
+    assert!(stderr(&out).contains("tiny"), "{}", stderr(&out));
+    let runs = run_dirs(&dir.path().join("results"));
+    assert_eq!(runs.len(), 1);
+    let run: Value = serde_json::from_str(&std::fs::read_to_string(runs[0].join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["status"], "interrupted", "docs/results.md: a crash leaves the run interrupted");
+    assert!(run["ended_at"].is_string());
+}
+
 // Item 6.
 #[test]
 fn unusable_time_limits_are_refused_before_anything_starts() {
@@ -179,4 +193,41 @@ fn resuming_an_unknown_corrupt_or_newer_run_is_bad_input() {
         let out = run_expect(fixbench(sb.path()).args(["run", "--resume", "latest"]), 2);
         assert!(stderr(&out).contains(expect), "{}", stderr(&out));
     }
+}
+
+// Item 4.
+#[test]
+fn resuming_a_finished_run_changes_nothing() {
+    let sb = Sandbox::new();
+    run_expect(fixbench(sb.path()).args(["run", "--agent", "null", "--problem", "expr_calc", "--isolation", "none"]), 0);
+    let file = run_dirs(&sb.results())[0].join("run.json");
+    let before = std::fs::read(&file).unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = run_expect(fixbench(sb.path()).args(["run", "--resume", "latest"]), 0);
+    assert!(stderr(&out).contains("is finished: nothing to resume"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&file).unwrap(), before, "the record, ended_at included, is untouched");
+}
+
+// Item 3.
+#[test]
+fn a_run_in_progress_cannot_be_resumed_a_second_time() {
+    let sb = Sandbox::new();
+    let mut first = fixbench(sb.path())
+        .env("FIXBENCH_TEST_SLEEP", "30")
+        .args(["run", "--problem", "expr_calc", "--isolation", "none", "--cmd", &agent("slow_fixer.sh")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while run_dirs(&sb.results()).is_empty() {
+        assert!(Instant::now() < deadline, "the run never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let id = run_dirs(&sb.results())[0].file_name().unwrap().to_string_lossy().into_owned();
+    let out = run_expect(fixbench(sb.path()).args(["run", "--resume", &id]), 2);
+    let err = stderr(&out);
+    assert!(err.contains(&format!("run {id} is being run by another fixbench (process {}", first.id())), "{err}");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(first.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    assert_eq!(first.wait().unwrap().code(), Some(130));
 }
