@@ -231,3 +231,27 @@ fn a_run_in_progress_cannot_be_resumed_a_second_time() {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(first.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
     assert_eq!(first.wait().unwrap().code(), Some(130));
 }
+
+// Item 9 is in report.rs (`history_is_newest_first_and_names_a_corrupt_run`).
+
+// Item 10.
+#[test]
+fn gate_fails_an_incomplete_run_unless_told_otherwise() {
+    let sb = Sandbox::new();
+    for _ in 0..2 {
+        run_expect(fixbench(sb.path()).args(["run", "--agent", "null", "--problem", "expr_calc", "--repeat", "2", "--isolation", "none"]), 0);
+    }
+    let file = run_dirs(&sb.results())[1].join("run.json");
+    let mut run: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    run["status"] = "interrupted".into();
+    run["trials"].as_array_mut().unwrap().truncate(1);
+    std::fs::write(&file, serde_json::to_string(&run).unwrap()).unwrap();
+    let out = run_expect(fixbench(sb.path()).args(["gate", "--baseline", "latest~1", "latest"]), 5);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("gate: FAILED") && text.contains("the run is incomplete (interrupted, 1 of 2 trials)"), "{text}");
+    let out = run_expect(fixbench(sb.path()).args(["gate", "--baseline", "latest~1", "latest", "--allow-incomplete"]), 0);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("gated anyway"), "{}", String::from_utf8_lossy(&out.stdout));
+    // A baseline that is itself incomplete fails the gate too.
+    let out = run_expect(fixbench(sb.path()).args(["gate", "--baseline", "latest", "latest~1"]), 5);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("the baseline is incomplete"), "{}", String::from_utf8_lossy(&out.stdout));
+}
