@@ -95,10 +95,19 @@ pub fn run(spec: &ExecSpec, cancel: &AtomicBool) -> ExecOutcome {
         cmd.env_remove(k);
     }
     cmd.envs(&spec.env);
-    // SAFETY: setsid is async-signal-safe; nothing else runs between fork and exec.
+    // The command dies with fixbench (SIGKILLed, it runs no cleanup), as bubblewrap's
+    // --die-with-parent and the server do: an unsandboxed agent would keep running.
+    let parent = nix::unistd::getpid();
+    // SAFETY: setsid, prctl and getppid are async-signal-safe; nothing else runs between fork
+    // and exec.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             nix::unistd::setsid().map_err(std::io::Error::from)?;
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+            if nix::unistd::getppid() != parent {
+                // fixbench died before the death signal was set up.
+                return Err(std::io::Error::other("fixbench exited"));
+            }
             Ok(())
         });
     }

@@ -255,3 +255,42 @@ fn gate_fails_an_incomplete_run_unless_told_otherwise() {
     let out = run_expect(fixbench(sb.path()).args(["gate", "--baseline", "latest", "latest~1"]), 5);
     assert!(String::from_utf8_lossy(&out.stdout).contains("the baseline is incomplete"), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+// Item 20.
+#[test]
+fn an_unsandboxed_agent_dies_with_a_killed_fixbench() {
+    let sb = Sandbox::new();
+    let pidfile = sb.path().join("agent.pid");
+    std::fs::write(sb.path().join("sleeper.sh"), "#!/usr/bin/env bash\necho $$ > \"$FIXBENCH_TEST_PIDFILE\"\nexec sleep 300\n").unwrap();
+    std::process::Command::new("chmod").arg("+x").arg(sb.path().join("sleeper.sh")).status().unwrap();
+    let mut fb = fixbench(sb.path())
+        .env("FIXBENCH_TEST_PIDFILE", &pidfile)
+        .args(["run", "--problem", "expr_calc", "--isolation", "none", "--cmd", "./sleeper.sh"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let pid: i32 = loop {
+        assert!(Instant::now() < deadline, "the agent never started");
+        if let Some(pid) = std::fs::read_to_string(&pidfile).ok().and_then(|t| t.trim().parse().ok()) {
+            break pid;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    fb.kill().unwrap(); // SIGKILL: fixbench cleans nothing up itself
+    fb.wait().unwrap();
+    let gone = Instant::now() + Duration::from_secs(5);
+    let alive = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s[s.rfind(')').unwrap() + 1..].trim_start().starts_with('Z'))
+            .unwrap_or(false)
+    };
+    while alive(pid) {
+        if Instant::now() > gone {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            panic!("the agent {pid} outlived the fixbench that started it");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
