@@ -227,6 +227,7 @@ pub fn trial(
         tests,
         timed_out: false,
         exit_code: Some(0),
+        agent_started: true,
         error: None,
         wall_s: 60.0,
         agent_s: 58.0,

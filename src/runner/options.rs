@@ -170,8 +170,7 @@ impl Plan {
         }
         for (i, line) in args.cmds.iter().enumerate() {
             let name = if i == 0 { "cmd".to_string() } else { format!("cmd{}", i + 1) };
-            let words = split_command(line).map_err(|e| Error::BadInput(format!("--cmd `{line}`: {e}")))?;
-            agents.push(Agent::command(&name, words)?);
+            agents.push(cmd_agent(&name, line)?);
         }
         let mut seen = std::collections::BTreeSet::new();
         for a in &agents {
@@ -383,6 +382,43 @@ impl Plan {
     pub fn labels(&self) -> &BTreeMap<String, String> {
         &self.record.labels
     }
+}
+
+/// The agent of one `--cmd`. The agent starts in its trial's workdir, so the paths in it that
+/// name files here (`./my_agent.sh`, `python my_agent.py`) are made absolute; a program that
+/// is neither a file nor on PATH is refused before the run starts.
+fn cmd_agent(name: &str, line: &str) -> Result<Agent> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let bad = |why: String| -> anyhow::Error { Error::BadInput(format!("--cmd `{line}`: {why}")).into() };
+    let mut words = split_command(line).map_err(|e| bad(e.to_string()))?;
+    let cwd = std::env::current_dir()?;
+    for (i, w) in words.iter_mut().enumerate() {
+        let here = cwd.join(&*w);
+        let names_a_file = !w.contains('{') && Path::new(w).is_relative() && (i > 0 || w.contains('/')) && here.is_file();
+        if names_a_file {
+            *w = here.to_string_lossy().into_owned();
+        }
+    }
+    let program = &words[0];
+    if !program.contains('{') {
+        if program.contains('/') {
+            let p = cwd.join(program);
+            match p.metadata() {
+                Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => {}
+                Ok(m) if m.is_file() => return Err(bad(format!("the program {} is not executable: `chmod +x` it", p.display()))),
+                _ => return Err(bad(format!("the program {} does not exist (a relative path is taken from the current folder)", p.display()))),
+            }
+        } else {
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            let on_path = std::env::split_paths(&path).any(|d| {
+                d.join(program).metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            });
+            if !on_path {
+                return Err(bad(format!("the program `{program}` is not on PATH: install it, or give its path")));
+            }
+        }
+    }
+    Agent::command(name, words)
 }
 
 fn default_python() -> PathBuf {

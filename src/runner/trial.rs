@@ -232,6 +232,7 @@ pub fn run(ctx: &Context, key: &TrialKey, telemetry: Option<&mut RunTelemetry>) 
         tests: grade.tests.clone(),
         timed_out: outcome.timed_out,
         exit_code: outcome.exit_code,
+        agent_started: outcome.spawn_error.is_none(),
         error,
         wall_s: t0.elapsed().as_secs_f64(),
         agent_s,
@@ -351,7 +352,7 @@ pub fn print_dry_run(plan: &Plan) -> Result<()> {
                 println!("cwd: {}", workdir.display());
                 println!("isolation: {}", plan.isolation.as_str());
                 if let Some(sb) = &plan.sandbox {
-                    for p in sb.read_only(&inv.argv[0], &workdir, &inv.env) {
+                    for p in sb.read_only(&inv.argv, &workdir, &inv.env, home.parent().unwrap_or(&home)) {
                         println!("sandbox read-only: {}", p.display());
                     }
                     println!("sandbox read-write: <tmp>/fixbench-{}/ (workdir and home)", key.dir_name());

@@ -256,6 +256,69 @@ fn gate_fails_an_incomplete_run_unless_told_otherwise() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("the baseline is incomplete"), "{}", String::from_utf8_lossy(&out.stdout));
 }
 
+// Item 18 (a configured agent that cannot start: runner.rs `an_agent_that_cannot_start_is_a_recorded_outcome`).
+#[test]
+fn a_cmd_whose_program_is_missing_is_refused_before_the_run() {
+    let sb = Sandbox::new();
+    for (cmd, expect) in [
+        ("./typo.sh {prompt}", "typo.sh does not exist"),
+        ("no-such-agent-anywhere {prompt}", "`no-such-agent-anywhere` is not on PATH"),
+    ] {
+        let out = run_expect(fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "none", "--cmd", cmd]), 2);
+        assert!(stderr(&out).contains(&format!("--cmd `{cmd}`")) && stderr(&out).contains(expect), "{}", stderr(&out));
+    }
+    std::fs::write(sb.path().join("plain.sh"), "echo hi\n").unwrap();
+    let out = run_expect(fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "none", "--cmd", "./plain.sh"]), 2);
+    assert!(stderr(&out).contains("is not executable"), "{}", stderr(&out));
+    assert!(run_dirs(&sb.results()).is_empty(), "nothing started");
+}
+
+// Item 19, unsandboxed: a relative script path is taken from the current folder, and an agent
+// that fails at once is flagged.
+#[test]
+fn a_script_named_relative_to_here_runs_and_a_quick_failure_is_flagged() {
+    let sb = Sandbox::new();
+    std::fs::write(sb.path().join("my_agent.sh"), "echo \"ran in $PWD\"\nexit 2\n").unwrap();
+    let out = run_expect(fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "none", "--json", "--cmd", "bash my_agent.sh"]), 0);
+    let run: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let t = &run["trials"][0];
+    assert_eq!(t["exit_code"], 2, "{t}");
+    assert_eq!(t["command"][1], sb.path().join("my_agent.sh").to_string_lossy().as_ref());
+    assert!(stderr(&out).contains("agent exited in 0."), "{}", stderr(&out));
+    let out = run_expect(fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "none", "--cmd", "bash my_agent.sh"]), 0);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("exited in 0.") && table.contains("(code 2)"), "{table}");
+}
+
+// Item 19, in the sandbox: the files a command names are shown read-only, never the problems'.
+#[test]
+fn a_script_the_command_names_is_shown_to_the_sandboxed_agent() {
+    let sb = Sandbox::outside_tmp();
+    std::fs::create_dir_all(sb.path().join("agents")).unwrap();
+    std::fs::write(sb.path().join("agents/lib.sh"), "echo \"helper seen\"\n").unwrap();
+    std::fs::write(sb.path().join("agents/my_agent.sh"), "source \"$(dirname \"$0\")/lib.sh\"\necho \"script seen\"\n").unwrap();
+    std::fs::write(sb.path().join("top.sh"), "echo \"top seen\"\necho x > \"$0\" || echo \"cannot write\"\n").unwrap();
+    let out = run_expect(
+        fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--json", "--cmd", "bash agents/my_agent.sh", "--cmd", "bash top.sh"]),
+        0,
+    );
+    let run: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let log = |i: usize| {
+        let t = &run["trials"][i];
+        assert_eq!(t["isolation"], "sandbox");
+        std::fs::read_to_string(sb.results().join(run["run_id"].as_str().unwrap()).join(t["paths"]["stdout"].as_str().unwrap())).unwrap()
+    };
+    assert_eq!(log(0), "helper seen\nscript seen\n", "the script's folder comes along");
+    assert_eq!(log(1), "top seen\ncannot write\n", "a file in the project folder is shown alone, read-only");
+    assert_eq!(std::fs::read_to_string(sb.path().join("top.sh")).unwrap().lines().count(), 2);
+
+    // One inside problems/ stays hidden: the agent fails at once, and the table says so.
+    let hidden = sb.path().join("problems/expr_calc/PROBLEM.md");
+    let out = run_expect(fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--cmd", &format!("cat {}", hidden.display())]), 0);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("exited in 0.") && table.contains("(code 1)"), "{table}");
+}
+
 // Item 20.
 #[test]
 fn an_unsandboxed_agent_dies_with_a_killed_fixbench() {
