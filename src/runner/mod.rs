@@ -177,15 +177,10 @@ fn run_trials(
         if !starters.contains_key(&problem.name) {
             progress.note(&format!("grading the starter of {}", problem.name));
             let g = crate::grade::starter::outcomes(grader, pytest_version, problem, &plan.store.root.join(".cache"))?;
-            if g.total == 0 {
-                return Err(Error::BadInput(format!(
-                    "problem `{}`: the starter's tests did not run ({}): check it with `fixbench validate --problem {}`",
-                    problem.name,
-                    g.error.as_deref().unwrap_or("no tests collected"),
-                    problem.name
-                ))
-                .into());
-            }
+            // A test file that does not parse, or tests that cannot import the package, collect
+            // as fewer tests (one error each) than the suite has: every trial would be wrong.
+            let first_error = g.tests.iter().find(|t| t.outcome == crate::store::Outcome::Error).and_then(|t| t.message.as_deref());
+            problem.check_collected(g.total, g.error.as_deref().or(first_error))?;
             starters.insert(problem.name.clone(), g);
             fingerprints.insert(problem.name.clone(), problem.fingerprint()?);
         }

@@ -357,3 +357,27 @@ fn an_unsandboxed_agent_dies_with_a_killed_fixbench() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+// Item 8.
+#[test]
+fn a_suite_that_collects_other_than_problem_toml_says_is_refused() {
+    for (tests, why) in [
+        ("def test_add(:\n    pass\n", "does not parse"),
+        ("from tiny.missing import add\n\ndef test_add():\n    assert add(2, 3) == 5\n\ndef test_zero():\n    assert add(0, 0) == 0\n", "cannot import"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        tiny_problem(dir.path(), tests, 2);
+        let out = run_expect(fixbench(dir.path()).args(["run", "--agent", "null", "--agent", "oracle", "--isolation", "none"]), 2);
+        let err = stderr(&out);
+        assert!(
+            err.contains("problem `tiny` (problems/tiny): its tests collect 1 test(s)") && err.contains("problem.toml says `tests = 2`"),
+            "{why}: {err}"
+        );
+        let run: Value = serde_json::from_str(&std::fs::read_to_string(run_dirs(&dir.path().join("results"))[0].join("run.json")).unwrap()).unwrap();
+        assert_eq!(run["trials"].as_array().unwrap().len(), 0, "{why}: no trial is graded against it");
+    }
+    // The sound version of the same problem runs.
+    let dir = tempfile::tempdir().unwrap();
+    tiny_problem(dir.path(), TINY_TESTS, 2);
+    run_expect(fixbench(dir.path()).args(["run", "--agent", "null", "--isolation", "none"]), 0);
+}
