@@ -381,3 +381,33 @@ fn a_suite_that_collects_other_than_problem_toml_says_is_refused() {
     tiny_problem(dir.path(), TINY_TESTS, 2);
     run_expect(fixbench(dir.path()).args(["run", "--agent", "null", "--isolation", "none"]), 0);
 }
+
+// Item 17.
+#[test]
+fn validate_of_a_suite_that_does_not_parse_counts_consistently() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_problem(dir.path(), "def test_add(:\n    pass\n", 2);
+    let out = run_expect(fixbench(dir.path()).args(["validate"]), 4);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("not checked") && !table.contains("1/1"), "no bug is counted as caught: {table}");
+    let out = run_expect(fixbench(dir.path()).args(["validate", "--json"]), 4);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reasons: Vec<&str> = v["problems"][0]["reasons"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+    let unique: std::collections::BTreeSet<&&str> = reasons.iter().collect();
+    assert_eq!(unique.len(), reasons.len(), "no line twice: {reasons:?}");
+    assert_eq!(reasons.iter().filter(|r| r.contains("collects 1 test(s)")).count(), 1, "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("were not checked")), "{reasons:?}");
+    assert_eq!(v["problems"][0]["bugs_checked"], false);
+}
+
+// Also: a link in a problem's package is left out of every trial, so validate says so.
+#[test]
+fn validate_names_links_that_trials_leave_out() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_problem(dir.path(), TINY_TESTS, 2);
+    run_expect(fixbench(dir.path()).args(["validate"]), 0);
+    std::os::unix::fs::symlink("__init__.py", dir.path().join("problems/tiny/tiny/alias.py")).unwrap();
+    let out = run_expect(fixbench(dir.path()).args(["validate"]), 4);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("symbolic links") && text.contains("alias.py"), "{text}");
+}
