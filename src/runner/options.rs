@@ -209,13 +209,14 @@ impl Plan {
             labels.insert(k.trim().to_string(), v.trim().to_string());
         }
         let now = Utc::now();
+        // Stored absolute, so that --resume from another folder finds them.
         let config = RunConfig {
-            problems_dir: problems_dir.to_string_lossy().into_owned(),
+            problems_dir: std::path::absolute(&problems_dir)?.to_string_lossy().into_owned(),
             problems: problems.iter().map(|p| p.name.clone()).collect(),
             agents: agents.iter().map(|a| a.to_config(timeout_s)).collect(),
             repeat,
             timeout_s,
-            python: python.to_string_lossy().into_owned(),
+            python: if python.components().count() > 1 { std::path::absolute(&python)? } else { python.clone() }.to_string_lossy().into_owned(),
             isolation: isolation.as_str().into(),
             cache_state: cache_state.as_str().into(),
             server_url: server_url.clone(),
@@ -286,7 +287,9 @@ impl Plan {
         for a in &c.agents {
             check_timeout(a.timeout_s, &format!("{}: agent `{}`'s `timeout_s`", file.display(), a.name))?;
         }
-        let problems = problem::select(&PathBuf::from(&c.problems_dir), &c.problems)?;
+        // Records before paths were stored absolute hold them relative to where the run began.
+        let problems_dir = args.problems_dir.clone().unwrap_or_else(|| PathBuf::from(&c.problems_dir));
+        let problems = problem::select(&problems_dir, &c.problems)?;
         let agents: Vec<Agent> = c
             .agents
             .iter()
@@ -300,7 +303,7 @@ impl Plan {
             .collect::<Result<_>>()?;
         let python = args.python.clone().unwrap_or_else(|| PathBuf::from(&c.python));
         let isolation = Harness::default().choice::<Isolation>(&c.isolation, "config.isolation")?;
-        let sandbox = sandbox::for_harness(isolation, Path::new(&c.problems_dir), &store.root, harness, !args.dry_run)?;
+        let sandbox = sandbox::for_harness(isolation, &problems_dir, &store.root, harness, !args.dry_run)?;
         let _ = harness;
         Ok(Plan {
             store,

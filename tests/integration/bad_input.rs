@@ -411,3 +411,37 @@ fn validate_names_links_that_trials_leave_out() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("symbolic links") && text.contains("alias.py"), "{text}");
 }
+
+// Item 15.
+#[test]
+fn a_run_resumes_from_another_folder() {
+    let sb = Sandbox::new();
+    std::fs::rename(sb.path().join("problems"), sb.path().join("probs")).unwrap();
+    run_expect(
+        fixbench(sb.path()).args(["run", "--agent", "null", "--problem", "expr_calc", "--repeat", "2", "--isolation", "none", "--problems-dir", "probs"]),
+        0,
+    );
+    let file = run_dirs(&sb.results())[0].join("run.json");
+    let interrupt = |problems_dir: Option<&str>| {
+        let mut run: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        run["status"] = "interrupted".into();
+        run["trials"].as_array_mut().unwrap().truncate(1);
+        if let Some(d) = problems_dir {
+            run["config"]["problems_dir"] = d.into(); // as records stored it before
+        }
+        std::fs::write(&file, serde_json::to_string(&run).unwrap()).unwrap();
+    };
+    interrupt(None);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let results = sb.results().to_string_lossy().into_owned();
+    let out = run_expect(fixbench(elsewhere.path()).args(["run", "--resume", "latest", "--results", &results, "--json"]), 0);
+    let run: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((run["status"].as_str(), run["trials"].as_array().unwrap().len()), (Some("finished"), 2));
+
+    // A record holding a relative path resumes with --problems-dir.
+    interrupt(Some("probs"));
+    let probs = sb.path().join("probs").to_string_lossy().into_owned();
+    let out = run_expect(fixbench(elsewhere.path()).args(["run", "--resume", "latest", "--results", &results]), 2);
+    assert!(stderr(&out).contains("pass --problems-dir"), "{}", stderr(&out));
+    run_expect(fixbench(elsewhere.path()).args(["run", "--resume", "latest", "--results", &results, "--problems-dir", &probs]), 0);
+}
