@@ -20,11 +20,15 @@ pub struct RunLock {
     _lock: nix::fcntl::Flock<fs::File>,
 }
 
-/// Writes `bytes` to `path` atomically: a sibling temp file, fsync, rename.
+/// Writes `bytes` to `path` atomically: a sibling temp file, fsync, rename. The file gets the
+/// mode `fs::write` would give it.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+    // The mode every other file gets (0666 less the umask), not a temp file's 0600.
+    let mut tmp = tempfile::Builder::new()
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(dir)
         .with_context(|| format!("failed to create a temp file in {}", dir.display()))?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;

@@ -445,3 +445,15 @@ fn a_run_resumes_from_another_folder() {
     assert!(stderr(&out).contains("pass --problems-dir"), "{}", stderr(&out));
     run_expect(fixbench(elsewhere.path()).args(["run", "--resume", "latest", "--results", &results, "--problems-dir", &probs]), 0);
 }
+
+// Also: run.json has the mode of the trial files beside it (docs/results.md).
+#[test]
+fn run_json_has_the_mode_of_the_files_beside_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    run_expect(fixbench(sb.path()).args(["run", "--agent", "null", "--problem", "expr_calc", "--isolation", "none"]), 0);
+    let dir = &run_dirs(&sb.results())[0];
+    let mode = |p: PathBuf| std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+    let log = std::fs::read_dir(dir.join("trials")).unwrap().next().unwrap().unwrap().path().join("stdout.log");
+    assert_eq!(mode(dir.join("run.json")), mode(log), "not a temp file's 0600");
+}
