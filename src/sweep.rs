@@ -123,6 +123,7 @@ pub fn command(args: SweepArgs) -> Result<i32> {
     if args.run.dry_run {
         return Err(Error::BadInput("--dry-run is for `fixbench run`; a sweep has nothing to show without servers".into()).into());
     }
+    crate::config::check_timeout(args.health_timeout, "--health-timeout")?;
     let file = load(&args.file)?;
     let base = args.file.parent().map(Path::to_path_buf).unwrap_or_default();
     // The store the runs go to: --results, else harness.toml's, as `fixbench run` chooses it.

@@ -457,3 +457,14 @@ fn run_json_has_the_mode_of_the_files_beside_it() {
     let log = std::fs::read_dir(dir.join("trials")).unwrap().next().unwrap().unwrap().path().join("stdout.log");
     assert_eq!(mode(dir.join("run.json")), mode(log), "not a temp file's 0600");
 }
+
+// Item 6, for sweeps: their server wait is a time limit too.
+#[test]
+fn a_sweep_with_an_unusable_health_timeout_is_refused() {
+    let sb = Sandbox::new();
+    std::fs::write(sb.path().join("sweep.toml"), "[[server]]\nlabel = \"a\"\nmodel = \"m.gguf\"\n").unwrap();
+    for t in ["-1", "inf", "nan", "1e300"] {
+        let out = run_expect(fixbench(sb.path()).args(["sweep", "sweep.toml", "--agent", "null", &format!("--health-timeout={t}")]), 2);
+        assert!(stderr(&out).contains("--health-timeout is"), "{t}: {}", stderr(&out));
+    }
+}
