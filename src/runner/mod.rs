@@ -158,7 +158,7 @@ fn run_trials(
     mut telemetry: Option<RunTelemetry>,
     grader: &crate::grade::Grader,
     pytest_version: &str,
-    cancel: &Arc<AtomicBool>,
+    cancel: &AtomicBool,
 ) -> Result<RunRecord> {
     let base_url = telemetry.as_ref().map(|t| t.base_url()).unwrap_or_default();
 

@@ -403,22 +403,21 @@ fn cmd_agent(name: &str, line: &str) -> Result<Agent> {
         }
     }
     let program = &words[0];
-    if !program.contains('{') {
-        if program.contains('/') {
-            let p = cwd.join(program);
-            match p.metadata() {
-                Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => {}
-                Ok(m) if m.is_file() => return Err(bad(format!("the program {} is not executable: `chmod +x` it", p.display()))),
-                _ => return Err(bad(format!("the program {} does not exist (a relative path is taken from the current folder)", p.display()))),
-            }
-        } else {
-            let path = std::env::var_os("PATH").unwrap_or_default();
-            let on_path = std::env::split_paths(&path).any(|d| {
-                d.join(program).metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            });
-            if !on_path {
-                return Err(bad(format!("the program `{program}` is not on PATH: install it, or give its path")));
-            }
+    let executable = |p: &Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if program.contains('{') {
+        // Known only once filled in: a trial that cannot start it says so.
+    } else if program.contains('/') {
+        let p = cwd.join(program);
+        if !p.is_file() {
+            return Err(bad(format!("the program {} does not exist (a relative path is taken from the current folder)", p.display())));
+        }
+        if !executable(&p) {
+            return Err(bad(format!("the program {} is not executable: `chmod +x` it", p.display())));
+        }
+    } else {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        if !std::env::split_paths(&path).any(|d| executable(&d.join(program))) {
+            return Err(bad(format!("the program `{program}` is not on PATH: install it, or give its path")));
         }
     }
     Agent::command(name, words)
