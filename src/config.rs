@@ -115,6 +115,56 @@ pub fn split_command(line: &str) -> Result<Vec<String>> {
     Ok(words)
 }
 
+
+/// `secs` as an agent's time limit, or a bad-input error naming `what` (a flag, or a file and
+/// its key): finite, above 0 and at most [`MAX_TIMEOUT_S`].
+pub fn check_timeout(secs: f64, what: &str) -> Result<f64> {
+    if secs.is_finite() && secs > 0.0 && secs <= MAX_TIMEOUT_S {
+        return Ok(secs);
+    }
+    Err(Error::BadInput(format!(
+        "{what} is {secs:?}: give a time limit in seconds, above 0 and at most {MAX_TIMEOUT_S} (a week)"
+    ))
+    .into())
+}
+
+/// An agent's name becomes part of its trials' folder names: letters, digits, `.`, `_` and `-`,
+/// starting with a letter or digit. The error completes "the agent's name …".
+pub fn check_agent_name(name: &str) -> std::result::Result<(), String> {
+    let ok_start = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let ok_rest = name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok_start && ok_rest {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` may hold only letters, digits, `.`, `_` and `-`, and must start with a letter or digit (it names the trials' folders)"
+        ))
+    }
+}
+
+/// A path that stays inside the folder it is joined to: relative, no `..`, not empty. The
+/// error completes "… which …".
+pub fn check_relative_path(rel: &str) -> std::result::Result<(), String> {
+    use std::path::Component;
+    let p = Path::new(rel);
+    if rel.is_empty() {
+        return Err("is empty".into());
+    }
+    if p.is_absolute() {
+        return Err("is absolute".into());
+    }
+    if !p.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)) {
+        return Err("leaves the folder with `..`".into());
+    }
+    Ok(())
+}
+
+/// The first name that `names` holds twice.
+pub fn first_repeated(names: &[String]) -> Option<&str> {
+    let mut seen = std::collections::BTreeSet::new();
+    names.iter().find(|n| !seen.insert(n.as_str())).map(String::as_str)
+}
+
 /// A loaded `harness.toml` and the folder its relative paths are relative to.
 #[derive(Debug, Default, Clone)]
 pub struct Harness {
@@ -147,7 +197,62 @@ impl Harness {
         let file = parse(&text, &path)?;
         let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let base_dir = if base_dir.as_os_str().is_empty() { PathBuf::from(".") } else { base_dir };
-        Ok(Harness { file, path: Some(path), base_dir })
+        let harness = Harness { file, path: Some(path), base_dir };
+        harness.check()?;
+        Ok(harness)
+    }
+
+    /// Checks what parsing alone cannot: time limits, non-empty lists, each agent's name,
+    /// command and generated files' paths. Each error names the file and the key.
+    fn check(&self) -> Result<()> {
+        let src = self.source();
+        let bad = |msg: String| -> Result<()> { Err(Error::BadInput(format!("{src}: {msg}")).into()) };
+        let run = &self.file.run;
+        if let Some(t) = run.timeout {
+            check_timeout(t, &format!("{src}: `run.timeout`"))?;
+        }
+        if run.repeat == Some(0) {
+            return bad("`run.repeat` is 0: make it at least 1".into());
+        }
+        if run.agents.as_ref().is_some_and(|a| a.is_empty()) {
+            return bad("`run.agents` is empty: list at least one agent (e.g. [\"null\", \"oracle\"]) or remove the key".into());
+        }
+        for (key, names) in [("run.agents", &run.agents), ("run.problems", &run.problems)] {
+            if let Some(twice) = first_repeated(names.as_deref().unwrap_or_default()) {
+                return bad(format!("`{key}` names `{twice}` twice: name each once"));
+            }
+        }
+        for (name, def) in &self.file.agents {
+            let key = format!("[agents.\"{name}\"]");
+            if crate::agent::BUILTINS.contains(&name.as_str()) {
+                return bad(format!("{key}: `{name}` is a built-in agent's name: give your agent another name"));
+            }
+            if let Err(why) = check_agent_name(name) {
+                return bad(format!("{key}: the agent's name {why}"));
+            }
+            if let Some(t) = def.timeout {
+                check_timeout(t, &format!("{src}: `agents.{name}.timeout`"))?;
+            }
+            for (field, template) in [("command", Some(&def.command)), ("version", def.version.as_ref())] {
+                let Some(template) = template else { continue };
+                let words = match template {
+                    CommandTemplate::Words(w) => w.clone(),
+                    CommandTemplate::Line(line) => shlex::split(line).unwrap_or_else(|| vec![String::new()]),
+                };
+                if words.first().map_or(true, |w| w.trim().is_empty()) {
+                    return bad(format!(
+                        "`agents.{name}.{field}` is empty or does not split into words: give the program and its arguments, \
+                         e.g. \"my-agent --message {{prompt}}\" (check its quotes)"
+                    ));
+                }
+            }
+            for rel in def.files.keys() {
+                if let Err(why) = check_relative_path(rel) {
+                    return bad(format!("`agents.{name}.files` has the key `{rel}`, which {why}: use a path inside the agent's home, like \"config/settings.json\""));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The file's name as errors should give it (`harness.toml` when there is none).
@@ -202,20 +307,13 @@ impl Harness {
     }
 
     /// One grading's time limit in seconds: `flag`, else `run.grade_timeout`, else 300; a
-    /// value that is not a positive, finite number is an error naming where it came from.
+    /// value that is not a usable time limit is an error naming where it came from.
     pub fn grade_timeout(&self, flag: Option<f64>) -> anyhow::Result<f64> {
-        let (value, origin) = match (flag, self.file.run.grade_timeout) {
-            (Some(v), _) => (v, "--grade-timeout".to_string()),
-            (None, Some(v)) => (v, format!("{}: `run.grade_timeout`", self.source())),
-            (None, None) => return Ok(DEFAULT_GRADE_TIMEOUT_S),
-        };
-        if !(value.is_finite() && value > 0.0 && value <= MAX_TIMEOUT_S) {
-            return Err(Error::BadInput(format!(
-                "{origin} is {value}: give a number of seconds above 0 and at most {MAX_TIMEOUT_S:.0} (a week)"
-            ))
-            .into());
+        match (flag, self.file.run.grade_timeout) {
+            (Some(v), _) => check_timeout(v, "--grade-timeout"),
+            (None, Some(v)) => check_timeout(v, &format!("{}: `run.grade_timeout`", self.source())),
+            (None, None) => Ok(DEFAULT_GRADE_TIMEOUT_S),
         }
-        Ok(value)
     }
 
     pub fn resolve(&self, p: &Path) -> PathBuf {

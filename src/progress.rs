@@ -49,7 +49,7 @@ impl Progress {
     pub fn finish(&mut self, t: &TrialRecord) {
         self.done += 1;
         let line = format!(
-            "{} · {} · #{}: {}/{} passed{}{} ({:.1} s)",
+            "{} · {} · #{}: {}/{} passed{}{}{} ({:.1} s)",
             t.problem,
             t.agent,
             t.repeat,
@@ -57,6 +57,7 @@ impl Progress {
             t.total,
             if t.resolved { ", resolved" } else { "" },
             if t.timed_out { ", timed out" } else { "" },
+            t.agent_flag().map(|f| format!(", agent {f}")).unwrap_or_default(),
             t.wall_s
         );
         match &self.bar {

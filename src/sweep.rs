@@ -123,6 +123,7 @@ pub fn command(args: SweepArgs) -> Result<i32> {
     if args.run.dry_run {
         return Err(Error::BadInput("--dry-run is for `fixbench run`; a sweep has nothing to show without servers".into()).into());
     }
+    crate::config::check_timeout(args.health_timeout, "--health-timeout")?;
     let file = load(&args.file)?;
     let base = args.file.parent().map(Path::to_path_buf).unwrap_or_default();
     // The store the runs go to: --results, else harness.toml's, as `fixbench run` chooses it.
@@ -203,6 +204,7 @@ pub fn command(args: SweepArgs) -> Result<i32> {
         plan.server_label = Some(cfg.label.clone());
         plan.record.config.server_label = Some(cfg.label.clone());
         plan.record.labels.entry("server".into()).or_insert_with(|| cfg.label.clone());
+        plan.claim_run_dir()?; // its server's log goes there before the run starts
         let run_id = plan.record.run_id.clone();
         record.configs[outcome].run_id = Some(run_id.clone());
         save(&record)?;

@@ -93,11 +93,20 @@ pub fn run(spec: &ExecSpec, cancel: &AtomicBool) -> ExecOutcome {
         cmd.env_clear();
     }
     cmd.envs(&spec.env);
+    // The command dies with fixbench (SIGKILLed, it runs no cleanup), as bubblewrap's
+    // --die-with-parent and the server do: an unsandboxed agent would keep running.
+    let parent = nix::unistd::getpid();
     let inherit_fd = spec.inherit_fd;
-    // SAFETY: setsid and fcntl are async-signal-safe; nothing else runs between fork and exec.
+    // SAFETY: setsid, prctl, getppid and fcntl are async-signal-safe; nothing else runs
+    // between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
             nix::unistd::setsid().map_err(std::io::Error::from)?;
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+            if nix::unistd::getppid() != parent {
+                // fixbench died before the death signal was set up.
+                return Err(std::io::Error::other("fixbench exited"));
+            }
             if let Some(fd) = inherit_fd {
                 if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
                     return Err(std::io::Error::last_os_error());

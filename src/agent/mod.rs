@@ -18,6 +18,9 @@ use crate::store::AgentConfig;
 pub const PLACEHOLDERS: &[&str] =
     &["prompt", "prompt_file", "workdir", "problem", "base_url", "server_root", "model", "agent_home"];
 
+/// The built-in agents' names, which no configured agent may take.
+pub const BUILTINS: &[&str] = &["null", "oracle"];
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum AgentKind {
     /// Changes nothing: grades at each problem's baseline.
@@ -239,7 +242,7 @@ pub fn resolve(name: &str, harness: &Harness) -> Result<Agent> {
     if let Some(agent) = presets::find_near(name, &harness.base_dir)? {
         return Ok(agent);
     }
-    let mut known = vec!["null".to_string(), "oracle".to_string()];
+    let mut known: Vec<String> = BUILTINS.iter().map(|b| b.to_string()).collect();
     known.extend(harness.file.agents.keys().cloned());
     known.extend(presets::names());
     Err(Error::BadInput(format!(

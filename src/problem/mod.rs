@@ -56,6 +56,26 @@ impl Problem {
         Ok(hex::encode(h.finalize()))
     }
 
+    /// Checks that grading collected as many tests as `problem.toml`'s `tests` says; `why` is
+    /// pytest's complaint, when it had one. A bad-input error naming the folder and the field.
+    pub fn check_collected(&self, collected: u32, why: Option<&str>) -> Result<()> {
+        let declared = self.manifest.tests;
+        if collected == declared {
+            return Ok(());
+        }
+        let why = why.and_then(|w| w.lines().map(str::trim).find(|l| !l.is_empty())).map(|w| format!(" ({w})")).unwrap_or_default();
+        Err(Error::BadInput(format!(
+            "problem `{}` ({}): its tests collect {collected} test(s){why}, but {MANIFEST_FILE} says `tests = {declared}`: \
+             a test file that does not parse or import counts as one error. Fix the tests, or `tests` in {}; \
+             `fixbench validate --problem {}` shows pytest's output",
+            self.name,
+            self.dir.display(),
+            self.dir.join(MANIFEST_FILE).display(),
+            self.name
+        ))
+        .into())
+    }
+
     /// Loads one problem folder, checking its layout.
     pub fn load(dir: &Path) -> Result<Problem> {
         let name = dir

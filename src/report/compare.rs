@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::format::{self, FormatKind};
 use super::group::GroupBy;
-use super::runs::{self, ResultsArg, Skipped};
+use super::runs::{self, ResultsArg};
 use super::stats::{self, Estimate, Spread};
 use crate::error::Error;
 use crate::store::{RunRecord, TrialRecord};
@@ -39,16 +39,9 @@ pub struct CompareArgs {
 
 pub fn command(args: CompareArgs) -> Result<i32> {
     let store = args.results.store();
-    let (runs, skipped) = runs::load_named(&store, &args.runs)?;
-    Skipped::warn_all(&skipped);
-    let mut cmp = Comparison::build(&runs, &args.by, args.k, args.against.as_deref())?;
-    cmp.skipped = skipped
-        .iter()
-        .map(|s| SkippedRun {
-            run: s.name.clone(),
-            reason: s.reason.clone(),
-        })
-        .collect();
+    // Every run named must be read: a comparison missing one side would mislead.
+    let runs = runs::load_each(&store, &args.runs)?;
+    let cmp = Comparison::build(&runs, &args.by, args.k, args.against.as_deref())?;
     super::emit(&format::formatter(args.format).render(&cmp)?)?;
     Ok(crate::exit_codes::OK)
 }
@@ -59,19 +52,12 @@ pub struct Comparison {
     /// The grouping, e.g. `agent` or `label:flags`.
     pub by: String,
     pub runs: Vec<String>,
-    pub skipped: Vec<SkippedRun>,
     /// The k of pass@k.
     pub k: u32,
     pub groups: Vec<GroupInfo>,
     /// One row per problem, then the total row.
     pub rows: Vec<Row>,
     pub notes: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SkippedRun {
-    pub run: String,
-    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -335,7 +321,6 @@ impl Comparison {
         Ok(Comparison {
             by: by.name(),
             runs: runs.iter().map(|r| r.run_id.clone()).collect(),
-            skipped: Vec::new(),
             k,
             groups,
             rows,

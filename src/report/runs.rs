@@ -7,7 +7,7 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 
 use crate::error::Error;
-use crate::store::{RunRecord, Store};
+use crate::store::{RunRecord, RunStatus, Store};
 
 /// `--results DIR`, shared by every report command.
 #[derive(Debug, Clone, clap::Args)]
@@ -46,6 +46,20 @@ fn reason(err: &anyhow::Error) -> String {
         .join(": ")
 }
 
+/// Why `run` lacks trials it planned (`interrupted, 7 of 12 trials`), or `None` when it
+/// finished every one.
+pub fn incomplete(run: &RunRecord) -> Option<String> {
+    let c = &run.config;
+    let planned = c.problems.len() * c.agents.len() * c.repeat as usize;
+    let status = match run.status {
+        RunStatus::Finished if run.trials.len() >= planned => return None,
+        RunStatus::Finished => "finished",
+        RunStatus::Running => "still running, or crashed",
+        RunStatus::Interrupted => "interrupted",
+    };
+    Some(format!("{status}, {} of {planned} trials", run.trials.len()))
+}
+
 /// Loads one named run; its absence or corruption is a bad-input error naming it.
 pub fn load_one(store: &Store, name: &str) -> Result<RunRecord> {
     let id = store
@@ -54,6 +68,19 @@ pub fn load_one(store: &Store, name: &str) -> Result<RunRecord> {
     store
         .load(&id)
         .map_err(|e| Error::BadInput(reason(&e)).into())
+}
+
+/// Loads every named run, in order (duplicates kept once); any that cannot be read is a
+/// bad-input error naming it.
+pub fn load_each(store: &Store, names: &[String]) -> Result<Vec<RunRecord>> {
+    let mut runs: Vec<RunRecord> = Vec::new();
+    for name in names {
+        let run = load_one(store, name)?;
+        if !runs.iter().any(|r| r.run_id == run.run_id) {
+            runs.push(run);
+        }
+    }
+    Ok(runs)
 }
 
 /// Loads the named runs in order (duplicates kept once). Unreadable ones are returned as

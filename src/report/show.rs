@@ -157,6 +157,7 @@ fn trial_details(t: &TrialRecord, run_dir: &Path) -> String {
         if t.timed_out { ", TIMED OUT" } else { "" }
     );
     let exit = match t.exit_code {
+        _ if !t.agent_started => "the agent could not start".into(),
         Some(c) => format!("exit {c}"),
         None => "no exit code (killed)".into(),
     };

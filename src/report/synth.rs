@@ -229,6 +229,7 @@ pub fn trial(
         tests,
         timed_out: false,
         exit_code: Some(0),
+        agent_started: true,
         error: None,
         void: None,
         suspicious: Vec::new(),

@@ -19,6 +19,11 @@ pub fn run_table(run: &RunRecord) -> String {
     if has_server {
         header.extend(["requests", "prefill tok/s", "decode tok/s", "cache hit"]);
     }
+    // An agent that could not start, or failed at once, is said so: its score is the starter's.
+    let has_flag = run.trials.iter().any(|tr| tr.agent_flag().is_some());
+    if has_flag {
+        header.push("agent run");
+    }
     t.set_header(header);
     for tr in &run.trials {
         let mut row = vec![
@@ -48,6 +53,9 @@ pub fn run_table(run: &RunRecord) -> String {
             row.push(Cell::new(f(s.and_then(|s| s.decode_tps), 1)).set_alignment(CellAlignment::Right));
             let cache = s.and_then(|s| s.cache_hit_ratio).map(|r| format!("{:.0}%", r * 100.0)).unwrap_or_else(|| "n/a".into());
             row.push(Cell::new(cache).set_alignment(CellAlignment::Right));
+        }
+        if has_flag {
+            row.push(Cell::new(tr.agent_flag().unwrap_or_default()));
         }
         t.add_row(row);
     }

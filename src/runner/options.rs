@@ -9,7 +9,7 @@ use anyhow::Result;
 use chrono::Utc;
 
 use crate::agent::{self, Agent};
-use crate::config::{split_command, Harness};
+use crate::config::{check_timeout, first_repeated, split_command, Harness};
 use crate::error::Error;
 use crate::grade::{self, Grader};
 use crate::problem::{self, Problem};
@@ -115,12 +115,24 @@ impl TrialKey {
     }
 }
 
+/// Whose the run's folder is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunDir {
+    /// A new run: its folder is created, exclusively, when it starts.
+    New,
+    /// A new run whose folder [`Plan::claim_run_dir`] has created.
+    Claimed,
+    /// `--resume`: the stored run's folder.
+    Resumed,
+}
+
 /// Everything a run needs, validated once.
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub store: Store,
     /// The record the run starts from: new, or loaded for `--resume`.
     pub record: RunRecord,
+    pub run_dir: RunDir,
     pub problems: Vec<Problem>,
     pub agents: Vec<Agent>,
     pub repeat: u32,
@@ -152,6 +164,9 @@ impl Plan {
             return Self::resume(args.clone(), store, &harness, id);
         }
         let problems_dir = harness.problems_dir(args.problems_dir.as_deref());
+        if let Some(twice) = first_repeated(&args.problems) {
+            return Err(Error::BadInput(format!("problem `{twice}` is named twice: name each problem once (use --repeat for more trials)")).into());
+        }
         let names = if args.problems.is_empty() { d.problems.clone().unwrap_or_default() } else { args.problems.clone() };
         let problems = problem::select(&problems_dir, &names)?;
 
@@ -166,7 +181,7 @@ impl Plan {
         }
         for (i, line) in args.cmds.iter().enumerate() {
             let name = if i == 0 { "cmd".to_string() } else { format!("cmd{}", i + 1) };
-            agents.push(Agent::command(&name, split_command(line)?)?);
+            agents.push(cmd_agent(&name, line)?);
         }
         let mut seen = std::collections::BTreeSet::new();
         for a in &agents {
@@ -179,10 +194,11 @@ impl Plan {
         if repeat == 0 {
             return Err(Error::BadInput("--repeat must be at least 1".into()).into());
         }
-        let timeout_s = args.timeout.or(d.timeout).unwrap_or(600.0);
-        if timeout_s.is_nan() || timeout_s <= 0.0 {
-            return Err(Error::BadInput("--timeout must be a positive number of seconds".into()).into());
-        }
+        // harness.toml's `run.timeout` was checked when it was loaded.
+        let timeout_s = match args.timeout {
+            Some(t) => check_timeout(t, "--timeout")?,
+            None => d.timeout.unwrap_or(600.0),
+        };
         let python = args
             .python
             .clone()
@@ -207,13 +223,14 @@ impl Plan {
             labels.insert(k.trim().to_string(), v.trim().to_string());
         }
         let now = Utc::now();
+        // Stored absolute, so that --resume from another folder finds them.
         let config = RunConfig {
-            problems_dir: problems_dir.to_string_lossy().into_owned(),
+            problems_dir: std::path::absolute(&problems_dir)?.to_string_lossy().into_owned(),
             problems: problems.iter().map(|p| p.name.clone()).collect(),
             agents: agents.iter().map(|a| a.to_config(timeout_s)).collect(),
             repeat,
             timeout_s,
-            python: python.to_string_lossy().into_owned(),
+            python: if python.components().count() > 1 { std::path::absolute(&python)? } else { python.clone() }.to_string_lossy().into_owned(),
             isolation: isolation.as_str().into(),
             grade_isolation: Some(grade_isolation.as_str().into()),
             grade_timeout_s: Some(grade_timeout_s),
@@ -239,6 +256,7 @@ impl Plan {
         Ok(Plan {
             store,
             record,
+            run_dir: RunDir::New,
             problems,
             agents,
             repeat,
@@ -261,8 +279,9 @@ impl Plan {
 
     /// Rebuilds the plan of a stored run; only the trials it lacks will run.
     fn resume(args: RunArgs, store: Store, harness: &Harness, id: &str) -> Result<Plan> {
-        let id = store.resolve(id)?;
-        let record = store.load(&id)?;
+        // An unknown, corrupt or too-new run is bad input, as for `show`.
+        let record = crate::report::runs::load_one(&store, id)?;
+        let id = record.run_id.clone();
         let ignored: Vec<&str> = [
             (!args.agents.is_empty() || !args.cmds.is_empty(), "--agent/--cmd"),
             (!args.problems.is_empty(), "--problem"),
@@ -281,7 +300,14 @@ impl Plan {
             .into());
         }
         let c = &record.config;
-        let problems = problem::select(&PathBuf::from(&c.problems_dir), &c.problems)?;
+        let file = store.run_dir(&id).join(crate::store::RUN_FILE);
+        check_timeout(c.timeout_s, &format!("{}: `config.timeout_s`", file.display()))?;
+        for a in &c.agents {
+            check_timeout(a.timeout_s, &format!("{}: agent `{}`'s `timeout_s`", file.display(), a.name))?;
+        }
+        // Records before paths were stored absolute hold them relative to where the run began.
+        let problems_dir = args.problems_dir.clone().unwrap_or_else(|| PathBuf::from(&c.problems_dir));
+        let problems = problem::select(&problems_dir, &c.problems)?;
         let agents: Vec<Agent> = c
             .agents
             .iter()
@@ -295,15 +321,14 @@ impl Plan {
             .collect::<Result<_>>()?;
         let python = args.python.clone().unwrap_or_else(|| PathBuf::from(&c.python));
         let isolation = Harness::default().choice::<Isolation>(&c.isolation, "config.isolation")?;
-        let sandbox = sandbox::for_harness(isolation, Path::new(&c.problems_dir), &store.root, harness, !args.dry_run)?;
+        let sandbox = sandbox::for_harness(isolation, &problems_dir, &store.root, harness, !args.dry_run)?;
         // A run stored before grading was contained resumes contained; a flag may change it.
         let grade_isolation = match (args.grade_isolation, &c.grade_isolation) {
             (Some(g), _) => g,
             (None, Some(s)) => Harness::default().choice::<GradeIsolation>(s, "config.grade_isolation")?,
             (None, None) => GradeIsolation::Sandbox,
         };
-        let grade_sandbox =
-            grade::sandbox_for(grade_isolation, Path::new(&c.problems_dir), &store.root, harness, !args.dry_run)?;
+        let grade_sandbox = grade::sandbox_for(grade_isolation, &problems_dir, &store.root, harness, !args.dry_run)?;
         let grade_timeout_s = harness.grade_timeout(args.grade_timeout.or(c.grade_timeout_s))?;
         Ok(Plan {
             store,
@@ -324,6 +349,7 @@ impl Plan {
             log_cap: crate::agent::exec::DEFAULT_LOG_CAP,
             agent_versions: BTreeMap::new(),
             record,
+            run_dir: RunDir::Resumed,
         }
         .with_versions())
     }
@@ -361,6 +387,16 @@ impl Plan {
         self
     }
 
+    /// Creates a new run's folder, exclusively (another id is drawn when its id is taken),
+    /// for a caller that writes into it before [`super::execute`] (a sweep's server log).
+    pub fn claim_run_dir(&mut self) -> Result<()> {
+        if self.run_dir == RunDir::New {
+            self.record.run_id = self.store.create_run_dir(&self.record.run_id)?;
+            self.run_dir = RunDir::Claimed;
+        }
+        Ok(())
+    }
+
     pub fn problem(&self, name: &str) -> &Problem {
         self.problems.iter().find(|p| p.name == name).expect("planned problem")
     }
@@ -376,6 +412,42 @@ impl Plan {
     pub fn labels(&self) -> &BTreeMap<String, String> {
         &self.record.labels
     }
+}
+
+/// The agent of one `--cmd`. The agent starts in its trial's workdir, so the paths in it that
+/// name files here (`./my_agent.sh`, `python my_agent.py`) are made absolute; a program that
+/// is neither a file nor on PATH is refused before the run starts.
+fn cmd_agent(name: &str, line: &str) -> Result<Agent> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let bad = |why: String| -> anyhow::Error { Error::BadInput(format!("--cmd `{line}`: {why}")).into() };
+    let mut words = split_command(line).map_err(|e| bad(e.to_string()))?;
+    let cwd = std::env::current_dir()?;
+    for (i, w) in words.iter_mut().enumerate() {
+        let here = cwd.join(&*w);
+        let names_a_file = !w.contains('{') && Path::new(w).is_relative() && (i > 0 || w.contains('/')) && here.is_file();
+        if names_a_file {
+            *w = here.to_string_lossy().into_owned();
+        }
+    }
+    let program = &words[0];
+    let executable = |p: &Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if program.contains('{') {
+        // Known only once filled in: a trial that cannot start it says so.
+    } else if program.contains('/') {
+        let p = cwd.join(program);
+        if !p.is_file() {
+            return Err(bad(format!("the program {} does not exist (a relative path is taken from the current folder)", p.display())));
+        }
+        if !executable(&p) {
+            return Err(bad(format!("the program {} is not executable: `chmod +x` it", p.display())));
+        }
+    } else {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        if !std::env::split_paths(&path).any(|d| executable(&d.join(program))) {
+            return Err(bad(format!("the program `{program}` is not on PATH: install it, or give its path")));
+        }
+    }
+    Agent::command(name, words)
 }
 
 fn default_python() -> PathBuf {

@@ -160,7 +160,7 @@ pub fn run(ctx: &Context, key: &TrialKey, telemetry: Option<&mut RunTelemetry>) 
         }
         (AgentKind::Command { .. }, sandbox) => {
             let inv = inv.as_ref().expect("command agents have an invocation");
-            write_agent_files(&scratch.home, &inv.files)?;
+            write_agent_files(&agent.name, &scratch.home, &inv.files)?;
             let spec = ExecSpec {
                 argv: inv.argv.clone(),
                 cwd: scratch.workdir.clone(),
@@ -237,6 +237,7 @@ pub fn run(ctx: &Context, key: &TrialKey, telemetry: Option<&mut RunTelemetry>) 
         tests: grade.tests.clone(),
         timed_out: outcome.timed_out,
         exit_code: outcome.exit_code,
+        agent_started: outcome.spawn_error.is_none(),
         error,
         void: grade.void.clone(),
         suspicious,
@@ -298,8 +299,15 @@ fn put_reference(problem: &Problem, workdir: &Path) -> Result<()> {
     workdir::write_files(&pkg, &files)
 }
 
-fn write_agent_files(home: &Path, files: &[(String, String)]) -> Result<()> {
+fn write_agent_files(agent: &str, home: &Path, files: &[(String, String)]) -> Result<()> {
     for (rel, content) in files {
+        // Checked again once filled in: a placeholder's value (`{model}`) may hold `..`.
+        if let Err(why) = crate::config::check_relative_path(rel) {
+            return Err(Error::BadInput(format!(
+                "agent `{agent}`: the generated file `{rel}` {why}: use a path inside the agent's home"
+            ))
+            .into());
+        }
         let p = home.join(rel);
         if let Some(parent) = p.parent() {
             std::fs::create_dir_all(parent)?;
@@ -351,7 +359,7 @@ pub fn print_dry_run(plan: &Plan) -> Result<()> {
                 println!("cwd: {}", workdir.display());
                 println!("isolation: {}", plan.isolation.as_str());
                 if let Some(sb) = &plan.sandbox {
-                    for p in sb.read_only(&inv.argv[0], &workdir, &inv.env) {
+                    for p in sb.read_only(&inv.argv, &workdir, &inv.env, &[home.parent().unwrap_or(&home).to_path_buf()]) {
                         println!("sandbox read-only: {}", p.display());
                     }
                     println!("sandbox read-write: <tmp>/fixbench-{}/ (workdir and home)", key.dir_name());

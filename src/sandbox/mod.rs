@@ -9,7 +9,7 @@ mod bwrap;
 mod view;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
@@ -131,14 +131,21 @@ impl Sandbox {
         !self.namespaces.is_empty()
     }
 
-    /// The folders shown read-only to `program` (started in `cwd` with `env` on top of ours)
-    /// besides the system: `sandbox.ro` and the install folders of the program, its
-    /// interpreter and the PATH entries.
-    pub fn read_only(&self, program: &str, cwd: &Path, env: &BTreeMap<String, String>) -> Vec<PathBuf> {
+    /// The folders shown read-only to `argv` (started in `cwd` with `env` on top of ours)
+    /// besides the system: `sandbox.ro`, the install folders of the program, its interpreter
+    /// and the PATH entries, and the files its arguments name (`python /abs/my_agent.py`: the
+    /// script's folder, or the file alone where the guard allows no folder), except those in
+    /// `rw_root`, the trial's own folder.
+    pub fn read_only(&self, argv: &[String], cwd: &Path, env: &BTreeMap<String, String>, read_write: &[PathBuf]) -> Vec<PathBuf> {
         let path = search_path(env);
-        let program = view::resolve_program(program, cwd, &path);
+        let program = view::resolve_program(&argv[0], cwd, &path);
         let mut all: BTreeSet<PathBuf> = self.extra_ro.iter().cloned().collect();
         all.extend(view::install_binds(program.as_deref(), &path, &self.guard));
+        for arg in argv[1..].iter().map(Path::new) {
+            if arg.is_absolute() && arg.exists() && !read_write.iter().any(|rw| arg.starts_with(rw)) {
+                all.extend(view::install_binds(Some(arg), OsStr::new(""), &self.guard));
+            }
+        }
         all.into_iter().collect()
     }
 
@@ -158,7 +165,7 @@ impl Sandbox {
                 ..Default::default()
             };
         }
-        let mut shown = self.read_only(&program, &spec.cwd, &spec.env);
+        let mut shown = self.read_only(&spec.argv, &spec.cwd, &spec.env, read_write);
         shown.extend(read_only.iter().cloned());
         let mounts = bwrap::Mounts {
             namespaces: &self.namespaces,

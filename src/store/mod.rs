@@ -12,12 +12,23 @@ use anyhow::{bail, Context, Result};
 pub use schema::*;
 
 pub const RUN_FILE: &str = "run.json";
+/// A run folder's lock, held by the fixbench running it (see [`Store::lock`]).
+pub const LOCK_FILE: &str = ".lock";
 
-/// Writes `bytes` to `path` atomically: a sibling temp file, fsync, rename.
+/// A run's lock: while it lives, no other fixbench runs or resumes that run.
+pub struct RunLock {
+    _lock: nix::fcntl::Flock<fs::File>,
+}
+
+/// Writes `bytes` to `path` atomically: a sibling temp file, fsync, rename. The file gets the
+/// mode `fs::write` would give it.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+    // The mode every other file gets (0666 less the umask), not a temp file's 0600.
+    let mut tmp = tempfile::Builder::new()
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(dir)
         .with_context(|| format!("failed to create a temp file in {}", dir.display()))?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
@@ -39,6 +50,57 @@ impl Store {
 
     pub fn run_dir(&self, run_id: &str) -> PathBuf {
         self.root.join(run_id)
+    }
+
+    /// Creates the folder of a new run, exclusively: when `run_id` is taken (two runs started
+    /// in the same second drew the same suffix), another id is drawn. Returns the id used.
+    pub fn create_run_dir(&self, run_id: &str) -> Result<String> {
+        fs::create_dir_all(&self.root).with_context(|| format!("failed to create {}", self.root.display()))?;
+        let mut id = run_id.to_string();
+        for _ in 0..100 {
+            let dir = self.run_dir(&id);
+            match fs::create_dir(&dir) {
+                Ok(()) => return Ok(id),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => id = new_run_id(chrono::Utc::now()),
+                Err(e) => return Err(e).with_context(|| format!("failed to create {}", dir.display())),
+            }
+        }
+        bail!("failed to find a free run id in {}: 100 tries were taken", self.root.display())
+    }
+
+    /// Takes the lock of run `run_id` (its folder must exist) for as long as the returned
+    /// value lives, writing this process's id into the lock file. A run another fixbench holds
+    /// is a bad-input error naming that process.
+    pub fn lock(&self, run_id: &str) -> Result<RunLock> {
+        use nix::fcntl::{Flock, FlockArg};
+        let path = self.run_dir(run_id).join(LOCK_FILE);
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("failed to open {}", path.display()))?;
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(mut lock) => {
+                lock.set_len(0)?;
+                write!(lock, "{}", std::process::id())?;
+                Ok(RunLock { _lock: lock })
+            }
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+                let holder = fs::read_to_string(&path).unwrap_or_default();
+                let holder = match holder.trim() {
+                    "" => "another process".to_string(),
+                    pid => format!("process {pid}"),
+                };
+                Err(crate::error::Error::BadInput(format!(
+                    "run {run_id} is being run by another fixbench ({holder} holds {}): wait for it to end, or stop it and resume",
+                    path.display()
+                ))
+                .into())
+            }
+            Err((_, e)) => Err(anyhow::Error::new(e).context(format!("failed to lock {}", path.display()))),
+        }
     }
 
     pub fn save(&self, run: &RunRecord) -> Result<()> {
@@ -121,4 +183,35 @@ pub fn load_file(path: &Path) -> Result<RunRecord> {
 pub fn new_run_id(now: chrono::DateTime<chrono::Utc>) -> String {
     let suffix: u16 = rand::random();
     format!("{}-{:04x}", now.format("%Y%m%d-%H%M%S"), suffix)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_taken_run_id_is_never_shared() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("results"));
+        let first = store.create_run_dir("20260101-000000-abcd").unwrap();
+        assert_eq!(first, "20260101-000000-abcd");
+        std::fs::write(store.run_dir(&first).join(RUN_FILE), "{}").unwrap();
+        let second = store.create_run_dir("20260101-000000-abcd").unwrap();
+        assert_ne!(second, first, "a collision draws another id");
+        assert!(store.run_dir(&second).is_dir());
+        assert_eq!(std::fs::read_to_string(store.run_dir(&first).join(RUN_FILE)).unwrap(), "{}", "the first run is untouched");
+    }
+
+    #[test]
+    fn a_locked_run_names_the_process_holding_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let id = store.create_run_dir("20260101-000000-0001").unwrap();
+        let held = store.lock(&id).unwrap();
+        let err = store.lock(&id).err().expect("a second lock is refused");
+        assert_eq!(crate::error::exit_code_for(&err), crate::exit_codes::BAD_INPUT);
+        assert!(err.to_string().contains(&format!("process {}", std::process::id())), "{err}");
+        drop(held);
+        store.lock(&id).expect("free again once the holder is gone");
+    }
 }

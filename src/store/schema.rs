@@ -130,6 +130,10 @@ pub struct TrialRecord {
 
     pub timed_out: bool,
     pub exit_code: Option<i32>,
+    /// False when the agent's program could not be started at all (not found, not installed,
+    /// not executable); absent in older results, where it reads as true.
+    #[serde(default = "yes")]
+    pub agent_started: bool,
     /// Null, or one sentence on what went wrong with the agent run or grading.
     pub error: Option<String>,
     /// Set when the grade is not believed: the JUnit report, fixbench's own report channel and
@@ -155,6 +159,30 @@ pub struct TrialRecord {
     pub timing: Option<TimeSplit>,
     /// What telemetry is missing for this trial and why (never silently zero).
     pub telemetry_missing: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// An agent that exits non-zero sooner than this most likely never got to work (a typo, a
+/// missing file): its trials are flagged in tables.
+pub const QUICK_EXIT_S: f64 = 1.0;
+
+impl TrialRecord {
+    /// What tables and progress lines flag about the agent's run: it could not start, or it
+    /// failed within [`QUICK_EXIT_S`] (`exited in 0.2 s (code 2)`); `None` otherwise.
+    pub fn agent_flag(&self) -> Option<String> {
+        if !self.agent_started {
+            return Some("cannot start".into());
+        }
+        match self.exit_code {
+            Some(code) if code != 0 && self.agent_s < QUICK_EXIT_S => {
+                Some(format!("exited in {:.1} s (code {code})", self.agent_s))
+            }
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

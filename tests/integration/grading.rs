@@ -105,12 +105,12 @@ fn a_hanging_grading_obeys_grade_timeout() {
     std::fs::write(sb.path().join("harness.toml"), "[run]\ngrade_timeout = -1\n").unwrap();
     let out = run_expect(fixbench(sb.path()).args(["run", "--agent", "null", "--problem", "expr_calc"]), 2);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("harness.toml: `run.grade_timeout` is -1"), "{err}");
+    assert!(err.contains("harness.toml: `run.grade_timeout` is -1.0"), "{err}");
     std::fs::remove_file(sb.path().join("harness.toml")).unwrap();
     for bad in ["inf", "nan", "0", "1e300"] {
         let out = run_expect(fixbench(sb.path()).args(["run", "--agent", "null", "--grade-timeout", bad]), 2);
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("--grade-timeout is ") && err.contains("at most 604800"), "{bad}: {err}");
+        assert!(err.contains("--grade-timeout is ") && err.contains("at most 604800 (a week)"), "{bad}: {err}");
     }
 }
 

@@ -1,6 +1,7 @@
 //! One integration-test binary driving the real `fixbench` binary, a module per area.
 
 mod agents;
+mod bad_input;
 mod grading;
 mod llama;
 mod real_agents;

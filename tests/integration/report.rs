@@ -317,11 +317,14 @@ fn history_is_newest_first_and_names_a_corrupt_run() {
         "{err}"
     );
 
-    // compare goes on without the corrupt run, naming it; with nothing readable it is bad input.
-    let (out, err) = report(tmp.path(), &["compare", "latest", "latest~1", "nope"], 0);
+    // compare reads every run it is named, or refuses: a missing or corrupt one is bad input.
+    let (out, _) = report(tmp.path(), &["compare", "latest~1", "latest~2"], 0);
     assert!(out.contains("agent=aider"), "{out}");
+    let (out, err) = report(tmp.path(), &["compare", "latest~1", "nope"], 2);
+    assert!(out.is_empty() && err.contains("no run `nope`"), "{err}");
+    let (_, err) = report(tmp.path(), &["compare", "latest~1", "latest"], 2);
     assert!(
-        err.contains("20260301-000000-dead") && err.contains("`nope`"),
+        err.contains("20260301-000000-dead") && err.contains("not a fixbench run record"),
         "{err}"
     );
     let (_, err) = report(tmp.path(), &["compare", "nope"], 2);

@@ -179,14 +179,23 @@ fn a_vandal_that_deletes_its_workdir_is_a_recorded_outcome() {
 #[test]
 fn an_agent_that_cannot_start_is_a_recorded_outcome() {
     let sb = Sandbox::new();
+    // A configured agent (a `--cmd` whose program is missing is refused before the run).
+    std::fs::write(sb.path().join("harness.toml"), "[agents.typo]\ncommand = \"/nonexistent/agent {prompt}\"\n").unwrap();
     let out = run_expect(
-        fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "none", "--json", "--cmd", "/nonexistent/agent {prompt}"]),
+        fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "none", "--json", "--agent", "typo"]),
         0,
     );
     let run: Value = serde_json::from_slice(&out.stdout).unwrap();
     let t = &trials(&run)[0];
     assert!(t["error"].as_str().unwrap().contains("cannot start `/nonexistent/agent`"), "{t}");
+    assert_eq!(t["agent_started"], false);
     assert_eq!(t["passed"], 11);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("11/15 passed, agent cannot start"), "the progress line says so");
+    let out = run_expect(fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "none", "--agent", "typo"]), 0);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("agent run") && table.contains("cannot start"), "{table}");
+    let out = run_expect(fixbench(sb.path()).args(["show", "latest"]), 0);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("the agent could not start"), "{}", String::from_utf8_lossy(&out.stdout));
 }
 
 #[test]

@@ -263,9 +263,11 @@ fn a_vandal_that_deletes_its_workdir_is_a_recorded_outcome_in_the_sandbox() {
 #[test]
 fn an_agent_that_cannot_start_is_a_recorded_outcome_in_the_sandbox() {
     let sb = Sandbox::new();
-    let run = run_json(fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--cmd", "/nonexistent/agent {prompt}"]));
+    std::fs::write(sb.path().join("harness.toml"), "[agents.typo]\ncommand = \"/nonexistent/agent {prompt}\"\n").unwrap();
+    let run = run_json(fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--agent", "typo"]));
     let t = &trials(&run)[0];
     assert!(t["error"].as_str().unwrap().contains("cannot start `/nonexistent/agent`"), "{t}");
+    assert_eq!(t["agent_started"], false);
     assert_eq!(t["passed"], 11);
 }
 
@@ -307,7 +309,8 @@ fn harness_toml_adds_read_only_folders_but_never_the_answers() {
     let data = sb.path().join("tools/data.txt").to_string_lossy().into_owned();
     let cat = |toml: &str| {
         std::fs::write(sb.path().join("harness.toml"), toml).unwrap();
-        let run = run_json(fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--cmd", &format!("cat {data}")]));
+        // The path inside one word: a file the command names as a word of its own is shown.
+        let run = run_json(fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--cmd", &format!("bash -c 'cat {data}'")]));
         let t = trials(&run)[0].clone();
         (t["exit_code"].clone(), stdout_of(&sb, &run, &t))
     };

@@ -205,9 +205,6 @@ pub(crate) fn footer(cmp: &Comparison) -> Vec<String> {
         ));
     }
     lines.extend(cmp.notes.iter().cloned());
-    for s in &cmp.skipped {
-        lines.push(format!("skipped run `{}`: {}", s.run, s.reason));
-    }
     lines
 }
 

@@ -18,7 +18,8 @@ pub use render::render;
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Exit status: 0 when the run holds up against the baseline; 5 when the score \
-dropped beyond what the repeats' spread allows, the run lacks a problem the baseline has, or (with \
+dropped beyond what the repeats' spread allows, the run lacks a problem the baseline has, either \
+side did not finish every planned trial (unless --allow-incomplete), or (with \
 --max-slowdown) wall, prefill or decode speed regressed beyond the ratio with its 95% interval; \
 2 for a bad flag or an unknown run or baseline.\n\n\
 The score drop is judged by a bootstrap over trials (two or more repeats a side), else by the \
@@ -38,6 +39,10 @@ pub struct GateArgs {
     /// fails; speed is reported but not gated without it
     #[arg(long, value_name = "RATIO")]
     pub max_slowdown: Option<f64>,
+    /// Gate a run that did not finish every planned trial (interrupted, or a baseline run
+    /// that did not): without it such a run fails the gate
+    #[arg(long)]
+    pub allow_incomplete: bool,
     /// Print the verdict as JSON
     #[arg(long)]
     pub json: bool,
@@ -64,7 +69,20 @@ pub fn command(args: GateArgs) -> Result<i32> {
     let store = args.results.store();
     let (base, base_name) = load_baseline(&store, &args.baseline)?;
     let run = runs::load_one(&store, &args.run)?;
-    let verdict = evaluate(&base, &run, args.max_drop, args.max_slowdown)?;
+    let mut verdict = evaluate(&base, &run, args.max_drop, args.max_slowdown)?;
+    for (side, r) in [("the run", &run), ("the baseline", &base)] {
+        if let Some(why) = runs::incomplete(r) {
+            if args.allow_incomplete {
+                verdict.notes.push(format!("{side} is incomplete ({why}): gated anyway (--allow-incomplete)"));
+            } else {
+                verdict.passed = false;
+                verdict.failures.push(format!(
+                    "{side} is incomplete ({why}): finish it with `fixbench run --resume {}`, or pass --allow-incomplete",
+                    r.run_id
+                ));
+            }
+        }
+    }
     if args.json {
         super::emit(&(serde_json::to_string_pretty(&verdict)? + "\n"))?;
     } else {
