@@ -179,7 +179,7 @@ impl Grader {
             inherit_fd: Some(channel.child_fd()),
         };
         let run = match &self.sandbox {
-            Some(sb) => sb.run_in(spec, &[grade_dir.clone(), entry_dir], &[out_dir.clone()], cancel),
+            Some(sb) => sb.run_in(spec, &[grade_dir.clone(), entry_dir], std::slice::from_ref(&out_dir), cancel),
             None => exec::run(&spec, cancel),
         };
         let reports = channel.finish(CHANNEL_GRACE);
