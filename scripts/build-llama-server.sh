@@ -83,7 +83,7 @@ rejected() {
     [[ "$(cat "$STAMP")" == "$KEY" ]] || { echo "the cached llama-server was built with other options ($(sed 's/ compiler=.*//' "$STAMP")), this machine needs cpu=$TARGET"; return; }
     local why
     if ! why="$("$SCRIPTS/smoke-llama-server.sh" "$BIN" "$MODEL" 2>&1 >/dev/null)"; then
-        echo "the cached llama-server fails the smoke test: $(head -n 1 <<<"$why" | sed 's/^smoke: //')"
+        echo "the cached llama-server fails the smoke test: $(grep -m1 '^smoke: ' <<<"$why" | sed 's/^smoke: //')"
     fi
 }
 
