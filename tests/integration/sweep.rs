@@ -99,7 +99,7 @@ fn a_configuration_with_a_bad_flag_is_reported_and_skipped() {
         0,
     );
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(table.contains("broken") && table.contains("failed: llama-server exited during start-up"), "{table}");
+    assert!(table.contains("broken") && table.contains("failed: llama-server exited with code 1 during start-up (its log says why)"), "{table}");
     assert!(table.contains("ok") && table.contains("finished"), "{table}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no-such-flag"), "the log tail says why: {stderr}");
