@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Harness overhead: `fixbench run --agent null` on the three problems against a 15-line bash
 # loop doing the same work (copy, run nothing, pytest, count), alternated in one script.
-# Prints each round's times and the median ratio fixbench / loop.
+# fixbench grades in its bubblewrap sandbox (the default); each round also times the same run
+# with `--grade-isolation none`, to show what containing the grading costs.
+# Prints each round's times and the median ratios fixbench / loop and sandboxed / unsandboxed.
 #
 #   scripts/bench-harness.sh [ROUNDS]      (default 9)
 set -euo pipefail
@@ -26,22 +28,23 @@ loop() {  # the 15-line baseline: copy the problem, run nothing, pytest with a r
   echo "$total" > "$WORK/loop.count"
 }
 
-harness() {
-  "$BIN" run --agent null --isolation none --python "$PY" --results "$WORK/results" --json > "$WORK/run.json" 2>/dev/null
+harness() {  # [extra flags]
+  "$BIN" run --agent null --isolation none --python "$PY" --results "$WORK/results" --json "$@" > "$WORK/run.json" 2>/dev/null
 }
 
 now() { date +%s.%N; }
 # One untimed round each warms the file cache and fixbench's starter cache.
-loop; harness
-ratios=()
-printf '%-6s %10s %10s %8s\n' round loop_s fixbench_s ratio
+loop; harness; harness --grade-isolation none
+ratios=(); gratios=()
+printf '%-6s %10s %10s %14s %8s %8s\n' round loop_s fixbench_s unsandboxed_s ratio sb/none
 for i in $(seq 1 "$ROUNDS"); do
-  t0=$(now); loop; t1=$(now); harness; t2=$(now)
-  read -r l h r < <(awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { print b-a, c-b, (c-b)/(b-a) }')
-  ratios+=("$r")
-  printf '%-6s %10.3f %10.3f %8.3f\n' "$i" "$l" "$h" "$r"
+  t0=$(now); loop; t1=$(now); harness --grade-isolation none; t2=$(now); harness; t3=$(now)
+  read -r l u h r g < <(awk -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" 'BEGIN { print b-a, c-b, d-c, (d-c)/(b-a), (d-c)/(c-b) }')
+  ratios+=("$r"); gratios+=("$g")
+  printf '%-6s %10.3f %10.3f %14.3f %8.3f %8.3f\n' "$i" "$l" "$h" "$u" "$r" "$g"
 done
 passed=$("$PY" -c 'import json,sys; print(sum(t["passed"] for t in json.load(open(sys.argv[1]))["trials"]))' "$WORK/run.json")
 echo "tests passed: loop $(cat "$WORK/loop.count"), fixbench $passed (must match)"
-median=$(printf '%s\n' "${ratios[@]}" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}')
-printf 'median ratio fixbench/loop over %d rounds: %.3f\n' "$ROUNDS" "$median"
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+printf 'median ratio fixbench/loop over %d rounds: %.3f\n' "$ROUNDS" "$(median "${ratios[@]}")"
+printf 'median ratio grading sandboxed/unsandboxed: %.3f\n' "$(median "${gratios[@]}")"
