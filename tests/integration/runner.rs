@@ -65,33 +65,11 @@ fn null_grades_at_baseline_and_oracle_resolves_every_shipped_problem() {
     assert!(status.status.success(), "problems/ changed: {}", String::from_utf8_lossy(&status.stdout));
 }
 
-/// A problem written here, not shipped: the runner needs nothing but the layout.
-fn make_problem(root: &Path) {
-    let p = root.join("problems/tiny");
-    std::fs::create_dir_all(p.join("tiny")).unwrap();
-    std::fs::create_dir_all(p.join("tiny.reference")).unwrap();
-    std::fs::create_dir_all(p.join("tests")).unwrap();
-    std::fs::write(p.join("PROBLEM.md"), "`tiny.add` subtracts. Make it add.\n").unwrap();
-    std::fs::write(p.join("problem.toml"), "difficulty = \"easy\"\ndescription = \"add\"\ntests = 2\nbaseline = 1\n").unwrap();
-    std::fs::write(p.join("tiny/__init__.py"), "def add(a, b):\n    return a - b\n").unwrap();
-    std::fs::write(p.join("tiny.reference/__init__.py"), "def add(a, b):\n    return a + b\n").unwrap();
-    std::fs::write(p.join("tiny.reference/FIX.md"), "add subtracted\n").unwrap();
-    std::fs::write(
-        p.join("tiny.reference/bugs.toml"),
-        "[[bug]]\nid = \"sub\"\nfile = \"__init__.py\"\nsummary = \"subtracts\"\nfixed = \"a + b\"\nbroken = \"a - b\"\ntests = [\"test_add\"]\n",
-    )
-    .unwrap();
-    std::fs::write(
-        p.join("tests/test_tiny.py"),
-        "from tiny import add\n\ndef test_add():\n    assert add(2, 3) == 5\n\ndef test_zero():\n    assert add(0, 0) == 0\n",
-    )
-    .unwrap();
-}
 
 #[test]
 fn a_problem_made_here_runs_and_validates() {
     let dir = tempfile::tempdir().unwrap();
-    make_problem(dir.path());
+    tiny_problem(dir.path(), TINY_TESTS, 2);
     run_expect(fixbench(dir.path()).args(["validate"]), 0);
     let out = run_expect(fixbench(dir.path()).args(["run", "--agent", "null", "--agent", "oracle", "--isolation", "none", "--json"]), 0);
     let run: Value = serde_json::from_slice(&out.stdout).unwrap();

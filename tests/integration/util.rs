@@ -123,3 +123,25 @@ sys.exit(os.waitstatus_to_exitcode(status))\n";
     let kb: i64 = std::fs::read_to_string(rss.path()).unwrap().trim().parse().unwrap();
     (out.status.code().unwrap_or(-1), out.stdout, kb / 1024)
 }
+
+/// The two tests of the `tiny` problem: one passes on its starter, one fails.
+pub const TINY_TESTS: &str = "from tiny import add\n\ndef test_add():\n    assert add(2, 3) == 5\n\ndef test_zero():\n    assert add(0, 0) == 0\n";
+
+/// A one-problem folder `tiny` whose test file is `tests`, declaring `count` tests.
+pub fn tiny_problem(root: &Path, tests: &str, count: u32) {
+    let p = root.join("problems/tiny");
+    for d in ["tiny", "tiny.reference", "tests"] {
+        std::fs::create_dir_all(p.join(d)).unwrap();
+    }
+    std::fs::write(p.join("PROBLEM.md"), "`tiny.add` subtracts. Make it add.\n").unwrap();
+    std::fs::write(p.join("problem.toml"), format!("difficulty = \"easy\"\ndescription = \"add\"\ntests = {count}\nbaseline = 1\n")).unwrap();
+    std::fs::write(p.join("tiny/__init__.py"), "def add(a, b):\n    return a - b\n").unwrap();
+    std::fs::write(p.join("tiny.reference/__init__.py"), "def add(a, b):\n    return a + b\n").unwrap();
+    std::fs::write(p.join("tiny.reference/FIX.md"), "add subtracted\n").unwrap();
+    std::fs::write(
+        p.join("tiny.reference/bugs.toml"),
+        "[[bug]]\nid = \"sub\"\nfile = \"__init__.py\"\nsummary = \"subtracts\"\nfixed = \"a + b\"\nbroken = \"a - b\"\ntests = [\"test_add\"]\n",
+    )
+    .unwrap();
+    std::fs::write(p.join("tests/test_tiny.py"), tests).unwrap();
+}
