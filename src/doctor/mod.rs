@@ -39,7 +39,7 @@ pub struct DoctorArgs {
 
 pub fn command(args: DoctorArgs) -> Result<i32> {
     let run = match &args.run {
-        Some(name) => Some(runs::load_one(&args.results.store(), name)?),
+        Some(name) => Some(runs::load_one(&args.results.store()?, name)?),
         None => None,
     };
     let url = args

@@ -104,7 +104,7 @@ pub fn baseline_command(args: BaselineArgs) -> Result<i32> {
     match args.command {
         BaselineCommand::Save { name, run, results } => {
             check_name(&name)?;
-            let store = results.store();
+            let store = results.store()?;
             let record = runs::load_one(&store, &run)?;
             let path = baseline_path(&store, &name);
             let replaced = path.is_file();
@@ -123,7 +123,7 @@ pub fn baseline_command(args: BaselineArgs) -> Result<i32> {
             );
         }
         BaselineCommand::List { results } => {
-            let store = results.store();
+            let store = results.store()?;
             let dir = store.root.join(BASELINES_DIR);
             let mut names: Vec<String> = match std::fs::read_dir(&dir) {
                 Ok(entries) => entries
@@ -188,7 +188,7 @@ pub fn baseline_command(args: BaselineArgs) -> Result<i32> {
         }
         BaselineCommand::Remove { name, results } => {
             check_name(&name)?;
-            let path = baseline_path(&results.store(), &name);
+            let path = baseline_path(&results.store()?, &name);
             if !path.is_file() {
                 return Err(Error::BadInput(format!(
                     "no saved baseline `{name}` (see `fixbench baseline list`)"

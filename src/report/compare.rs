@@ -38,7 +38,7 @@ pub struct CompareArgs {
 }
 
 pub fn command(args: CompareArgs) -> Result<i32> {
-    let store = args.results.store();
+    let store = args.results.store()?;
     // Every run named must be read: a comparison missing one side would mislead.
     let runs = runs::load_each(&store, &args.runs)?;
     let cmp = Comparison::build(&runs, &args.by, args.k, args.against.as_deref())?;

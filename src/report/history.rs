@@ -94,7 +94,7 @@ impl Line {
 }
 
 pub fn command(args: HistoryArgs) -> Result<i32> {
-    let store = args.results.store();
+    let store = args.results.store()?;
     let (loaded, skipped) = runs::load_all(&store, None)?;
     let mut lines: Vec<Line> = loaded.iter().map(Line::of).collect();
     lines.extend(skipped.iter().map(|s| Line::unreadable(&s.name, &s.reason)));

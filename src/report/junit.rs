@@ -26,7 +26,7 @@ pub struct JunitArgs {
 }
 
 pub fn command(args: JunitArgs) -> Result<i32> {
-    let store = args.results.store();
+    let store = args.results.store()?;
     let run = runs::load_one(&store, &args.run)?;
     let run_dir = store.run_dir(&run.run_id);
     match &args.output {

@@ -23,7 +23,7 @@ pub struct ShowArgs {
 }
 
 pub fn command(args: ShowArgs) -> Result<i32> {
-    let store = args.results.store();
+    let store = args.results.store()?;
     let run = runs::load_one(&store, &args.run)?;
     if args.json {
         super::emit(&(serde_json::to_string_pretty(&run)? + "\n"))?;

@@ -1,6 +1,7 @@
 //! The model file's size and sha256, when the file is readable here. Hashes are cached by
-//! path, size and mtime in `$XDG_CACHE_HOME/fixbench/hashes.json` (else `~/.cache/fixbench/`):
-//! a 20 GB file is hashed once, not every run.
+//! path, size and mtime in `hashes.json` of fixbench's cache folder (`$FIXBENCH_CACHE`, else
+//! `$XDG_CACHE_HOME/fixbench`, else `~/.cache/fixbench`): a 20 GB file is hashed once, not
+//! every run.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -24,8 +25,11 @@ struct Entry {
     sha256: String,
 }
 
-/// The default cache file.
+/// The default cache file, in the same folder setup caches llama-server and the model in.
 pub fn cache_file() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("FIXBENCH_CACHE").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(dir).join("hashes.json"));
+    }
     let base = std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
@@ -113,6 +117,20 @@ fn write_atomic(path: &Path, text: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hash_cache_lives_in_fixbench_cache_when_it_is_set() {
+        let before = std::env::var_os("FIXBENCH_CACHE");
+        std::env::set_var("FIXBENCH_CACHE", "/srv/fb-cache");
+        let with = cache_file();
+        std::env::remove_var("FIXBENCH_CACHE");
+        let without = cache_file();
+        if let Some(b) = before {
+            std::env::set_var("FIXBENCH_CACHE", b);
+        }
+        assert_eq!(with, Some(PathBuf::from("/srv/fb-cache/hashes.json")));
+        assert!(without.is_some_and(|p| p.ends_with("fixbench/hashes.json")));
+    }
 
     #[test]
     fn hashes_once_then_reads_the_cache() {

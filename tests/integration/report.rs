@@ -820,3 +820,42 @@ fn plots_of_missing_figures_say_why() {
     assert!(err.contains(".png or .svg"), "{err}");
     assert!(!file.exists());
 }
+
+/// Every report command reads the store harness.toml's `run.results` names, as `run` writes
+/// it, and `--config` picks another harness file; without either they look in `results/`.
+#[test]
+fn every_report_command_reads_harness_tomls_results_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    known_store(&dir.join("elsewhere"));
+    std::fs::write(dir.join("harness.toml"), "[run]\nresults = \"elsewhere\"\n").unwrap();
+    let out = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let commands: Vec<Vec<String>> = vec![
+        vec!["show".into(), "latest".into()],
+        vec!["history".into()],
+        vec!["compare".into(), "latest".into()],
+        vec!["gate".into(), "--baseline".into(), "latest".into(), "latest".into()],
+        vec!["junit".into(), "latest".into(), "-o".into(), out("r.xml")],
+        vec!["plot".into(), "--kind".into(), "bars".into(), "latest".into(), "-o".into(), out("r.svg")],
+        vec!["baseline".into(), "list".into()],
+        vec!["doctor".into(), "latest".into()],
+    ];
+    for args in &commands {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (stdout, stderr) = report(dir, &args, 0);
+        let said = format!("{stdout}{stderr}");
+        assert!(!said.contains("no runs") && !said.contains("cannot read"), "{args:?}: {said}");
+    }
+    assert!(std::fs::read_to_string(dir.join("r.xml")).unwrap().contains("expr_calc"));
+    assert!(std::fs::read_to_string(dir.join("r.svg")).unwrap().contains("<svg"));
+    let (shown, _) = report(dir, &["show", "latest"], 0);
+    assert!(shown.contains("20260201-120000-0001"), "{shown}");
+
+    // From another folder, --config names the file; the folder is relative to it.
+    let other = tempfile::tempdir().unwrap();
+    let config = dir.join("harness.toml");
+    let (shown, _) = report(other.path(), &["show", "latest", "--config", config.to_str().unwrap()], 0);
+    assert!(shown.contains("20260201-120000-0001"), "{shown}");
+    // Without it, the default folder holds nothing there.
+    report(other.path(), &["show", "latest"], 2);
+}

@@ -66,7 +66,7 @@ pub fn command(args: GateArgs) -> Result<i32> {
             .into());
         }
     }
-    let store = args.results.store();
+    let store = args.results.store()?;
     let (base, base_name) = load_baseline(&store, &args.baseline)?;
     let run = runs::load_one(&store, &args.run)?;
     let mut verdict = evaluate(&base, &run, args.max_drop, args.max_slowdown)?;

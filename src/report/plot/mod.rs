@@ -67,7 +67,7 @@ pub trait Chart {
 
 pub fn command(args: PlotArgs) -> Result<i32> {
     let format = ImageFormat::of(&args.output)?;
-    let store = args.results.store();
+    let store = args.results.store()?;
     match args.kind {
         Kind::OverTime => {
             if !args.runs.is_empty() {
