@@ -211,7 +211,7 @@ pub fn command(args: SweepArgs) -> Result<i32> {
 
         let binary = match &cfg.binary {
             Some(b) => resolve_path(b, &base)?,
-            None => file_binary_default(),
+            None => file_binary_default(&harness),
         };
         let spec = ServerSpec {
             binary,
@@ -282,11 +282,10 @@ pub fn command(args: SweepArgs) -> Result<i32> {
     Ok(crate::exit_codes::OK)
 }
 
-fn file_binary_default() -> PathBuf {
-    crate::config::Harness::load(None)
-        .ok()
-        .and_then(|h| h.file.server.binary.as_ref().map(|b| h.resolve(b)))
-        .unwrap_or_else(server::default_binary)
+/// The binary of a configuration that names none: the harness file's `[server] binary` (the
+/// file `--config` names, else ./harness.toml), else the setup's build or PATH.
+fn file_binary_default(harness: &crate::config::Harness) -> PathBuf {
+    harness.file.server.binary.as_ref().map(|b| harness.resolve(b)).unwrap_or_else(server::default_binary)
 }
 
 fn warm_up(url: &str) {

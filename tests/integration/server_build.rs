@@ -135,3 +135,19 @@ fn a_sweep_whose_server_segfaults_records_the_signal_log_and_way_out_and_goes_on
     assert!(err.contains("scripts/build-llama-server.sh") && err.contains("FIXBENCH_LLAMA_SERVER"), "{err}");
     assert!(err.contains("load_tensors: loading model tensors"), "{err}");
 }
+
+#[test]
+fn a_sweep_takes_its_default_binary_from_the_harness_file_that_config_names() {
+    let sb = Sandbox::new();
+    let bin = crashing_server(sb.path(), "segv");
+    let config = sb.path().join("elsewhere.toml");
+    std::fs::write(&config, format!("[server]\nbinary = \"{}\"\n", bin.display())).unwrap();
+    let sweep = sb.path().join("plain.toml");
+    std::fs::write(&sweep, format!("[[server]]\nlabel = \"plain\"\nmodel = \"{}\"\nargs = []\n", model().display())).unwrap();
+    let out = fixbench(sb.path())
+        .args(["sweep", sweep.to_str().unwrap(), "--agent", "null", "--problem", "expr_calc", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert!(err.contains("llama-server was killed by SIGSEGV (signal 11) during start-up"), "the --config file's binary was not used: {err}");
+}
