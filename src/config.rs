@@ -115,8 +115,7 @@ pub fn split_command(line: &str) -> Result<Vec<String>> {
     Ok(words)
 }
 
-
-/// `secs` as an agent's time limit, or a bad-input error naming `what` (a flag, or a file and
+/// `secs` as a time limit, or a bad-input error naming `what` (a flag, or a file and
 /// its key): finite, above 0 and at most [`MAX_TIMEOUT_S`].
 pub fn check_timeout(secs: f64, what: &str) -> Result<f64> {
     if secs.is_finite() && secs > 0.0 && secs <= MAX_TIMEOUT_S {

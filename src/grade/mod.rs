@@ -242,8 +242,8 @@ impl Grader {
         if self.python.is_absolute() {
             return self.python.clone();
         }
-        std::env::var_os("PATH")
-            .and_then(|p| std::env::split_paths(&p).map(|d| d.join(&self.python)).find(|c| c.is_file()))
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        crate::sandbox::resolve_program(&self.python.to_string_lossy(), Path::new("/"), &path)
             .unwrap_or_else(|| self.python.clone())
     }
 }

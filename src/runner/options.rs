@@ -418,7 +418,6 @@ impl Plan {
 /// name files here (`./my_agent.sh`, `python my_agent.py`) are made absolute; a program that
 /// is neither a file nor on PATH is refused before the run starts.
 fn cmd_agent(name: &str, line: &str) -> Result<Agent> {
-    use std::os::unix::fs::PermissionsExt as _;
     let bad = |why: String| -> anyhow::Error { Error::BadInput(format!("--cmd `{line}`: {why}")).into() };
     let mut words = split_command(line).map_err(|e| bad(e.to_string()))?;
     let cwd = std::env::current_dir()?;
@@ -430,7 +429,6 @@ fn cmd_agent(name: &str, line: &str) -> Result<Agent> {
         }
     }
     let program = &words[0];
-    let executable = |p: &Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
     if program.contains('{') {
         // Known only once filled in: a trial that cannot start it says so.
     } else if program.contains('/') {
@@ -438,12 +436,12 @@ fn cmd_agent(name: &str, line: &str) -> Result<Agent> {
         if !p.is_file() {
             return Err(bad(format!("the program {} does not exist (a relative path is taken from the current folder)", p.display())));
         }
-        if !executable(&p) {
+        if !sandbox::is_executable(&p) {
             return Err(bad(format!("the program {} is not executable: `chmod +x` it", p.display())));
         }
     } else {
         let path = std::env::var_os("PATH").unwrap_or_default();
-        if !std::env::split_paths(&path).any(|d| executable(&d.join(program))) {
+        if sandbox::resolve_program(program, &cwd, &path).is_none() {
             return Err(bad(format!("the program `{program}` is not on PATH: install it, or give its path")));
         }
     }

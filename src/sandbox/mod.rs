@@ -17,7 +17,7 @@ use anyhow::Result;
 
 use crate::agent::exec::{self, ExecOutcome, ExecSpec};
 use crate::error::Error;
-pub use view::Guard;
+pub use view::{is_executable, resolve_program, Guard};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
