@@ -134,8 +134,8 @@ impl Sandbox {
     /// The folders shown read-only to `argv` (started in `cwd` with `env` on top of ours)
     /// besides the system: `sandbox.ro`, the install folders of the program, its interpreter
     /// and the PATH entries, and the files its arguments name (`python /abs/my_agent.py`: the
-    /// script's folder, or the file alone where the guard allows no folder), except those in
-    /// `rw_root`, the trial's own folder.
+    /// script's folder, or the file alone where the guard allows no folder), except those inside
+    /// `read_write` (the trial's or the grading's own folders).
     pub fn read_only(&self, argv: &[String], cwd: &Path, env: &BTreeMap<String, String>, read_write: &[PathBuf]) -> Vec<PathBuf> {
         let path = search_path(env);
         let program = view::resolve_program(&argv[0], cwd, &path);
