@@ -34,17 +34,10 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args {
-        server: std::env::var("FIXBENCH_SERVER").ok(),
-        pairs: 30,
-        concurrency: 200,
-        rounds: 3,
-    };
+    let mut a = Args { server: std::env::var("FIXBENCH_SERVER").ok(), pairs: 30, concurrency: 200, rounds: 3 };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
-        let num = |it: &mut dyn Iterator<Item = String>| {
-            it.next().and_then(|v| v.parse().ok()).expect("a number")
-        };
+        let num = |it: &mut dyn Iterator<Item = String>| it.next().and_then(|v| v.parse().ok()).expect("a number");
         match x.as_str() {
             "--server" => a.server = it.next(),
             "--pairs" => a.pairs = num(&mut it),
@@ -79,17 +72,8 @@ fn client() -> HttpClient {
 /// was 200 and arrived whole (its closing event seen).
 async fn one(client: &HttpClient, url: &str, body: Bytes) -> Sample {
     let t0 = Instant::now();
-    let req = || {
-        Request::post(url)
-            .header("content-type", "application/json")
-            .body(Full::new(body.clone()))
-            .unwrap()
-    };
-    let failed = Sample {
-        ttft: f64::NAN,
-        total: f64::NAN,
-        ok: false,
-    };
+    let req = || Request::post(url).header("content-type", "application/json").body(Full::new(body.clone())).unwrap();
+    let failed = Sample { ttft: f64::NAN, total: f64::NAN, ok: false };
     // A kept-alive connection the server closed just as it was reused is tried once more,
     // on either path alike (the proxy does the same upstream).
     let resp = match client.request(req()).await {
@@ -122,15 +106,8 @@ async fn one(client: &HttpClient, url: &str, body: Bytes) -> Sample {
     let total = t0.elapsed().as_secs_f64() * 1000.0;
     let whole = cap.saw_end();
     let o = cap.finish();
-    let ttft = o
-        .first_token
-        .map(|t| (t - t0).as_secs_f64() * 1000.0)
-        .unwrap_or(f64::NAN);
-    Sample {
-        ttft,
-        total,
-        ok: status == 200 && whole,
-    }
+    let ttft = o.first_token.map(|t| (t - t0).as_secs_f64() * 1000.0).unwrap_or(f64::NAN);
+    Sample { ttft, total, ok: status == 200 && whole }
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -147,26 +124,17 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
 }
 
 fn real_server(rt: &tokio::runtime::Runtime, url: &str, pairs: usize) {
-    let root = url
-        .trim_end_matches('/')
-        .trim_end_matches("/v1")
-        .to_string();
-    let proxy =
-        Proxy::start(&root, SocketAddr::from(([127, 0, 0, 1], 0)), None).expect("proxy starts");
+    let root = url.trim_end_matches('/').trim_end_matches("/v1").to_string();
+    let proxy = Proxy::start(&root, SocketAddr::from(([127, 0, 0, 1], 0)), None).expect("proxy starts");
     let c = client();
     let direct = format!("{root}/v1/chat/completions");
     let proxied = format!("{}/chat/completions", proxy.base_url());
-    let prompt =
-        "Explain in two sentences why a prompt cache speeds up a multi-turn conversation. "
-            .repeat(6);
+    let prompt = "Explain in two sentences why a prompt cache speeds up a multi-turn conversation. ".repeat(6);
     println!("## proxy overhead against the llama-server at {root}");
     println!("{pairs} pairs per workload, direct and proxied alternated (D P P D …), streamed, max_tokens 32\n");
     println!("| workload | metric | direct median | proxied median | median ratio proxied/direct | ratio p25…p75 |");
     println!("|---|---|---|---|---|---|");
-    for (name, cache) in [
-        ("cached prompt", true),
-        ("full prefill (cache_prompt false)", false),
-    ] {
+    for (name, cache) in [("cached prompt", true), ("full prefill (cache_prompt false)", false)] {
         let body = Bytes::from(
             serde_json::json!({
                 "messages": [{"role": "user", "content": prompt}],
@@ -183,27 +151,16 @@ fn real_server(rt: &tokio::runtime::Runtime, url: &str, pairs: usize) {
         let mut d = Vec::new();
         let mut p = Vec::new();
         for i in 0..pairs {
-            let (a, b) = if i % 2 == 0 {
-                (&direct, &proxied)
-            } else {
-                (&proxied, &direct)
-            };
+            let (a, b) = if i % 2 == 0 { (&direct, &proxied) } else { (&proxied, &direct) };
             let first = rt.block_on(one(&c, a, body.clone()));
             let second = rt.block_on(one(&c, b, body.clone()));
-            let (ds, ps) = if i % 2 == 0 {
-                (first, second)
-            } else {
-                (second, first)
-            };
+            let (ds, ps) = if i % 2 == 0 { (first, second) } else { (second, first) };
             assert!(ds.ok && ps.ok, "a request failed: {ds:?} {ps:?}");
             d.push(ds);
             p.push(ps);
         }
         proxy.end(Duration::from_secs(2));
-        for (metric, get) in [
-            ("TTFT", (|s: &Sample| s.ttft) as fn(&Sample) -> f64),
-            ("total", |s: &Sample| s.total),
-        ] {
+        for (metric, get) in [("TTFT", (|s: &Sample| s.ttft) as fn(&Sample) -> f64), ("total", |s: &Sample| s.total)] {
             let mut dv: Vec<f64> = d.iter().map(get).collect();
             let mut pv: Vec<f64> = p.iter().map(get).collect();
             let mut ratios: Vec<f64> = d.iter().zip(&p).map(|(a, b)| get(b) / get(a)).collect();
@@ -233,9 +190,7 @@ async fn stub(listener: tokio::net::TcpListener) {
                 tokio::spawn(async move {
                     for i in 0..20 {
                         tokio::time::sleep(Duration::from_millis(5)).await;
-                        let ev = format!(
-                            "data: {{\"choices\":[{{\"delta\":{{\"content\":\"tok{i} \"}}}}]}}\n\n"
-                        );
+                        let ev = format!("data: {{\"choices\":[{{\"delta\":{{\"content\":\"tok{i} \"}}}}]}}\n\n");
                         if tx.send(Bytes::from(ev)).await.is_err() {
                             return;
                         }
@@ -244,13 +199,10 @@ async fn stub(listener: tokio::net::TcpListener) {
                     let _ = tx.send(Bytes::from(last)).await;
                 });
                 let mut r = Response::new(ChanBody(rx));
-                r.headers_mut()
-                    .insert("content-type", "text/event-stream".parse().unwrap());
+                r.headers_mut().insert("content-type", "text/event-stream".parse().unwrap());
                 Ok::<_, Infallible>(r)
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
         });
     }
 }
@@ -271,22 +223,14 @@ impl hyper::body::Body for ChanBody {
 }
 
 fn concurrent(rt: &tokio::runtime::Runtime, n: usize, rounds: usize) {
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr = listener.local_addr().unwrap();
     rt.spawn(stub(listener));
-    let proxy = Proxy::start(
-        &format!("http://{addr}"),
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        None,
-    )
-    .unwrap();
+    let proxy = Proxy::start(&format!("http://{addr}"), SocketAddr::from(([127, 0, 0, 1], 0)), None).unwrap();
     let c = Arc::new(client());
     let direct = format!("http://{addr}/v1/chat/completions");
     let proxied = format!("{}/chat/completions", proxy.base_url());
-    let body =
-        Bytes::from_static(br#"{"messages":[{"role":"user","content":"hi"}],"stream":true}"#);
+    let body = Bytes::from_static(br#"{"messages":[{"role":"user","content":"hi"}],"stream":true}"#);
     let burst = |url: &str| -> Vec<Sample> {
         rt.block_on(async {
             let tasks: Vec<_> = (0..n)
@@ -307,11 +251,7 @@ fn concurrent(rt: &tokio::runtime::Runtime, n: usize, rounds: usize) {
     let (mut d, mut p) = (Vec::new(), Vec::new());
     let mut recorded = 0;
     for r in 0..rounds {
-        let order = if r % 2 == 0 {
-            [true, false]
-        } else {
-            [false, true]
-        };
+        let order = if r % 2 == 0 { [true, false] } else { [false, true] };
         for is_direct in order {
             if is_direct {
                 d.extend(burst(&direct));
@@ -337,14 +277,9 @@ fn concurrent(rt: &tokio::runtime::Runtime, n: usize, rounds: usize) {
         p.len(),
         p.len()
     );
-    println!(
-        "| metric | direct p50 | proxied p50 | added p50 | direct p99 | proxied p99 | added p99 |"
-    );
+    println!("| metric | direct p50 | proxied p50 | added p50 | direct p99 | proxied p99 | added p99 |");
     println!("|---|---|---|---|---|---|---|");
-    for (metric, get) in [
-        ("TTFT", (|s: &Sample| s.ttft) as fn(&Sample) -> f64),
-        ("total", |s: &Sample| s.total),
-    ] {
+    for (metric, get) in [("TTFT", (|s: &Sample| s.ttft) as fn(&Sample) -> f64), ("total", |s: &Sample| s.total)] {
         let mut dv: Vec<f64> = d.iter().filter(|s| s.ok).map(get).collect();
         let mut pv: Vec<f64> = p.iter().filter(|s| s.ok).map(get).collect();
         let (d50, p50) = (percentile(&mut dv, 50.0), percentile(&mut pv, 50.0));
@@ -363,11 +298,7 @@ fn concurrent(rt: &tokio::runtime::Runtime, n: usize, rounds: usize) {
 
 fn main() {
     let a = args();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     match &a.server {
         Some(url) => real_server(&rt, url, a.pairs),
         None => println!("(no --server URL: the real-server comparison is skipped)\n"),

@@ -26,19 +26,9 @@ fn main() -> Result<()> {
             _ => dir = Some(a),
         }
     }
-    let Some(dir) = dir else {
-        bail!("usage: gen_store DIR [--runs N] [--trials N] [--seed N] [--regress-from I]")
-    };
+    let Some(dir) = dir else { bail!("usage: gen_store DIR [--runs N] [--trials N] [--seed N] [--regress-from I]") };
     let ids = generate(&Store::new(&dir), &opts)?;
-    let trials: usize = ids
-        .iter()
-        .map(|id| {
-            Store::new(&dir)
-                .load(id)
-                .map(|r| r.trials.len())
-                .unwrap_or(0)
-        })
-        .sum();
+    let trials: usize = ids.iter().map(|id| Store::new(&dir).load(id).map(|r| r.trials.len()).unwrap_or(0)).sum();
     println!("wrote {} runs, {trials} trials to {dir}", ids.len());
     Ok(())
 }

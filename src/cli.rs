@@ -4,7 +4,11 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "fixbench", version, about = "A reproducible benchmark harness for coding agents against local llama-server models")]
+#[command(
+    name = "fixbench",
+    version,
+    about = "A reproducible benchmark harness for coding agents against local llama-server models"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

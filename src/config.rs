@@ -104,11 +104,8 @@ impl CommandTemplate {
 
 /// Splits a command line into words as a POSIX shell would, without running a shell.
 pub fn split_command(line: &str) -> Result<Vec<String>> {
-    let words = shlex::split(line).ok_or_else(|| {
-        Error::BadInput(format!(
-            "cannot split the command `{line}` into words: check its quotes"
-        ))
-    })?;
+    let words = shlex::split(line)
+        .ok_or_else(|| Error::BadInput(format!("cannot split the command `{line}` into words: check its quotes")))?;
     if words.is_empty() {
         return Err(Error::BadInput("the agent command is empty".into()).into());
     }
@@ -191,8 +188,7 @@ impl Harness {
         let Some(path) = path else {
             return Ok(Harness { base_dir: PathBuf::from("."), ..Default::default() });
         };
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("failed to read {}", path.display()))?;
+        let text = std::fs::read_to_string(&path).with_context(|| format!("failed to read {}", path.display()))?;
         let file = parse(&text, &path)?;
         let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let base_dir = if base_dir.as_os_str().is_empty() { PathBuf::from(".") } else { base_dir };
@@ -214,7 +210,9 @@ impl Harness {
             return bad("`run.repeat` is 0: make it at least 1".into());
         }
         if run.agents.as_ref().is_some_and(|a| a.is_empty()) {
-            return bad("`run.agents` is empty: list at least one agent (e.g. [\"null\", \"oracle\"]) or remove the key".into());
+            return bad(
+                "`run.agents` is empty: list at least one agent (e.g. [\"null\", \"oracle\"]) or remove the key".into(),
+            );
         }
         for (key, names) in [("run.agents", &run.agents), ("run.problems", &run.problems)] {
             if let Some(twice) = first_repeated(names.as_deref().unwrap_or_default()) {
@@ -263,9 +261,13 @@ impl Harness {
     /// the field and the choices.
     pub fn choice<T: clap::ValueEnum>(&self, s: &str, field: &str) -> anyhow::Result<T> {
         T::from_str(s, false).map_err(|_| {
-            let choices: Vec<String> =
-                T::value_variants().iter().filter_map(|v| v.to_possible_value()).map(|v| v.get_name().to_string()).collect();
-            Error::BadInput(format!("{}: `{field}` is `{s}`; expected one of {}", self.source(), choices.join(", "))).into()
+            let choices: Vec<String> = T::value_variants()
+                .iter()
+                .filter_map(|v| v.to_possible_value())
+                .map(|v| v.get_name().to_string())
+                .collect();
+            Error::BadInput(format!("{}: `{field}` is `{s}`; expected one of {}", self.source(), choices.join(", ")))
+                .into()
         })
     }
 
@@ -297,7 +299,10 @@ impl Harness {
     }
 
     /// How grading is contained: `flag`, else `run.grade_isolation`, else the sandbox.
-    pub fn grade_isolation(&self, flag: Option<crate::sandbox::GradeIsolation>) -> anyhow::Result<crate::sandbox::GradeIsolation> {
+    pub fn grade_isolation(
+        &self,
+        flag: Option<crate::sandbox::GradeIsolation>,
+    ) -> anyhow::Result<crate::sandbox::GradeIsolation> {
         match (flag, &self.file.run.grade_isolation) {
             (Some(i), _) => Ok(i),
             (None, Some(s)) => self.choice(s, "run.grade_isolation"),

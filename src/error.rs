@@ -36,8 +36,5 @@ macro_rules! bad_input {
 
 /// The exit code for an error chain: the first typed `Error` in it, else a harness failure.
 pub fn exit_code_for(err: &anyhow::Error) -> i32 {
-    err.chain()
-        .find_map(|e| e.downcast_ref::<Error>())
-        .map(Error::exit_code)
-        .unwrap_or(exit_codes::HARNESS_FAILURE)
+    err.chain().find_map(|e| e.downcast_ref::<Error>()).map(Error::exit_code).unwrap_or(exit_codes::HARNESS_FAILURE)
 }

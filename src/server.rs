@@ -61,7 +61,8 @@ pub struct RunningServer {
 }
 
 /// What a user whose llama-server dies at start-up can do.
-pub const WAY_OUT: &str = "rebuild it for this machine with scripts/build-llama-server.sh (it smoke-tests what it builds), \
+pub const WAY_OUT: &str =
+    "rebuild it for this machine with scripts/build-llama-server.sh (it smoke-tests what it builds), \
 or point FIXBENCH_LLAMA_SERVER (a sweep's `binary`) at a llama-server of your own";
 
 /// How a process ended, in words: `exited with code 1`, `was killed by SIGSEGV (signal 11)`.
@@ -114,7 +115,8 @@ impl RunningServer {
         if let Some(dir) = spec.log.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        let log = std::fs::File::create(&spec.log).map_err(|e| fail(format!("cannot create {}: {e}", spec.log.display()), &spec.log))?;
+        let log = std::fs::File::create(&spec.log)
+            .map_err(|e| fail(format!("cannot create {}: {e}", spec.log.display()), &spec.log))?;
         let log2 = log.try_clone().map_err(|e| fail(e.to_string(), &spec.log))?;
         let mut cmd = Command::new(&spec.binary);
         cmd.args(&flags).stdin(Stdio::null()).stdout(log).stderr(log2);
@@ -127,13 +129,24 @@ impl RunningServer {
             });
         }
         let child = cmd.spawn().map_err(|e| {
-            fail(format!("cannot start {}: {e} (run scripts/build-llama-server.sh, or name `binary`)", spec.binary.display()), &spec.log)
+            fail(
+                format!(
+                    "cannot start {}: {e} (run scripts/build-llama-server.sh, or name `binary`)",
+                    spec.binary.display()
+                ),
+                &spec.log,
+            )
         })?;
         // The fingerprint leaves out what changes between starts (host, port).
         let mut full = vec![spec.binary.to_string_lossy().into_owned()];
         full.extend(flags[..flags.len() - 5].iter().cloned());
         full.push("--metrics".into());
-        let mut server = RunningServer { child: Some(child), url: format!("http://127.0.0.1:{port}"), flags: full, log: spec.log.clone() };
+        let mut server = RunningServer {
+            child: Some(child),
+            url: format!("http://127.0.0.1:{port}"),
+            flags: full,
+            log: spec.log.clone(),
+        };
         let deadline = Instant::now() + spec.health_timeout;
         loop {
             if let Some(status) = server.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {

@@ -85,7 +85,9 @@ pub fn load(path: &Path) -> Result<SweepFile> {
         .map_err(|e| Error::BadInput(format!("cannot read the sweep file {}: {e}", path.display())))?;
     let file: SweepFile = crate::config::parse(&text, path)?;
     if file.servers.is_empty() {
-        return Err(Error::BadInput(format!("{}: no [[server]] table: add one per configuration", path.display())).into());
+        return Err(
+            Error::BadInput(format!("{}: no [[server]] table: add one per configuration", path.display())).into()
+        );
     }
     let mut seen = BTreeSet::new();
     for s in &file.servers {
@@ -93,7 +95,12 @@ pub fn load(path: &Path) -> Result<SweepFile> {
             return Err(Error::BadInput(format!("{}: a [[server]] has an empty `label`", path.display())).into());
         }
         if !seen.insert(s.label.as_str()) {
-            return Err(Error::BadInput(format!("{}: `label = \"{}\"` is used twice: labels must be unique", path.display(), s.label)).into());
+            return Err(Error::BadInput(format!(
+                "{}: `label = \"{}\"` is used twice: labels must be unique",
+                path.display(),
+                s.label
+            ))
+            .into());
         }
         for flag in ["--port", "--host", "-m", "--model"] {
             if s.args.iter().any(|a| a == flag) {
@@ -121,7 +128,10 @@ pub fn command(args: SweepArgs) -> Result<i32> {
         return Err(Error::BadInput("a sweep starts its own servers: drop --server".into()).into());
     }
     if args.run.dry_run {
-        return Err(Error::BadInput("--dry-run is for `fixbench run`; a sweep has nothing to show without servers".into()).into());
+        return Err(Error::BadInput(
+            "--dry-run is for `fixbench run`; a sweep has nothing to show without servers".into(),
+        )
+        .into());
     }
     crate::config::check_timeout(args.health_timeout, "--health-timeout")?;
     let file = load(&args.file)?;
@@ -134,7 +144,8 @@ pub fn command(args: SweepArgs) -> Result<i32> {
 
     let resuming = args.run.resume.is_some();
     if resuming {
-        let strip = |a: &RunArgs| RunArgs { resume: None, json: false, results: None, python: None, config: None, ..a.clone() };
+        let strip =
+            |a: &RunArgs| RunArgs { resume: None, json: false, results: None, python: None, config: None, ..a.clone() };
         if serde_json::to_value(strip(&args.run))? != serde_json::to_value(strip(&RunArgs::empty()))? {
             return Err(Error::BadInput(
                 "--resume continues a sweep with the run flags it was started with: drop the others (--json and --results may stay)".into(),
@@ -160,7 +171,13 @@ pub fn command(args: SweepArgs) -> Result<i32> {
                 configs: file
                     .servers
                     .iter()
-                    .map(|s| ConfigOutcome { label: s.label.clone(), status: ConfigStatus::Pending, run_id: None, reason: None, log_tail: None })
+                    .map(|s| ConfigOutcome {
+                        label: s.label.clone(),
+                        status: ConfigStatus::Pending,
+                        run_id: None,
+                        reason: None,
+                        log_tail: None,
+                    })
                     .collect(),
             }
         }
@@ -173,7 +190,11 @@ pub fn command(args: SweepArgs) -> Result<i32> {
     let mut runs: Vec<RunRecord> = Vec::new();
     for (i, cfg) in file.servers.iter().enumerate() {
         let Some(outcome) = record.configs.iter().position(|c| c.label == cfg.label) else {
-            return Err(Error::BadInput(format!("server `{}` is not part of sweep {}: resume with the same file", cfg.label, record.sweep_id)).into());
+            return Err(Error::BadInput(format!(
+                "server `{}` is not part of sweep {}: resume with the same file",
+                cfg.label, record.sweep_id
+            ))
+            .into());
         };
         if cancel.load(Ordering::SeqCst) {
             break;
@@ -192,13 +213,18 @@ pub fn command(args: SweepArgs) -> Result<i32> {
         let mut run_args = record.run_args.clone();
         // An interrupted configuration whose run was saved continues it; one interrupted before
         // its run began (while the server started) starts afresh.
-        run_args.resume = prior
-            .run_id
-            .clone()
-            .filter(|id| prior.status == ConfigStatus::Interrupted && store.run_dir(id).join(store::RUN_FILE).is_file());
+        run_args.resume = prior.run_id.clone().filter(|id| {
+            prior.status == ConfigStatus::Interrupted && store.run_dir(id).join(store::RUN_FILE).is_file()
+        });
         if run_args.resume.is_some() {
             // A resumed run keeps its own configuration; only where results go may differ.
-            run_args = RunArgs { resume: run_args.resume, results: run_args.results, config: run_args.config, python: run_args.python, ..RunArgs::empty() };
+            run_args = RunArgs {
+                resume: run_args.resume,
+                results: run_args.results,
+                config: run_args.config,
+                python: run_args.python,
+                ..RunArgs::empty()
+            };
         }
         let mut plan = Plan::from_args(run_args)?;
         plan.server_label = Some(cfg.label.clone());
@@ -263,7 +289,12 @@ pub fn command(args: SweepArgs) -> Result<i32> {
 
     if args.run.json {
         let skipped: Vec<&ConfigOutcome> = record.configs.iter().filter(|c| c.status == ConfigStatus::Failed).collect();
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "sweep_id": record.sweep_id, "runs": runs, "skipped": skipped }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "sweep_id": record.sweep_id, "runs": runs, "skipped": skipped })
+            )?
+        );
     } else {
         print!("{}", summary(&record, &runs));
         eprintln!("sweep: {}", sweeps_dir.join(format!("{}.json", record.sweep_id)).display());
@@ -300,7 +331,17 @@ fn indent(s: &str) -> String {
 /// The comparison grouped by server configuration.
 pub fn summary(record: &SweepRecord, runs: &[RunRecord]) -> String {
     let mut t = crate::report::table::new_table();
-    t.set_header(["server", "status", "trials", "passed/total", "resolved", "prefill tok/s", "decode tok/s", "cache hit", "wall"]);
+    t.set_header([
+        "server",
+        "status",
+        "trials",
+        "passed/total",
+        "resolved",
+        "prefill tok/s",
+        "decode tok/s",
+        "cache hit",
+        "wall",
+    ]);
     for c in &record.configs {
         let run = c.run_id.as_ref().and_then(|id| runs.iter().find(|r| &r.run_id == id));
         let status = match (c.status, &c.reason) {
@@ -308,7 +349,17 @@ pub fn summary(record: &SweepRecord, runs: &[RunRecord]) -> String {
             (s, _) => format!("{s:?}").to_lowercase(),
         };
         let Some(run) = run else {
-            t.add_row(vec![Cell::new(&c.label), Cell::new(status), Cell::new("-"), Cell::new("-"), Cell::new("-"), Cell::new("-"), Cell::new("-"), Cell::new("-"), Cell::new("-")]);
+            t.add_row(vec![
+                Cell::new(&c.label),
+                Cell::new(status),
+                Cell::new("-"),
+                Cell::new("-"),
+                Cell::new("-"),
+                Cell::new("-"),
+                Cell::new("-"),
+                Cell::new("-"),
+                Cell::new("-"),
+            ]);
             continue;
         };
         let tr = &run.trials;
@@ -316,14 +367,21 @@ pub fn summary(record: &SweepRecord, runs: &[RunRecord]) -> String {
         let passed: u32 = tr.iter().map(|t| t.passed).sum();
         let total: u32 = tr.iter().map(|t| t.total).sum();
         let resolved = tr.iter().filter(|t| t.resolved).count();
-        let sum = |f: &dyn Fn(&crate::store::ServerDelta) -> f64| tr.iter().filter_map(|t| t.server.as_ref()).map(f).sum::<f64>();
+        let sum = |f: &dyn Fn(&crate::store::ServerDelta) -> f64| {
+            tr.iter().filter_map(|t| t.server.as_ref()).map(f).sum::<f64>()
+        };
         let has_server = tr.iter().any(|t| t.server.is_some());
-        let rate = |tok: f64, secs: f64| if has_server && secs > 0.0 { format!("{:.1}", tok / secs) } else { "n/a".into() };
+        let rate =
+            |tok: f64, secs: f64| if has_server && secs > 0.0 { format!("{:.1}", tok / secs) } else { "n/a".into() };
         let prefill = rate(sum(&|s| s.prompt_tokens), sum(&|s| s.prompt_seconds));
         let decode = rate(sum(&|s| s.predicted_tokens), sum(&|s| s.predicted_seconds));
         let cached = sum(&|s| s.cached_tokens);
         let prompt = sum(&|s| s.prompt_tokens);
-        let hit = if has_server && cached + prompt > 0.0 { format!("{:.0}%", 100.0 * cached / (cached + prompt)) } else { "n/a".into() };
+        let hit = if has_server && cached + prompt > 0.0 {
+            format!("{:.0}%", 100.0 * cached / (cached + prompt))
+        } else {
+            "n/a".into()
+        };
         let wall: f64 = tr.iter().map(|t| t.wall_s).sum();
         t.add_row(vec![
             Cell::new(&c.label),
@@ -355,8 +413,10 @@ mod tests {
     fn sweep_files_are_checked() {
         assert_eq!(parse("[[server]]\nlabel = \"a\"\nmodel = \"m.gguf\"\nargs = [\"-np\", \"1\"]\n"), "1 servers");
         assert!(parse("[[server]]\nmodel = \"m\"\n").contains("missing field `label`"));
-        assert!(parse("[[server]]\nlabel = \"a\"\nmodel = \"m\"\n[[server]]\nlabel = \"a\"\nmodel = \"m\"\n").contains("used twice"));
-        assert!(parse("[[server]]\nlabel = \"a\"\nmodel = \"m\"\nargs = [\"--port\", \"1\"]\n").contains("fixbench sets it"));
+        assert!(parse("[[server]]\nlabel = \"a\"\nmodel = \"m\"\n[[server]]\nlabel = \"a\"\nmodel = \"m\"\n")
+            .contains("used twice"));
+        assert!(parse("[[server]]\nlabel = \"a\"\nmodel = \"m\"\nargs = [\"--port\", \"1\"]\n")
+            .contains("fixbench sets it"));
         assert!(parse("[[server]]\nlabel = \"a\"\nmodel = \"m\"\nflags = []\n").contains("unknown field `flags`"));
     }
 }

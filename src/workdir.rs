@@ -41,9 +41,8 @@ pub fn copy_tree(src: &Path, dst: &Path) -> Result<Skipped> {
         if ft.is_dir() {
             fs::create_dir_all(&target)?;
         } else if ft.is_file() {
-            fs::copy(entry.path(), &target).with_context(|| {
-                format!("failed to copy {} to {}", entry.path().display(), target.display())
-            })?;
+            fs::copy(entry.path(), &target)
+                .with_context(|| format!("failed to copy {} to {}", entry.path().display(), target.display()))?;
         } else {
             skipped.paths.push(rel.to_string_lossy().into_owned());
         }

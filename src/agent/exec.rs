@@ -84,11 +84,7 @@ pub fn run(spec: &ExecSpec, cancel: &AtomicBool) -> ExecOutcome {
     let our_children_before = children_of(std::process::id() as i32);
 
     let mut cmd = Command::new(&spec.argv[0]);
-    cmd.args(&spec.argv[1..])
-        .current_dir(&spec.cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args(&spec.argv[1..]).current_dir(&spec.cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     if spec.env_clear {
         cmd.env_clear();
     }
@@ -225,10 +221,7 @@ pub fn kill_all(root: i32, ours_before: &BTreeSet<i32>) -> usize {
                 .map(|(&p, _)| p)
                 .filter(|p| !ours_before.contains(p) && !others.contains(p)),
         );
-        let victims: Vec<i32> = descendants(&table, &roots)
-            .into_iter()
-            .filter(|&p| p != me && is_alive(p))
-            .collect();
+        let victims: Vec<i32> = descendants(&table, &roots).into_iter().filter(|&p| p != me && is_alive(p)).collect();
         if victims.is_empty() {
             break;
         }
@@ -340,7 +333,7 @@ pub(crate) mod tests {
             argv: vec!["bash".into(), "-c".into(), script.into()],
             cwd: dir.to_path_buf(),
             env: BTreeMap::new(),
-        env_clear: false,
+            env_clear: false,
             timeout: Duration::from_millis(timeout_ms),
             stdout: dir.join("out"),
             stderr: dir.join("err"),

@@ -27,7 +27,10 @@ pub enum AgentKind {
     Null,
     /// Puts the reference package in place: resolves every problem.
     Oracle,
-    Command { template: Vec<String>, version: Option<Vec<String>> },
+    Command {
+        template: Vec<String>,
+        version: Option<Vec<String>>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -64,7 +67,14 @@ impl Agent {
             Some("builtin:oracle") => AgentKind::Oracle,
             _ => AgentKind::Command { template: c.command.clone(), version: None },
         };
-        Agent { name: c.name.clone(), kind, env: c.env.clone(), timeout_s: Some(c.timeout_s), files: vec![], preset: None }
+        Agent {
+            name: c.name.clone(),
+            kind,
+            env: c.env.clone(),
+            timeout_s: Some(c.timeout_s),
+            files: vec![],
+            preset: None,
+        }
     }
 
     pub fn command(name: &str, template: Vec<String>) -> Result<Agent> {
@@ -83,7 +93,11 @@ impl Agent {
     /// throwaway home and folder (agents write caches and settings on any start), inside
     /// `sandbox` when given (the probe is the agent's own code, as untrusted as a trial);
     /// returns the version number in its first line of output, or the line.
-    pub fn probe_version(&self, timeout: std::time::Duration, sandbox: Option<&crate::sandbox::Sandbox>) -> Option<String> {
+    pub fn probe_version(
+        &self,
+        timeout: std::time::Duration,
+        sandbox: Option<&crate::sandbox::Sandbox>,
+    ) -> Option<String> {
         let AgentKind::Command { version: Some(argv), .. } = &self.kind else { return None };
         let scratch = tempfile::tempdir().ok()?;
         let home = scratch.path().join("home");
@@ -222,8 +236,26 @@ pub fn check_template(agent: &str, words: &[String]) -> Result<()> {
 /// Finds an agent by name: the built-ins, then `harness.toml`, then the shipped presets.
 pub fn resolve(name: &str, harness: &Harness) -> Result<Agent> {
     match name {
-        "null" => return Ok(Agent { name: name.into(), kind: AgentKind::Null, env: BTreeMap::new(), timeout_s: None, files: vec![], preset: None }),
-        "oracle" => return Ok(Agent { name: name.into(), kind: AgentKind::Oracle, env: BTreeMap::new(), timeout_s: None, files: vec![], preset: None }),
+        "null" => {
+            return Ok(Agent {
+                name: name.into(),
+                kind: AgentKind::Null,
+                env: BTreeMap::new(),
+                timeout_s: None,
+                files: vec![],
+                preset: None,
+            })
+        }
+        "oracle" => {
+            return Ok(Agent {
+                name: name.into(),
+                kind: AgentKind::Oracle,
+                env: BTreeMap::new(),
+                timeout_s: None,
+                files: vec![],
+                preset: None,
+            })
+        }
         _ => {}
     }
     if let Some(def) = harness.file.agents.get(name) {

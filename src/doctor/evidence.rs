@@ -69,12 +69,8 @@ impl Evidence {
                 return Ok(ev);
             }
         }
-        ev.slots = endpoint(server.get("/slots"), "/slots", |b| {
-            serde_json::from_str(b).map_err(|e| e.to_string())
-        });
-        ev.metrics = endpoint(server.get("/metrics"), "/metrics", |b| {
-            Ok(metrics::parse(b))
-        });
+        ev.slots = endpoint(server.get("/slots"), "/slots", |b| serde_json::from_str(b).map_err(|e| e.to_string()));
+        ev.metrics = endpoint(server.get("/metrics"), "/metrics", |b| Ok(metrics::parse(b)));
         // An unknown action is refused before anything is done; 501 means no --slot-save-path.
         let probe = server.post_json(
             "/slots/0?action=fixbench-probe",

@@ -33,11 +33,7 @@ impl RunFacts {
         let run = run?;
         let mut r = RunFacts::default();
         let (mut p_tokens, mut p_ms) = (0u64, 0.0f64);
-        for t in run
-            .trials
-            .iter()
-            .filter(|t| !t.requests.is_empty() || t.timing.is_some())
-        {
+        for t in run.trials.iter().filter(|t| !t.requests.is_empty() || t.timing.is_some()) {
             r.trials += 1;
             if let Some(ts) = &t.timing {
                 r.agent_s += ts.server_wait_s + ts.agent_own_s;
@@ -59,8 +55,7 @@ impl RunFacts {
                         r.reprefilled_uncached += q.reprefilled_tokens.unwrap_or(0);
                     }
                 }
-                let used =
-                    q.prompt_n.unwrap_or(0) + q.cache_n.unwrap_or(0) + q.predicted_n.unwrap_or(0);
+                let used = q.prompt_n.unwrap_or(0) + q.cache_n.unwrap_or(0) + q.predicted_n.unwrap_or(0);
                 if used > 0 {
                     r.max_tokens = Some(r.max_tokens.unwrap_or(0).max(used));
                 }
@@ -68,14 +63,8 @@ impl RunFacts {
                     r.queued_s += ((ttft - pms) / 1000.0).max(0.0);
                 }
             }
-            r.max_conversations = r
-                .max_conversations
-                .max(max_overlap(&conversation_spans(&t.requests)));
-            let spans: Vec<(f64, f64)> = t
-                .requests
-                .iter()
-                .map(|q| (q.offset_ms, q.offset_ms + q.total_ms))
-                .collect();
+            r.max_conversations = r.max_conversations.max(max_overlap(&conversation_spans(&t.requests)));
+            let spans: Vec<(f64, f64)> = t.requests.iter().map(|q| (q.offset_ms, q.offset_ms + q.total_ms)).collect();
             r.max_requests = r.max_requests.max(max_overlap(&spans));
         }
         if r.trials == 0 {

@@ -42,14 +42,10 @@ pub fn command(args: DoctorArgs) -> Result<i32> {
         Some(name) => Some(runs::load_one(&args.results.store()?, name)?),
         None => None,
     };
-    let url = args
-        .server
-        .clone()
-        .or_else(|| run.as_ref().and_then(|r| r.config.server_url.clone()));
+    let url = args.server.clone().or_else(|| run.as_ref().and_then(|r| r.config.server_url.clone()));
     if url.is_none() && run.is_none() {
         return Err(Error::BadInput(
-            "nothing to examine: give --server URL (or set FIXBENCH_SERVER), a RUN_ID, or both"
-                .into(),
+            "nothing to examine: give --server URL (or set FIXBENCH_SERVER), a RUN_ID, or both".into(),
         )
         .into());
     }

@@ -10,25 +10,13 @@ pub fn render(ev: &Evidence, findings: &[Finding]) -> String {
     let mut out = String::new();
     if let Some(url) = &ev.url {
         let p = ev.props.as_ref();
-        let s = |k: &str| {
-            p.and_then(|p| p.pointer(k))
-                .and_then(Value::as_str)
-                .unwrap_or("?")
-        };
-        let model = s("/model_path")
-            .rsplit('/')
-            .next()
-            .unwrap_or("?")
-            .to_string();
+        let s = |k: &str| p.and_then(|p| p.pointer(k)).and_then(Value::as_str).unwrap_or("?");
+        let model = s("/model_path").rsplit('/').next().unwrap_or("?").to_string();
         match (p, &ev.unreachable) {
             (Some(_), _) => out.push_str(&format!(
                 "server  {url}: {model}, {} slot(s) × {} tokens, build {}\n",
-                prop_u64(ev, "/total_slots")
-                    .map(|n| n.to_string())
-                    .unwrap_or("?".into()),
-                prop_u64(ev, "/default_generation_settings/n_ctx")
-                    .map(|n| n.to_string())
-                    .unwrap_or("?".into()),
+                prop_u64(ev, "/total_slots").map(|n| n.to_string()).unwrap_or("?".into()),
+                prop_u64(ev, "/default_generation_settings/n_ctx").map(|n| n.to_string()).unwrap_or("?".into()),
                 s("/build_info")
             )),
             (None, _) => out.push_str(&format!("server  {url}: not readable\n")),
@@ -36,11 +24,7 @@ pub fn render(ev: &Evidence, findings: &[Finding]) -> String {
     }
     if let Some(run) = &ev.run {
         let reqs: usize = run.trials.iter().map(|t| t.requests.len()).sum();
-        out.push_str(&format!(
-            "run     {}: {} trial(s), {reqs} request(s)\n",
-            run.run_id,
-            run.trials.len()
-        ));
+        out.push_str(&format!("run     {}: {} trial(s), {reqs} request(s)\n", run.run_id, run.trials.len()));
     }
     out.push('\n');
     for x in findings {
@@ -57,10 +41,7 @@ pub fn render(ev: &Evidence, findings: &[Finding]) -> String {
         }
         out.push('\n');
     }
-    if !findings
-        .iter()
-        .any(|x| matches!(x.kind, Kind::Cost | Kind::Blocker))
-    {
+    if !findings.iter().any(|x| matches!(x.kind, Kind::Cost | Kind::Blocker)) {
         out.push_str("\nnothing found that costs time.\n");
     }
     out
@@ -80,14 +61,8 @@ mod tests {
             fix: Some("scripts/setup.sh".into()),
         };
         let text = render(&ev, std::slice::from_ref(&blocker));
-        assert_eq!(
-            text,
-            "\n   blocker  the agent sandbox cannot start here\n            fix: scripts/setup.sh\n"
-        );
-        let ok = Finding {
-            kind: Kind::Ok,
-            ..blocker
-        };
+        assert_eq!(text, "\n   blocker  the agent sandbox cannot start here\n            fix: scripts/setup.sh\n");
+        let ok = Finding { kind: Kind::Ok, ..blocker };
         assert!(render(&ev, &[ok]).ends_with("\nnothing found that costs time.\n"));
     }
 }

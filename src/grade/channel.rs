@@ -240,7 +240,10 @@ mod tests {
     fn the_last_summary_line_is_read() {
         let out = "..F.\nFAILED tests/test_a.py::test_x - assert 1 == 2\n3 failed, 12 passed, 1 warning in 0.05s\n";
         assert_eq!(summary_counts(out), Some(Counts { passed: 12, failed: 3, ..Default::default() }));
-        assert_eq!(summary_counts("==== 2 passed, 1 error in 1.2s ====\n"), Some(Counts { passed: 2, errors: 1, ..Default::default() }));
+        assert_eq!(
+            summary_counts("==== 2 passed, 1 error in 1.2s ====\n"),
+            Some(Counts { passed: 2, errors: 1, ..Default::default() })
+        );
         assert_eq!(summary_counts("no tests ran in 0.01s\n"), Some(Counts::default()));
         assert_eq!(summary_counts("Traceback (most recent call last):\n  boom in here\n"), None);
     }

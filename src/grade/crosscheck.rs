@@ -26,7 +26,10 @@ pub fn disagreements(a: &Accounts) -> Vec<String> {
         why.push("fixbench's report channel was flooded past its cap".to_string());
     }
     if ch.stray > 0 {
-        why.push(format!("{} message(s) on fixbench's report channel were not pytest's, or came after its session ended", ch.stray));
+        why.push(format!(
+            "{} message(s) on fixbench's report channel were not pytest's, or came after its session ended",
+            ch.stray
+        ));
     }
     let mut seen = std::collections::BTreeSet::new();
     let twice = ch.reports.iter().filter(|r| !seen.insert((r.name.as_str(), r.when.as_str()))).count();
@@ -150,18 +153,28 @@ mod tests {
         let ch = reports(&[("t::a", "failed")]);
         let junit = [t("t::a", Outcome::Failed)];
         let forged_summary = Some(Counts { passed: 1, ..Default::default() });
-        let why = disagreements(&Accounts { junit: Ok(&junit), channel: &ch, summary: forged_summary, exit_code: Some(0) });
-        assert!(why.iter().any(|w| w.contains("summary line (1 passed) differs from fixbench's channel (1 failed)")), "{why:?}");
+        let why =
+            disagreements(&Accounts { junit: Ok(&junit), channel: &ch, summary: forged_summary, exit_code: Some(0) });
+        assert!(
+            why.iter().any(|w| w.contains("summary line (1 passed) differs from fixbench's channel (1 failed)")),
+            "{why:?}"
+        );
         assert!(why.iter().any(|w| w.contains("finished with status 1 but the process exited with 0")), "{why:?}");
 
         let mut twice = ch.clone();
         twice.reports.push(twice.reports[0].clone());
-        let why = disagreements(&Accounts { junit: Ok(&junit), channel: &twice, summary: Some(Counts { failed: 1, ..Default::default() }), exit_code: Some(1) });
+        let why = disagreements(&Accounts {
+            junit: Ok(&junit),
+            channel: &twice,
+            summary: Some(Counts { failed: 1, ..Default::default() }),
+            exit_code: Some(1),
+        });
         assert!(why.iter().any(|w| w.contains("1 test report(s) arrived twice")), "{why:?}");
 
         let mut no_end = ch.clone();
         no_end.end = None;
-        let why = disagreements(&Accounts { junit: Err("is missing"), channel: &no_end, summary: None, exit_code: Some(0) });
+        let why =
+            disagreements(&Accounts { junit: Err("is missing"), channel: &no_end, summary: None, exit_code: Some(0) });
         assert_eq!(why.len(), 3, "{why:?}");
     }
 }

@@ -107,11 +107,8 @@ impl Grader {
             return Err(Error::Environment(format!("no Python at {}: {setup}", self.python.display())).into());
         }
         python_env::pytest_version(&self.python, cache_dir).ok_or_else(|| {
-            Error::Environment(format!(
-                "{} cannot import pytest (or does not run): {setup}",
-                self.python.display()
-            ))
-            .into()
+            Error::Environment(format!("{} cannot import pytest (or does not run): {setup}", self.python.display()))
+                .into()
         })
     }
 
@@ -191,7 +188,10 @@ impl Grader {
             return Err(Error::Environment(format!("{e}: check --python / FIXBENCH_PYTHON")).into());
         }
         if run.timed_out {
-            let why = format!("pytest ran past its {:.0} s limit (--grade-timeout) and was killed", self.timeout.as_secs_f64());
+            let why = format!(
+                "pytest ran past its {:.0} s limit (--grade-timeout) and was killed",
+                self.timeout.as_secs_f64()
+            );
             return Ok(Grade::count(vec![], Some(why), seconds));
         }
         let stdout = std::fs::read_to_string(dir.path().join("pytest.out")).unwrap_or_default();
@@ -342,10 +342,12 @@ mod tests {
 
     #[test]
     fn missing_tests_count_as_errors_and_flips_are_named() {
-        let starter = Grade::count(vec![t("a", Outcome::Passed), t("b", Outcome::Failed), t("c", Outcome::Passed)], None, 0.0);
+        let starter =
+            Grade::count(vec![t("a", Outcome::Passed), t("b", Outcome::Failed), t("c", Outcome::Passed)], None, 0.0);
         let mut collect = t("tests.test_x", Outcome::Error);
         collect.message = Some("ImportError: boom".into());
-        let now = align(&starter, Grade::count(vec![t("b", Outcome::Passed), t("a", Outcome::Failed), collect], None, 0.0));
+        let now =
+            align(&starter, Grade::count(vec![t("b", Outcome::Passed), t("a", Outcome::Failed), collect], None, 0.0));
         assert_eq!((now.passed, now.failed, now.errors, now.total), (1, 1, 1, 3));
         assert_eq!(now.tests[2].message.as_deref(), Some("not run: ImportError: boom"));
         let (fixed, broken) = flips(&starter, &now);

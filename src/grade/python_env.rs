@@ -54,7 +54,9 @@ fn stamp(path: &Path) -> Option<Stamp> {
 /// pytest's version under `python`, from the cache in `cache_dir` when it still holds, else by
 /// starting `python` (and then caching). `None`: `python` does not start or has no pytest.
 pub fn pytest_version(python: &Path, cache_dir: Option<&Path>) -> Option<String> {
-    let file = cache_dir.map(|d| d.join(format!("python-{}.json", &hex::encode(Sha256::digest(python.as_os_str().as_encoded_bytes()))[..16])));
+    let file = cache_dir.map(|d| {
+        d.join(format!("python-{}.json", &hex::encode(Sha256::digest(python.as_os_str().as_encoded_bytes()))[..16]))
+    });
     if let Some(f) = &file {
         if let Some(c) = std::fs::read(f).ok().and_then(|b| serde_json::from_slice::<Checked>(&b).ok()) {
             if still_holds(python, &c) {

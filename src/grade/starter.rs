@@ -14,7 +14,13 @@ use crate::problem::Problem;
 use crate::store::TestResult;
 use crate::workdir;
 
-pub fn outcomes(grader: &Grader, pytest_version: &str, problem: &Problem, cache_dir: &Path, cancel: &AtomicBool) -> Result<Grade> {
+pub fn outcomes(
+    grader: &Grader,
+    pytest_version: &str,
+    problem: &Problem,
+    cache_dir: &Path,
+    cancel: &AtomicBool,
+) -> Result<Grade> {
     let key = cache_key(grader, pytest_version, problem)?;
     let path = cache_dir.join(format!("starter-{}-{}.json", problem.name, &key[..16]));
     if let Ok(text) = std::fs::read_to_string(&path) {

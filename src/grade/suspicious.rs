@@ -18,7 +18,10 @@ const PATTERNS: &[(&str, &str)] = &[
     (r"(sys|threading)\.(settrace|setprofile)\b", "installs a trace hook"),
     (r"os\._exit\b|os\.kill\b|signal\.", "ends or signals the process"),
     (r"sys\.(orig_)?argv\b", "reads the grader's command line (sys.argv)"),
-    (r"_getframe\b|inspect\.(stack|currentframe|getouterframes)\b|gc\.get_(objects|referrers)\b|f_back\b", "walks the callers' frames or objects"),
+    (
+        r"_getframe\b|inspect\.(stack|currentframe|getouterframes)\b|gc\.get_(objects|referrers)\b|f_back\b",
+        "walks the callers' frames or objects",
+    ),
     (r"/proc/self|os\.(write|dup2?|fdopen)\b", "writes to raw file descriptors"),
     (r"(?i)junit", "names the JUnit report"),
 ];

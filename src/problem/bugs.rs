@@ -33,8 +33,7 @@ pub struct Bug {
 }
 
 pub fn load(path: &Path) -> Result<Vec<Bug>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("failed to read {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("failed to read {}", path.display()))?;
     let file: BugsFile = crate::config::parse(&text, path)?;
     if file.bugs.is_empty() {
         return Err(Error::BadInput(format!(
@@ -76,7 +75,14 @@ mod tests {
     use super::*;
 
     fn bug(fixed: &str, broken: &str) -> Bug {
-        Bug { id: "b".into(), file: "a.py".into(), summary: String::new(), fixed: fixed.into(), broken: broken.into(), tests: vec![] }
+        Bug {
+            id: "b".into(),
+            file: "a.py".into(),
+            summary: String::new(),
+            fixed: fixed.into(),
+            broken: broken.into(),
+            tests: vec![],
+        }
     }
 
     #[test]

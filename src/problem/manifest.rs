@@ -28,8 +28,7 @@ pub enum Difficulty {
 
 impl Manifest {
     pub fn load(path: &Path) -> Result<Manifest> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("failed to read {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("failed to read {}", path.display()))?;
         let m: Manifest = crate::config::parse(&text, path)?;
         if m.baseline > m.tests {
             return Err(Error::BadInput(format!(

@@ -63,7 +63,10 @@ impl Problem {
         if collected == declared {
             return Ok(());
         }
-        let why = why.and_then(|w| w.lines().map(str::trim).find(|l| !l.is_empty())).map(|w| format!(" ({w})")).unwrap_or_default();
+        let why = why
+            .and_then(|w| w.lines().map(str::trim).find(|l| !l.is_empty()))
+            .map(|w| format!(" ({w})"))
+            .unwrap_or_default();
         Err(Error::BadInput(format!(
             "problem `{}` ({}): its tests collect {collected} test(s){why}, but {MANIFEST_FILE} says `tests = {declared}`: \
              a test file that does not parse or import counts as one error. Fix the tests, or `tests` in {}; \
@@ -115,15 +118,10 @@ impl Problem {
 /// Every problem folder (one holding `problem.toml`) directly under `dir`, sorted by name.
 pub fn discover(dir: &Path) -> Result<Vec<Problem>> {
     let entries = std::fs::read_dir(dir).map_err(|e| {
-        Error::BadInput(format!(
-            "cannot read the problems folder {}: {e} (pass --problems-dir)",
-            dir.display()
-        ))
+        Error::BadInput(format!("cannot read the problems folder {}: {e} (pass --problems-dir)", dir.display()))
     })?;
-    let mut dirs: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join(MANIFEST_FILE).is_file())
-        .collect();
+    let mut dirs: Vec<PathBuf> =
+        entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join(MANIFEST_FILE).is_file()).collect();
     dirs.sort();
     if dirs.is_empty() {
         return Err(Error::BadInput(format!(

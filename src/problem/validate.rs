@@ -67,14 +67,17 @@ pub struct BugReport {
 pub fn command(args: ValidateArgs) -> Result<i32> {
     let harness = crate::config::Harness::load(args.config.as_deref())?;
     let problems_dir = harness.problems_dir(args.problems_dir.as_deref());
-    let python = args
-        .python
-        .clone()
-        .or_else(|| harness.file.run.python.as_ref().map(|p| harness.resolve(p)))
-        .unwrap_or_else(|| {
-            let venv = PathBuf::from(".venv/bin/python");
-            if venv.exists() { venv } else { PathBuf::from("python3") }
-        });
+    let python =
+        args.python.clone().or_else(|| harness.file.run.python.as_ref().map(|p| harness.resolve(p))).unwrap_or_else(
+            || {
+                let venv = PathBuf::from(".venv/bin/python");
+                if venv.exists() {
+                    venv
+                } else {
+                    PathBuf::from("python3")
+                }
+            },
+        );
     let timeout = Duration::from_secs_f64(harness.grade_timeout(args.grade_timeout)?);
     let isolation = harness.grade_isolation(args.grade_isolation)?;
     let results = harness.results_dir(None);
@@ -104,7 +107,9 @@ pub fn command(args: ValidateArgs) -> Result<i32> {
 /// Problem folders to check; a folder whose layout is broken is still reported, not skipped.
 fn problem_dirs(root: &Path, names: &[String]) -> Result<Vec<PathBuf>> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
-        .map_err(|e| Error::BadInput(format!("cannot read the problems folder {}: {e} (pass --problems-dir)", root.display())))?
+        .map_err(|e| {
+            Error::BadInput(format!("cannot read the problems folder {}: {e} (pass --problems-dir)", root.display()))
+        })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_dir() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
         .collect();
@@ -116,8 +121,14 @@ fn problem_dirs(root: &Path, names: &[String]) -> Result<Vec<PathBuf>> {
         .iter()
         .map(|n| {
             dirs.iter().find(|d| d.file_name().is_some_and(|f| f == n.as_str())).cloned().ok_or_else(|| {
-                let known: Vec<String> = dirs.iter().filter_map(|d| d.file_name()).map(|f| f.to_string_lossy().into_owned()).collect();
-                Error::BadInput(format!("unknown problem `{n}` in {}: known problems are {}", root.display(), known.join(", "))).into()
+                let known: Vec<String> =
+                    dirs.iter().filter_map(|d| d.file_name()).map(|f| f.to_string_lossy().into_owned()).collect();
+                Error::BadInput(format!(
+                    "unknown problem `{n}` in {}: known problems are {}",
+                    root.display(),
+                    known.join(", ")
+                ))
+                .into()
             })
         })
         .collect()
@@ -185,7 +196,8 @@ fn validate_dir(dir: &Path, grader: &Grader, cancel: &AtomicBool) -> Result<Prob
     report.reference_passed = Some(graded.passed);
     // The suite's size once, then what each side passes; only a suite that runs whole can say
     // which test catches a bug.
-    let runs_whole = starter.error.is_none() && graded.error.is_none() && starter.total == m.tests && graded.total == m.tests;
+    let runs_whole =
+        starter.error.is_none() && graded.error.is_none() && starter.total == m.tests && graded.total == m.tests;
     if starter.total != m.tests || graded.total != m.tests {
         let collected = if starter.total == graded.total {
             format!("{}", starter.total)
@@ -239,7 +251,10 @@ fn validate_dir(dir: &Path, grader: &Grader, cancel: &AtomicBool) -> Result<Prob
                 .map(|t| t.name.rsplit("::").next().unwrap_or(&t.name).to_string())
                 .collect();
             if caught_by.is_empty() {
-                r.push(format!("bug `{}` ({}) is caught by no test: putting it back leaves every test passing", bug.id, bug.file));
+                r.push(format!(
+                    "bug `{}` ({}) is caught by no test: putting it back leaves every test passing",
+                    bug.id, bug.file
+                ));
             }
             for listed in &bug.tests {
                 if !caught_by.contains(listed) {
@@ -267,7 +282,14 @@ fn check_counts(what: &str, g: &Grade, expect_passed: u32, reasons: &mut Vec<Str
     }
 }
 
-fn grade_files(problem: &Problem, files: &Files, grader: &Grader, scratch: &Path, tag: &str, cancel: &AtomicBool) -> Result<Grade> {
+fn grade_files(
+    problem: &Problem,
+    files: &Files,
+    grader: &Grader,
+    scratch: &Path,
+    tag: &str,
+    cancel: &AtomicBool,
+) -> Result<Grade> {
     let dir = scratch.join(format!("pkg-{tag}"));
     workdir::write_files(&dir, files)?;
     let g = grader.grade(problem, &dir, &scratch.join("junit.xml"), cancel)?;

@@ -58,9 +58,7 @@ fn baseline_path(store: &Store, name: &str) -> PathBuf {
 
 fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
         && !name.starts_with('.')
         && !name.starts_with("latest");
     if !ok {
@@ -76,25 +74,16 @@ fn check_name(name: &str) -> Result<()> {
 pub fn load_baseline(store: &Store, name: &str) -> Result<(RunRecord, String)> {
     let path = baseline_path(store, name);
     if check_name(name).is_ok() && path.is_file() {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("failed to read {}", path.display()))?;
+        let text = std::fs::read_to_string(&path).with_context(|| format!("failed to read {}", path.display()))?;
         let saved: SavedBaseline = serde_json::from_str(&text).map_err(|e| {
-            Error::BadInput(format!(
-                "saved baseline {} is corrupt ({e}): save it again",
-                path.display()
-            ))
+            Error::BadInput(format!("saved baseline {} is corrupt ({e}): save it again", path.display()))
         })?;
-        let label = format!(
-            "`{name}` (run {}, saved {})",
-            saved.run.run_id,
-            saved.saved_at.format("%Y-%m-%d %H:%M UTC")
-        );
+        let label =
+            format!("`{name}` (run {}, saved {})", saved.run.run_id, saved.saved_at.format("%Y-%m-%d %H:%M UTC"));
         return Ok((saved.run, label));
     }
     let run = runs::load_one(store, name).map_err(|e| {
-        Error::BadInput(format!(
-            "{e} (nor is there a saved baseline `{name}`: see `fixbench baseline list`)"
-        ))
+        Error::BadInput(format!("{e} (nor is there a saved baseline `{name}`: see `fixbench baseline list`)"))
     })?;
     let label = format!("run {}", run.run_id);
     Ok((run, label))
@@ -108,11 +97,7 @@ pub fn baseline_command(args: BaselineArgs) -> Result<i32> {
             let record = runs::load_one(&store, &run)?;
             let path = baseline_path(&store, &name);
             let replaced = path.is_file();
-            let saved = SavedBaseline {
-                name: name.clone(),
-                saved_at: Utc::now(),
-                run: record,
-            };
+            let saved = SavedBaseline { name: name.clone(), saved_at: Utc::now(), run: record };
             store::write_atomic(&path, &serde_json::to_vec_pretty(&saved)?)?;
             println!(
                 "{} baseline `{name}`: run {} ({} trials) → {}",
@@ -128,12 +113,7 @@ pub fn baseline_command(args: BaselineArgs) -> Result<i32> {
             let mut names: Vec<String> = match std::fs::read_dir(&dir) {
                 Ok(entries) => entries
                     .filter_map(|e| e.ok())
-                    .filter_map(|e| {
-                        e.file_name()
-                            .to_str()?
-                            .strip_suffix(".json")
-                            .map(String::from)
-                    })
+                    .filter_map(|e| e.file_name().to_str()?.strip_suffix(".json").map(String::from))
                     .collect(),
                 Err(_) => Vec::new(),
             };
@@ -154,31 +134,18 @@ pub fn baseline_command(args: BaselineArgs) -> Result<i32> {
                             .and_then(|s| serde_json::from_str::<SavedBaseline>(&s).ok())
                             .map(|b| b.saved_at.format("%Y-%m-%d %H:%M").to_string())
                             .unwrap_or_default();
-                        let (p, tot) = run.trials.iter().fold((0u64, 0u64), |a, t| {
-                            (a.0 + t.passed as u64, a.1 + t.total as u64)
-                        });
+                        let (p, tot) =
+                            run.trials.iter().fold((0u64, 0u64), |a, t| (a.0 + t.passed as u64, a.1 + t.total as u64));
                         let score = if tot == 0 {
                             "n/a".into()
                         } else {
                             format!("{:.1}% ({p}/{tot})", p as f64 / tot as f64 * 100.0)
                         };
-                        t.add_row(vec![
-                            n.clone(),
-                            run.run_id.clone(),
-                            saved,
-                            run.trials.len().to_string(),
-                            score,
-                        ]);
+                        t.add_row(vec![n.clone(), run.run_id.clone(), saved, run.trials.len().to_string(), score]);
                     }
                     Err(e) => {
                         eprintln!("warning: baseline `{n}`: {e}");
-                        t.add_row(vec![
-                            n.clone(),
-                            "unreadable".into(),
-                            String::new(),
-                            String::new(),
-                            String::new(),
-                        ]);
+                        t.add_row(vec![n.clone(), "unreadable".into(), String::new(), String::new(), String::new()]);
                     }
                 }
             }
@@ -190,13 +157,11 @@ pub fn baseline_command(args: BaselineArgs) -> Result<i32> {
             check_name(&name)?;
             let path = baseline_path(&results.store()?, &name);
             if !path.is_file() {
-                return Err(Error::BadInput(format!(
-                    "no saved baseline `{name}` (see `fixbench baseline list`)"
-                ))
-                .into());
+                return Err(
+                    Error::BadInput(format!("no saved baseline `{name}` (see `fixbench baseline list`)")).into()
+                );
             }
-            std::fs::remove_file(&path)
-                .with_context(|| format!("failed to remove {}", path.display()))?;
+            std::fs::remove_file(&path).with_context(|| format!("failed to remove {}", path.display()))?;
             println!("removed baseline `{name}`");
         }
     }

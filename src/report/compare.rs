@@ -146,13 +146,7 @@ impl Delta {
             Verdict::Worse
         };
         let noise = verdict != Verdict::Same && ci.map_or(true, |(lo, hi)| lo <= 0.0 && hi >= 0.0);
-        Delta {
-            diff,
-            relative: (base.abs() > 1e-12).then(|| diff / base),
-            ci,
-            verdict,
-            noise,
-        }
+        Delta { diff, relative: (base.abs() > 1e-12).then(|| diff / base), ci, verdict, noise }
     }
 
     fn of_means(a: &Spread, b: &Spread, higher_is_better: bool) -> Delta {
@@ -169,12 +163,7 @@ struct Bucket<'a> {
 
 impl Comparison {
     /// `against` names the reference group by its key; without it the first group is.
-    pub fn build(
-        runs: &[RunRecord],
-        by: &GroupBy,
-        k: Option<u32>,
-        against: Option<&str>,
-    ) -> Result<Comparison> {
+    pub fn build(runs: &[RunRecord], by: &GroupBy, k: Option<u32>, against: Option<&str>) -> Result<Comparison> {
         // Groups in order of first appearance.
         let mut group_names: Vec<String> = Vec::new();
         let mut group_runs: Vec<Vec<String>> = Vec::new();
@@ -198,18 +187,13 @@ impl Comparison {
                 }
                 problems.insert(&t.problem);
                 buckets.entry((g, &t.problem)).or_default().trials.push(t);
-                *suites
-                    .entry((g, &run.run_id, &t.agent, t.repeat))
-                    .or_default() += t.passed as f64;
+                *suites.entry((g, &run.run_id, &t.agent, t.repeat)).or_default() += t.passed as f64;
             }
         }
         if group_names.is_empty() {
             return Err(Error::BadInput(format!(
                 "the runs {} hold no finished trial to compare",
-                runs.iter()
-                    .map(|r| r.run_id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                runs.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>().join(", ")
             ))
             .into());
         }
@@ -221,75 +205,39 @@ impl Comparison {
         let mut per_run: BTreeMap<(&str, &str, &str), u32> = BTreeMap::new();
         for run in runs {
             for t in &run.trials {
-                *per_run
-                    .entry((&run.run_id, &t.problem, &t.agent))
-                    .or_default() += 1;
+                *per_run.entry((&run.run_id, &t.problem, &t.agent)).or_default() += 1;
             }
         }
-        let k = k
-            .unwrap_or_else(|| per_run.values().copied().min().unwrap_or(1))
-            .max(1);
+        let k = k.unwrap_or_else(|| per_run.values().copied().min().unwrap_or(1)).max(1);
         let mut notes = Vec::new();
 
         let mut rows = Vec::new();
         for p in &problems {
-            let cells: Vec<Option<Cell>> = (0..group_names.len())
-                .map(|g| buckets.get(&(g, *p)).map(|b| cell(&b.trials, k, None)))
-                .collect();
-            rows.push(Row {
-                problem: p.to_string(),
-                is_total: false,
-                cells,
-            });
+            let cells: Vec<Option<Cell>> =
+                (0..group_names.len()).map(|g| buckets.get(&(g, *p)).map(|b| cell(&b.trials, k, None))).collect();
+            rows.push(Row { problem: p.to_string(), is_total: false, cells });
         }
         let mut total_cells = Vec::new();
         for g in 0..group_names.len() {
-            let trials: Vec<&TrialRecord> = buckets
-                .range((g, "")..(g + 1, ""))
-                .flat_map(|(_, b)| b.trials.iter().copied())
-                .collect();
-            let suite: Vec<f64> = suites
-                .iter()
-                .filter(|(key, _)| key.0 == g)
-                .map(|(_, v)| *v)
-                .collect();
+            let trials: Vec<&TrialRecord> =
+                buckets.range((g, "")..(g + 1, "")).flat_map(|(_, b)| b.trials.iter().copied()).collect();
+            let suite: Vec<f64> = suites.iter().filter(|(key, _)| key.0 == g).map(|(_, v)| *v).collect();
             let mut c = cell(&trials, k, Some(&suite));
             c.tests = problems
                 .iter()
-                .filter_map(|p| {
-                    buckets
-                        .get(&(g, *p))
-                        .and_then(|b| b.trials.iter().map(|t| t.total).max())
-                })
+                .filter_map(|p| buckets.get(&(g, *p)).and_then(|b| b.trials.iter().map(|t| t.total).max()))
                 .sum();
-            let per_problem: Vec<f64> = rows
-                .iter()
-                .filter_map(|r| r.cells[g].as_ref()?.pass_at_k)
-                .collect();
-            c.pass_at_k = (!per_problem.is_empty())
-                .then(|| per_problem.iter().sum::<f64>() / per_problem.len() as f64);
+            let per_problem: Vec<f64> = rows.iter().filter_map(|r| r.cells[g].as_ref()?.pass_at_k).collect();
+            c.pass_at_k = (!per_problem.is_empty()).then(|| per_problem.iter().sum::<f64>() / per_problem.len() as f64);
             total_cells.push(Some(c));
         }
-        rows.push(Row {
-            problem: "total".into(),
-            is_total: true,
-            cells: total_cells,
-        });
+        rows.push(Row { problem: "total".into(), is_total: true, cells: total_cells });
 
         let sets: BTreeSet<Vec<&str>> = (0..group_names.len())
-            .map(|g| {
-                problems
-                    .iter()
-                    .copied()
-                    .filter(|p| buckets.contains_key(&(g, *p)))
-                    .collect()
-            })
+            .map(|g| problems.iter().copied().filter(|p| buckets.contains_key(&(g, *p))).collect())
             .collect();
         if sets.len() > 1 {
-            notes.push(
-                "the groups ran different problems: their total rows do not compare like for like"
-                    .into(),
-            );
+            notes.push("the groups ran different problems: their total rows do not compare like for like".into());
         }
 
         // Deltas against the reference group.
@@ -311,21 +259,11 @@ impl Comparison {
             .map(|(g, (name, runs))| GroupInfo {
                 name,
                 runs,
-                trials: buckets
-                    .range((g, "")..(g + 1, ""))
-                    .map(|(_, b)| b.trials.len())
-                    .sum(),
+                trials: buckets.range((g, "")..(g + 1, "")).map(|(_, b)| b.trials.len()).sum(),
                 reference: g == reference,
             })
             .collect();
-        Ok(Comparison {
-            by: by.name(),
-            runs: runs.iter().map(|r| r.run_id.clone()).collect(),
-            k,
-            groups,
-            rows,
-            notes,
-        })
+        Ok(Comparison { by: by.name(), runs: runs.iter().map(|r| r.run_id.clone()).collect(), k, groups, rows, notes })
     }
 }
 
@@ -357,11 +295,8 @@ fn cell(trials: &[&TrialRecord], k: u32, suite: Option<&[f64]>) -> Cell {
     };
     let wall: Vec<f64> = trials.iter().map(|t| t.wall_s).collect();
     let server = |f: fn(&crate::store::ServerDelta) -> Option<f64>| {
-        let v: Vec<f64> = trials
-            .iter()
-            .filter_map(|t| t.server.as_ref().and_then(f))
-            .filter(|v| v.is_finite())
-            .collect();
+        let v: Vec<f64> =
+            trials.iter().filter_map(|t| t.server.as_ref().and_then(f)).filter(|v| v.is_finite()).collect();
         Spread::of(&v)
     };
     Cell {
@@ -385,12 +320,7 @@ fn cell(trials: &[&TrialRecord], k: u32, suite: Option<&[f64]>) -> Cell {
 
 fn deltas(a: &Cell, b: &Cell) -> Deltas {
     let rate_ci = stats::newcombe_diff(a.resolved, a.trials as u32, b.resolved, b.trials as u32);
-    let resolved_rate = Delta::new(
-        b.resolved_rate - a.resolved_rate,
-        a.resolved_rate,
-        Some(rate_ci),
-        true,
-    );
+    let resolved_rate = Delta::new(b.resolved_rate - a.resolved_rate, a.resolved_rate, Some(rate_ci), true);
     let pass_at_k = match (a.pass_at_k, b.pass_at_k) {
         (Some(x), Some(y)) => {
             let mut d = Delta::new(y - x, x, None, true);
@@ -428,8 +358,7 @@ mod tests {
         let mut run = synth::run_record("20260201-120000-0001", Utc::now(), &agents);
         for (agent, passed) in [("a", 11), ("b", 13), ("c", 15)] {
             for rep in 0..2 {
-                run.trials
-                    .push(synth::trial("expr_calc", agent, rep, passed, 15, 11));
+                run.trials.push(synth::trial("expr_calc", agent, rep, passed, 15, 11));
             }
         }
         vec![run]
@@ -442,14 +371,7 @@ mod tests {
         let reference: Vec<bool> = cmp.groups.iter().map(|g| g.reference).collect();
         assert_eq!(reference, [false, true, false], "groups keep their order");
         for row in &cmp.rows {
-            let diff = |g: usize| {
-                row.cells[g]
-                    .as_ref()
-                    .unwrap()
-                    .delta
-                    .as_ref()
-                    .map(|d| d.passed.diff)
-            };
+            let diff = |g: usize| row.cells[g].as_ref().unwrap().delta.as_ref().map(|d| d.passed.diff);
             assert_eq!((diff(0), diff(1), diff(2)), (Some(-2.0), None, Some(2.0)));
         }
         // The header's spelling works too; without --against the first group is the reference.
@@ -462,14 +384,8 @@ mod tests {
     #[test]
     fn against_an_unknown_group_is_bad_input_that_lists_the_groups() {
         let err = Comparison::build(&three_agents(), &GroupBy::Agent, None, Some("z")).unwrap_err();
-        assert_eq!(
-            crate::error::exit_code_for(&err),
-            crate::exit_codes::BAD_INPUT
-        );
+        assert_eq!(crate::error::exit_code_for(&err), crate::exit_codes::BAD_INPUT);
         let msg = err.to_string();
-        assert!(
-            msg.contains("--against `z`") && msg.contains("`a`, `b`, `c`"),
-            "{msg}"
-        );
+        assert!(msg.contains("--against `z`") && msg.contains("`a`, `b`, `c`"), "{msg}");
     }
 }

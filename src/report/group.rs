@@ -36,11 +36,7 @@ impl GroupBy {
                 .or_else(|| run.server.as_ref().and_then(|s| s.label.clone()))
                 .or_else(|| run.server.as_ref().map(|s| s.url.clone()))
                 .unwrap_or_else(|| NO_SERVER.into()),
-            GroupBy::Label(k) => run
-                .labels
-                .get(k)
-                .cloned()
-                .unwrap_or_else(|| format!("(no {k})")),
+            GroupBy::Label(k) => run.labels.get(k).cloned().unwrap_or_else(|| format!("(no {k})")),
             GroupBy::Run => run.run_id.clone(),
         }
     }
@@ -76,10 +72,7 @@ pub fn model(run: &RunRecord) -> Option<String> {
 
 /// The run's quantisation: its `quant` label, else what the server's model file said.
 pub fn quant(run: &RunRecord) -> Option<String> {
-    run.labels
-        .get("quant")
-        .cloned()
-        .or_else(|| run.server.as_ref()?.quant.clone())
+    run.labels.get("quant").cloned().or_else(|| run.server.as_ref()?.quant.clone())
 }
 
 impl FromStr for GroupBy {
@@ -93,11 +86,7 @@ impl FromStr for GroupBy {
             "run" => GroupBy::Run,
             _ => match s.strip_prefix("label:") {
                 Some(k) if !k.is_empty() => GroupBy::Label(k.to_string()),
-                _ => {
-                    return Err(format!(
-                        "`{s}` is not a grouping: use agent, model, quant, server, run or label:KEY"
-                    ))
-                }
+                _ => return Err(format!("`{s}` is not a grouping: use agent, model, quant, server, run or label:KEY")),
             },
         })
     }
@@ -171,18 +160,12 @@ impl Metric {
 
     /// Whether the metric needs a server (so "no server" explains a missing value).
     pub fn needs_server(self) -> bool {
-        matches!(
-            self,
-            Metric::PrefillTps | Metric::DecodeTps | Metric::CacheHitRatio
-        )
+        matches!(self, Metric::PrefillTps | Metric::DecodeTps | Metric::CacheHitRatio)
     }
 
     /// Whether the y axis is a percentage (0–100).
     pub fn is_percent(self) -> bool {
-        matches!(
-            self,
-            Metric::Passed | Metric::Resolved | Metric::CacheHitRatio
-        )
+        matches!(self, Metric::Passed | Metric::Resolved | Metric::CacheHitRatio)
     }
 }
 
@@ -192,10 +175,7 @@ mod tests {
 
     #[test]
     fn group_by_parses_and_names_the_fix() {
-        assert_eq!(
-            "label:flags".parse::<GroupBy>().unwrap(),
-            GroupBy::Label("flags".into())
-        );
+        assert_eq!("label:flags".parse::<GroupBy>().unwrap(), GroupBy::Label("flags".into()));
         assert_eq!("quant".parse::<GroupBy>().unwrap().name(), "quant");
         let err = "label:".parse::<GroupBy>().unwrap_err();
         assert!(err.contains("label:KEY"), "{err}");

@@ -44,11 +44,7 @@ pub struct Line {
 
 impl Line {
     pub fn of(run: &RunRecord) -> Line {
-        let decode: Vec<f64> = run
-            .trials
-            .iter()
-            .filter_map(|t| t.server.as_ref()?.decode_tps)
-            .collect();
+        let decode: Vec<f64> = run.trials.iter().filter_map(|t| t.server.as_ref()?.decode_tps).collect();
         let status = match run.status {
             RunStatus::Finished => "finished",
             RunStatus::Running => "running",
@@ -66,8 +62,7 @@ impl Line {
             passed: run.trials.iter().map(|t| t.passed as u64).sum(),
             tests: run.trials.iter().map(|t| t.total as u64).sum(),
             resolved: run.trials.iter().filter(|t| t.resolved).count(),
-            decode_tps: (!decode.is_empty())
-                .then(|| decode.iter().sum::<f64>() / decode.len() as f64),
+            decode_tps: (!decode.is_empty()).then(|| decode.iter().sum::<f64>() / decode.len() as f64),
             has_server: run.server.is_some() || run.trials.iter().any(|t| t.server.is_some()),
             unreadable: None,
         }
@@ -107,10 +102,7 @@ pub fn command(args: HistoryArgs) -> Result<i32> {
     if args.json {
         super::emit(&(serde_json::to_string_pretty(&lines)? + "\n"))?;
     } else if lines.is_empty() {
-        eprintln!(
-            "no runs in {} (start one with `fixbench run`)",
-            store.root.display()
-        );
+        eprintln!("no runs in {} (start one with `fixbench run`)", store.root.display());
     } else {
         super::emit(&render(&lines))?;
     }
@@ -144,31 +136,17 @@ pub fn render(lines: &[Line]) -> String {
         }
         let model = match (&l.model, &l.quant) {
             (None, None) if !l.has_server => NO_SERVER.to_string(),
-            (m, q) => format!(
-                "{} / {}",
-                m.as_deref().unwrap_or("?"),
-                q.as_deref().unwrap_or("?")
-            ),
+            (m, q) => format!("{} / {}", m.as_deref().unwrap_or("?"), q.as_deref().unwrap_or("?")),
         };
         let score = if l.tests == 0 {
             "n/a".to_string()
         } else {
-            format!(
-                "{:.1}% ({}/{})",
-                l.passed as f64 / l.tests as f64 * 100.0,
-                l.passed,
-                l.tests
-            )
+            format!("{:.1}% ({}/{})", l.passed as f64 / l.tests as f64 * 100.0, l.passed, l.tests)
         };
         let resolved = if l.trials == 0 {
             "n/a".to_string()
         } else {
-            format!(
-                "{:.0}% ({}/{})",
-                l.resolved as f64 / l.trials as f64 * 100.0,
-                l.resolved,
-                l.trials
-            )
+            format!("{:.0}% ({}/{})", l.resolved as f64 / l.trials as f64 * 100.0, l.resolved, l.trials)
         };
         let decode = match l.decode_tps {
             Some(v) => format!("{v:.1}"),
@@ -177,17 +155,9 @@ pub fn render(lines: &[Line]) -> String {
         };
         t.add_row(vec![
             Cell::new(&l.run_id),
-            Cell::new(
-                l.started_at
-                    .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
-                    .unwrap_or_default(),
-            ),
+            Cell::new(l.started_at.map(|d| d.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()),
             Cell::new(&l.status),
-            Cell::new(if l.labels.is_empty() {
-                "-".into()
-            } else {
-                l.labels.join(" ")
-            }),
+            Cell::new(if l.labels.is_empty() { "-".into() } else { l.labels.join(" ") }),
             Cell::new(model),
             Cell::new(l.agents.join(", ")),
             Cell::new(l.trials).set_alignment(CellAlignment::Right),

@@ -84,11 +84,7 @@ fn suite(run: &RunRecord, t: &TrialRecord, run_dir: &Path) -> TestSuite {
                 st
             }
             Outcome::Failed | Outcome::Error => {
-                let kind = if r.outcome == Outcome::Failed {
-                    NonSuccessKind::Failure
-                } else {
-                    NonSuccessKind::Error
-                };
+                let kind = if r.outcome == Outcome::Failed { NonSuccessKind::Failure } else { NonSuccessKind::Error };
                 let mut st = TestCaseStatus::non_success(kind);
                 if let Some(m) = &r.message {
                     st.set_message(m.lines().next().unwrap_or(m));
@@ -118,11 +114,7 @@ fn agent_case(t: &TrialRecord) -> TestCase {
     let status = if t.timed_out {
         let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
         st.set_type("timeout");
-        st.set_message(
-            t.error
-                .clone()
-                .unwrap_or_else(|| "the agent ran past its time limit".into()),
-        );
+        st.set_message(t.error.clone().unwrap_or_else(|| "the agent ran past its time limit".into()));
         st
     } else if let Some(e) = &t.error {
         let mut st = TestCaseStatus::non_success(NonSuccessKind::Error);
@@ -154,25 +146,15 @@ fn properties(run: &RunRecord, t: &TrialRecord) -> Vec<Property> {
     for (k, v) in &run.labels {
         p.push(Property::new(format!("label.{k}"), v.as_str()));
     }
-    p.push(Property::new(
-        "model",
-        group::model(run).unwrap_or_else(|| na(run)),
-    ));
-    p.push(Property::new(
-        "quant",
-        group::quant(run).unwrap_or_else(|| na(run)),
-    ));
+    p.push(Property::new("model", group::model(run).unwrap_or_else(|| na(run))));
+    p.push(Property::new("quant", group::quant(run).unwrap_or_else(|| na(run))));
     match (&run.server, &t.server) {
         (None, None) => p.push(Property::new("server", NO_SERVER)),
         (sv, delta) => {
             if let Some(sv) = sv {
                 p.push(Property::new("server", sv.url.as_str()));
             }
-            if let Some(l) = t
-                .server_label
-                .as_ref()
-                .or(sv.as_ref().and_then(|s| s.label.as_ref()))
-            {
+            if let Some(l) = t.server_label.as_ref().or(sv.as_ref().and_then(|s| s.label.as_ref())) {
                 p.push(Property::new("server_label", l.as_str()));
             }
             p.push(Property::new("requests", t.requests.len().to_string()));
@@ -182,26 +164,14 @@ fn properties(run: &RunRecord, t: &TrialRecord) -> Vec<Property> {
                     p.push(Property::new("prefill_tps", f(d.prefill_tps)));
                     p.push(Property::new("decode_tps", f(d.decode_tps)));
                     p.push(Property::new("cache_hit_ratio", f(d.cache_hit_ratio)));
-                    p.push(Property::new(
-                        "prompt_tokens",
-                        format!("{}", d.prompt_tokens),
-                    ));
-                    p.push(Property::new(
-                        "predicted_tokens",
-                        format!("{}", d.predicted_tokens),
-                    ));
+                    p.push(Property::new("prompt_tokens", format!("{}", d.prompt_tokens)));
+                    p.push(Property::new("predicted_tokens", format!("{}", d.predicted_tokens)));
                 }
                 None => p.push(Property::new("server_figures", "n/a")),
             }
             if let Some(tm) = &t.timing {
-                p.push(Property::new(
-                    "server_wait_s",
-                    format!("{:.3}", tm.server_wait_s),
-                ));
-                p.push(Property::new(
-                    "agent_own_s",
-                    format!("{:.3}", tm.agent_own_s),
-                ));
+                p.push(Property::new("server_wait_s", format!("{:.3}", tm.server_wait_s)));
+                p.push(Property::new("agent_own_s", format!("{:.3}", tm.agent_own_s)));
             }
         }
     }

@@ -46,10 +46,7 @@ impl Skipped {
 }
 
 fn reason(err: &anyhow::Error) -> String {
-    err.chain()
-        .map(|e| e.to_string())
-        .collect::<Vec<_>>()
-        .join(": ")
+    err.chain().map(|e| e.to_string()).collect::<Vec<_>>().join(": ")
 }
 
 /// Why `run` lacks trials it planned (`interrupted, 7 of 12 trials`), or `None` when it
@@ -68,12 +65,8 @@ pub fn incomplete(run: &RunRecord) -> Option<String> {
 
 /// Loads one named run; its absence or corruption is a bad-input error naming it.
 pub fn load_one(store: &Store, name: &str) -> Result<RunRecord> {
-    let id = store
-        .resolve(name)
-        .map_err(|e| Error::BadInput(reason(&e)))?;
-    store
-        .load(&id)
-        .map_err(|e| Error::BadInput(reason(&e)).into())
+    let id = store.resolve(name).map_err(|e| Error::BadInput(reason(&e)))?;
+    store.load(&id).map_err(|e| Error::BadInput(reason(&e)).into())
 }
 
 /// Loads every named run, in order (duplicates kept once); any that cannot be read is a
@@ -98,29 +91,20 @@ pub fn load_named(store: &Store, names: &[String]) -> Result<(Vec<RunRecord>, Ve
         match store.resolve(name) {
             Ok(id) if !ids.contains(&id) => ids.push(id),
             Ok(_) => {}
-            Err(e) => skipped.push(Skipped {
-                name: name.clone(),
-                reason: reason(&e),
-            }),
+            Err(e) => skipped.push(Skipped { name: name.clone(), reason: reason(&e) }),
         }
     }
     let (runs, bad) = load_ids(store, &ids);
     skipped.extend(bad);
     if runs.is_empty() {
-        let why: Vec<String> = skipped
-            .iter()
-            .map(|s| format!("`{}`: {}", s.name, s.reason))
-            .collect();
+        let why: Vec<String> = skipped.iter().map(|s| format!("`{}`: {}", s.name, s.reason)).collect();
         return Err(Error::BadInput(format!("no run could be read ({})", why.join("; "))).into());
     }
     Ok((runs, skipped))
 }
 
 /// Every stored run started at or after `since`, oldest first; unreadable ones as `Skipped`.
-pub fn load_all(
-    store: &Store,
-    since: Option<DateTime<Utc>>,
-) -> Result<(Vec<RunRecord>, Vec<Skipped>)> {
+pub fn load_all(store: &Store, since: Option<DateTime<Utc>>) -> Result<(Vec<RunRecord>, Vec<Skipped>)> {
     let mut ids = store.run_ids()?;
     if let Some(since) = since {
         // Run ids start with their UTC start time, so most runs are left out unread.
@@ -136,38 +120,26 @@ pub fn load_all(
 
 fn looks_like_run_id(id: &str) -> bool {
     let b = id.as_bytes();
-    b.len() >= 15
-        && b[..8].iter().all(u8::is_ascii_digit)
-        && b[8] == b'-'
-        && b[9..15].iter().all(u8::is_ascii_digit)
+    b.len() >= 15 && b[..8].iter().all(u8::is_ascii_digit) && b[8] == b'-' && b[9..15].iter().all(u8::is_ascii_digit)
 }
 
 /// Loads `ids` on all cores, keeping their order.
 fn load_ids(store: &Store, ids: &[String]) -> (Vec<RunRecord>, Vec<Skipped>) {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(ids.len().max(1));
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(ids.len().max(1));
     let chunk = ids.len().div_ceil(threads).max(1);
     let results: Vec<Result<RunRecord>> = std::thread::scope(|s| {
         let handles: Vec<_> = ids
             .chunks(chunk)
             .map(|part| s.spawn(move || part.iter().map(|id| store.load(id)).collect::<Vec<_>>()))
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("loader thread"))
-            .collect()
+        handles.into_iter().flat_map(|h| h.join().expect("loader thread")).collect()
     });
     let mut runs = Vec::new();
     let mut skipped = Vec::new();
     for (id, r) in ids.iter().zip(results) {
         match r {
             Ok(run) => runs.push(run),
-            Err(e) => skipped.push(Skipped {
-                name: id.clone(),
-                reason: reason(&e),
-            }),
+            Err(e) => skipped.push(Skipped { name: id.clone(), reason: reason(&e) }),
         }
     }
     (runs, skipped)
@@ -193,9 +165,7 @@ pub fn parse_since(s: &str) -> Result<DateTime<Utc>, String> {
             return Ok(Utc::now() - span);
         }
     }
-    Err(format!(
-        "`{s}` is not a date: use YYYY-MM-DD, an RFC 3339 time, or a span such as 7d, 12h, 2w"
-    ))
+    Err(format!("`{s}` is not a date: use YYYY-MM-DD, an RFC 3339 time, or a span such as 7d, 12h, 2w"))
 }
 
 #[cfg(test)]
@@ -204,16 +174,8 @@ mod tests {
 
     #[test]
     fn since_accepts_dates_times_and_spans() {
-        assert_eq!(
-            parse_since("2026-01-31").unwrap().to_rfc3339(),
-            "2026-01-31T00:00:00+00:00"
-        );
-        assert_eq!(
-            parse_since("2026-01-31T10:00:00+02:00")
-                .unwrap()
-                .to_rfc3339(),
-            "2026-01-31T08:00:00+00:00"
-        );
+        assert_eq!(parse_since("2026-01-31").unwrap().to_rfc3339(), "2026-01-31T00:00:00+00:00");
+        assert_eq!(parse_since("2026-01-31T10:00:00+02:00").unwrap().to_rfc3339(), "2026-01-31T08:00:00+00:00");
         let week = parse_since("1w").unwrap();
         assert!((Utc::now() - week).num_days() == 7);
         assert!(parse_since("yesterday").unwrap_err().contains("YYYY-MM-DD"));

@@ -50,47 +50,24 @@ fn header(run: &RunRecord, run_dir: &Path) -> String {
     let mut s = String::new();
     let took = run
         .ended_at
-        .map(|e| {
-            format!(
-                ", {:.1} s",
-                (e - run.started_at).num_milliseconds() as f64 / 1000.0
-            )
-        })
+        .map(|e| format!(", {:.1} s", (e - run.started_at).num_milliseconds() as f64 / 1000.0))
         .unwrap_or_default();
-    let status = serde_json::to_value(run.status)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default();
-    let _ = writeln!(
-        s,
-        "run {}  {status}  started {}{took}",
-        run.run_id,
-        run.started_at.format("%Y-%m-%d %H:%M:%S UTC")
-    );
+    let status = serde_json::to_value(run.status).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+    let _ =
+        writeln!(s, "run {}  {status}  started {}{took}", run.run_id, run.started_at.format("%Y-%m-%d %H:%M:%S UTC"));
     let h = &run.host;
     let _ = writeln!(
         s,
         "fixbench {}{} on {}: {}, {}, {} cores",
         run.fixbench_version,
-        run.git_commit
-            .as_deref()
-            .map(|c| format!(" ({c})"))
-            .unwrap_or_default(),
+        run.git_commit.as_deref().map(|c| format!(" ({c})")).unwrap_or_default(),
         h.hostname.as_deref().unwrap_or("?"),
         h.os,
         h.cpu.as_deref().unwrap_or("cpu ?"),
         h.cores
     );
     let labels: Vec<String> = run.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let _ = writeln!(
-        s,
-        "labels: {}",
-        if labels.is_empty() {
-            "none".into()
-        } else {
-            labels.join(", ")
-        }
-    );
+    let _ = writeln!(s, "labels: {}", if labels.is_empty() { "none".into() } else { labels.join(", ") });
     match &run.server {
         None => {
             let _ = writeln!(s, "server: {NO_SERVER} (no server figures were recorded)");
@@ -100,18 +77,11 @@ fn header(run: &RunRecord, run_dir: &Path) -> String {
                 s,
                 "server: {}{}  model {}  quant {}  slots {}  ctx/slot {}  build {}",
                 sv.url,
-                sv.label
-                    .as_deref()
-                    .map(|l| format!(" [{l}]"))
-                    .unwrap_or_default(),
+                sv.label.as_deref().map(|l| format!(" [{l}]")).unwrap_or_default(),
                 group::model(run).unwrap_or_else(|| "?".into()),
                 group::quant(run).unwrap_or_else(|| "?".into()),
-                sv.total_slots
-                    .map(|n| n.to_string())
-                    .unwrap_or_else(|| "?".into()),
-                sv.n_ctx_per_slot
-                    .map(|n| n.to_string())
-                    .unwrap_or_else(|| "?".into()),
+                sv.total_slots.map(|n| n.to_string()).unwrap_or_else(|| "?".into()),
+                sv.n_ctx_per_slot.map(|n| n.to_string()).unwrap_or_else(|| "?".into()),
                 sv.build_info.as_deref().unwrap_or("?"),
             );
             if let Some(f) = &sv.flags {
@@ -169,10 +139,7 @@ fn trial_details(t: &TrialRecord, run_dir: &Path) -> String {
         t.grade_s,
         t.isolation,
         t.cache_state,
-        t.agent_version
-            .as_deref()
-            .map(|v| format!("; agent {v}"))
-            .unwrap_or_default()
+        t.agent_version.as_deref().map(|v| format!("; agent {v}")).unwrap_or_default()
     );
     if let Some(e) = &t.error {
         let _ = writeln!(s, "   error: {e}");
@@ -192,51 +159,26 @@ fn trial_details(t: &TrialRecord, run_dir: &Path) -> String {
     };
     let _ = writeln!(s, "   fixed: {}", list(&t.fixed));
     let _ = writeln!(s, "   broken: {}", list(&t.broken));
-    let failing: Vec<_> = t
-        .tests
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Failed | Outcome::Error))
-        .collect();
+    let failing: Vec<_> = t.tests.iter().filter(|r| matches!(r.outcome, Outcome::Failed | Outcome::Error)).collect();
     for r in failing.iter().take(FAILURES_SHOWN) {
-        let msg = r
-            .message
-            .as_deref()
-            .and_then(|m| m.lines().next())
-            .unwrap_or("");
+        let msg = r.message.as_deref().and_then(|m| m.lines().next()).unwrap_or("");
         let _ = writeln!(
             s,
             "   failing: {} {}",
             r.name,
-            if msg.is_empty() {
-                String::new()
-            } else {
-                format!("— {}", clip(msg, 100))
-            }
+            if msg.is_empty() { String::new() } else { format!("— {}", clip(msg, 100)) }
         );
     }
     if failing.len() > FAILURES_SHOWN {
-        let _ = writeln!(
-            s,
-            "   … and {} more failing test(s)",
-            failing.len() - FAILURES_SHOWN
-        );
+        let _ = writeln!(s, "   … and {} more failing test(s)", failing.len() - FAILURES_SHOWN);
     }
     let _ = writeln!(s, "   server: {}", server_line(t));
     if !t.telemetry_missing.is_empty() {
-        let _ = writeln!(
-            s,
-            "   telemetry missing: {}",
-            t.telemetry_missing.join("; ")
-        );
+        let _ = writeln!(s, "   telemetry missing: {}", t.telemetry_missing.join("; "));
     }
     let p = |rel: &str| run_dir.join(rel).display().to_string();
     let _ = writeln!(s, "   logs: {}  {}", p(&t.paths.stdout), p(&t.paths.stderr));
-    let _ = writeln!(
-        s,
-        "   diff: {}  junit: {}",
-        p(&t.paths.diff),
-        p(&t.paths.junit)
-    );
+    let _ = writeln!(s, "   diff: {}  junit: {}", p(&t.paths.diff), p(&t.paths.junit));
     s
 }
 

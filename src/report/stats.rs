@@ -30,16 +30,8 @@ pub fn wilson(k: u32, n: u32) -> (f64, f64) {
 /// Newcombe's hybrid score interval for `p_b - p_a` (method 10), built from both Wilson
 /// intervals: it behaves at 0 and 1 where the Wald interval does not.
 pub fn newcombe_diff(k_a: u32, n_a: u32, k_b: u32, n_b: u32) -> (f64, f64) {
-    let pa = if n_a == 0 {
-        0.0
-    } else {
-        k_a as f64 / n_a as f64
-    };
-    let pb = if n_b == 0 {
-        0.0
-    } else {
-        k_b as f64 / n_b as f64
-    };
+    let pa = if n_a == 0 { 0.0 } else { k_a as f64 / n_a as f64 };
+    let pb = if n_b == 0 { 0.0 } else { k_b as f64 / n_b as f64 };
     let (la, ua) = wilson(k_a, n_a);
     let (lb, ub) = wilson(k_b, n_b);
     let d = pb - pa;
@@ -85,9 +77,7 @@ impl Spread {
         }
         let n = values.len();
         let mean = values.iter().sum::<f64>() / n as f64;
-        let sd = (n > 1).then(|| {
-            (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
-        });
+        let sd = (n > 1).then(|| (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt());
         Some(Spread {
             n,
             mean,
@@ -138,10 +128,8 @@ impl Estimate {
         let var: Option<f64> = parts.iter().map(|e| e.var).sum();
         let df = match var {
             Some(v) if v > 0.0 => {
-                let denom: f64 = parts
-                    .iter()
-                    .filter_map(|e| e.var.filter(|&v| v > 0.0).map(|v| v * v / e.df.max(1.0)))
-                    .sum();
+                let denom: f64 =
+                    parts.iter().filter_map(|e| e.var.filter(|&v| v > 0.0).map(|v| v * v / e.df.max(1.0))).sum();
                 v * v / denom
             }
             _ => parts.iter().map(|e| e.df).fold(f64::INFINITY, f64::min),
@@ -151,10 +139,7 @@ impl Estimate {
 
     /// `b - a` for independent estimates.
     pub fn diff(a: &Estimate, b: &Estimate) -> Estimate {
-        let neg_a = Estimate {
-            value: -a.value,
-            ..*a
-        };
+        let neg_a = Estimate { value: -a.value, ..*a };
         Estimate::sum(&[neg_a, *b])
     }
 
@@ -178,9 +163,7 @@ pub fn t_quantile_975(df: f64) -> Option<f64> {
     if df > 1e6 {
         return Some(Z95);
     }
-    StudentsT::new(0.0, 1.0, df)
-        .ok()
-        .map(|t| t.inverse_cdf(0.975))
+    StudentsT::new(0.0, 1.0, df).ok().map(|t| t.inverse_cdf(0.975))
 }
 
 /// A percentile bootstrap: `stat` is computed on `resamples` resamples drawn by `draw`, with a
@@ -190,10 +173,7 @@ where
     F: FnMut(&mut rand::rngs::StdRng) -> f64,
 {
     let mut rng = rand::rngs::StdRng::seed_from_u64(BOOTSTRAP_SEED);
-    let mut values: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
-        .map(|_| stat(&mut rng))
-        .filter(|v| v.is_finite())
-        .collect();
+    let mut values: Vec<f64> = (0..BOOTSTRAP_RESAMPLES).map(|_| stat(&mut rng)).filter(|v| v.is_finite()).collect();
     if values.is_empty() {
         return (f64::NAN, f64::NAN);
     }
@@ -248,15 +228,9 @@ mod tests {
     fn wilson_matches_published_values() {
         // Newcombe (1998), table I: 81/263 → 0.2553–0.3662; 15/148 → 0.0624–0.1605.
         let (lo, hi) = wilson(81, 263);
-        assert!(
-            close(lo, 0.2553, 5e-4) && close(hi, 0.3662, 5e-4),
-            "{lo} {hi}"
-        );
+        assert!(close(lo, 0.2553, 5e-4) && close(hi, 0.3662, 5e-4), "{lo} {hi}");
         let (lo, hi) = wilson(15, 148);
-        assert!(
-            close(lo, 0.0624, 5e-4) && close(hi, 0.1605, 5e-4),
-            "{lo} {hi}"
-        );
+        assert!(close(lo, 0.0624, 5e-4) && close(hi, 0.1605, 5e-4), "{lo} {hi}");
         // The edges stay inside [0, 1] and are not degenerate.
         let (lo, hi) = wilson(0, 10);
         assert_eq!(lo, 0.0);
@@ -268,10 +242,7 @@ mod tests {
     fn newcombe_matches_published_example() {
         // Newcombe (1998), table II example (56/70 vs 48/80): difference 0.2 → 0.0524–0.3339.
         let (lo, hi) = newcombe_diff(48, 80, 56, 70);
-        assert!(
-            close(lo, 0.0524, 5e-4) && close(hi, 0.3339, 5e-4),
-            "{lo} {hi}"
-        );
+        assert!(close(lo, 0.0524, 5e-4) && close(hi, 0.3339, 5e-4), "{lo} {hi}");
     }
 
     #[test]
@@ -297,10 +268,7 @@ mod tests {
         assert!(close(d.df, 6.0, 1e-9), "{}", d.df);
         let (lo, hi) = d.interval().unwrap();
         let half = 2.446_912 * (2.0 * 1.666_667_f64 / 4.0).sqrt();
-        assert!(
-            close(lo, 2.0 - half, 1e-4) && close(hi, 2.0 + half, 1e-4),
-            "{lo} {hi}"
-        );
+        assert!(close(lo, 2.0 - half, 1e-4) && close(hi, 2.0 + half, 1e-4), "{lo} {hi}");
         // One value: no spread, no interval.
         assert_eq!(Spread::of(&[5.0]).unwrap().estimate().interval(), None);
         // Identical constant samples: a zero-width interval at the difference.

@@ -13,11 +13,7 @@ use crate::sandbox::Isolation;
 use crate::store::*;
 
 /// The problems a synthetic run uses: name, tests, tests the starter passes.
-pub const PROBLEMS: [(&str, u32, u32); 3] = [
-    ("expr_calc", 15, 11),
-    ("mini_sheet", 24, 12),
-    ("mini_stackvm", 22, 12),
-];
+pub const PROBLEMS: [(&str, u32, u32); 3] = [("expr_calc", 15, 11), ("mini_sheet", 24, 12), ("mini_stackvm", 22, 12)];
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -64,8 +60,7 @@ pub fn generate(store: &Store, opts: &Options) -> Result<Vec<String>> {
     let repeat = opts.trials.div_ceil(opts.runs.max(1) * per_run_unit).max(1) as u32;
     let mut ids = Vec::new();
     for i in 0..opts.runs {
-        let at = opts.start
-            + Duration::seconds((opts.days * 86_400.0 * i as f64 / opts.runs.max(1) as f64) as i64);
+        let at = opts.start + Duration::seconds((opts.days * 86_400.0 * i as f64 / opts.runs.max(1) as f64) as i64);
         let regressed = opts.regress_from.is_some_and(|r| i >= r);
         let run = synth_run(&mut rng, i, at, repeat, &opts.agents, regressed);
         store.save(&run)?;
@@ -96,18 +91,8 @@ fn synth_run(
         ..Default::default()
     };
     let mut r = run_record(&run_id, at, agents);
-    r.labels.insert(
-        "branch".into(),
-        if index % 5 == 4 {
-            "feature".into()
-        } else {
-            "main".into()
-        },
-    );
-    r.labels.insert(
-        "flags".into(),
-        format!("-np{}", if label == "np4" { 4 } else { 1 }),
-    );
+    r.labels.insert("branch".into(), if index % 5 == 4 { "feature".into() } else { "main".into() });
+    r.labels.insert("flags".into(), format!("-np{}", if label == "np4" { 4 } else { 1 }));
     r.config.server_url = Some(server.url.clone());
     r.config.server_label = server.label.clone();
     r.server = Some(server);
@@ -116,14 +101,9 @@ fn synth_run(
     for rep in 0..repeat {
         for (ai, agent) in agents.iter().enumerate() {
             for (pi, &(problem, total, baseline)) in PROBLEMS.iter().enumerate() {
-                let skill =
-                    0.75 - 0.15 * pi as f64 - 0.1 * ai as f64 - if regressed { 0.25 } else { 0.0 };
+                let skill = 0.75 - 0.15 * pi as f64 - 0.1 * ai as f64 - if regressed { 0.25 } else { 0.0 };
                 let resolved = rng.gen_bool(skill.clamp(0.02, 0.98));
-                let passed = if resolved {
-                    total
-                } else {
-                    rng.gen_range(baseline.saturating_sub(1)..total)
-                };
+                let passed = if resolved { total } else { rng.gen_range(baseline.saturating_sub(1)..total) };
                 let mut t = trial(problem, agent, rep, passed, total, baseline);
                 t.started_at = clock;
                 telemetry(rng, &mut t, prefill * speed, decode * speed);
@@ -148,12 +128,7 @@ pub fn run_record(run_id: &str, at: DateTime<Utc>, agents: &[String]) -> RunReco
         status: RunStatus::Finished,
         fixbench_version: env!("CARGO_PKG_VERSION").into(),
         git_commit: None,
-        host: Host {
-            os: "linux x86_64".into(),
-            cores: 16,
-            hostname: Some("synth".into()),
-            ..Default::default()
-        },
+        host: Host { os: "linux x86_64".into(), cores: 16, hostname: Some("synth".into()), ..Default::default() },
         labels: BTreeMap::new(),
         config: RunConfig {
             problems_dir: "problems".into(),
@@ -185,22 +160,11 @@ pub fn run_record(run_id: &str, at: DateTime<Utc>, agents: &[String]) -> RunReco
 
 /// A trial with known numbers and no server: `passed` of `total` tests, the starter passing the
 /// first `baseline`; the tests after `passed` fail. Resolved when every test passes.
-pub fn trial(
-    problem: &str,
-    agent: &str,
-    repeat: u32,
-    passed: u32,
-    total: u32,
-    baseline: u32,
-) -> TrialRecord {
+pub fn trial(problem: &str, agent: &str, repeat: u32, passed: u32, total: u32, baseline: u32) -> TrialRecord {
     let tests: Vec<TestResult> = (0..total)
         .map(|i| TestResult {
             name: format!("tests.test_{problem}::test_case_{i:02}"),
-            outcome: if i < passed {
-                Outcome::Passed
-            } else {
-                Outcome::Failed
-            },
+            outcome: if i < passed { Outcome::Passed } else { Outcome::Failed },
             message: (i >= passed).then(|| format!("AssertionError: case {i} expected 1, got 0")),
         })
         .collect();
@@ -262,11 +226,7 @@ pub fn telemetry(rng: &mut StdRng, t: &mut TrialRecord, prefill_tps: f64, decode
     let mut requests = Vec::new();
     let mut wait_ms = 0.0;
     for turn in 0..turns {
-        let cached = if turn == 0 {
-            0
-        } else {
-            (context as f64 * rng.gen_range(0.75..0.98)) as u64
-        };
+        let cached = if turn == 0 { 0 } else { (context as f64 * rng.gen_range(0.75..0.98)) as u64 };
         let prompt_n = context - cached;
         let pp = prefill_tps * rng.gen_range(0.85..1.1);
         let tg = decode_tps * rng.gen_range(0.85..1.1);
@@ -274,11 +234,7 @@ pub fn telemetry(rng: &mut StdRng, t: &mut TrialRecord, prefill_tps: f64, decode
         let prompt_ms = prompt_n as f64 / pp * 1000.0;
         let predicted_ms = predicted_n as f64 / tg * 1000.0;
         // Once in a while the request queues behind another slot: the "two-minute wait".
-        let queue_ms = if rng.gen_bool(0.06) {
-            rng.gen_range(20_000.0..120_000.0)
-        } else {
-            rng.gen_range(1.0..40.0)
-        };
+        let queue_ms = if rng.gen_bool(0.06) { rng.gen_range(20_000.0..120_000.0) } else { rng.gen_range(1.0..40.0) };
         let total_ms = queue_ms + prompt_ms + predicted_ms;
         requests.push(RequestRecord {
             start: t.started_at + Duration::milliseconds(offset_ms as i64),
@@ -294,11 +250,7 @@ pub fn telemetry(rng: &mut StdRng, t: &mut TrialRecord, prefill_tps: f64, decode
             prompt_ms: Some(prompt_ms),
             predicted_n: Some(predicted_n),
             predicted_ms: Some(predicted_ms),
-            reprefilled_tokens: Some(if turn > 0 && rng.gen_bool(0.1) {
-                rng.gen_range(200..2_000)
-            } else {
-                0
-            }),
+            reprefilled_tokens: Some(if turn > 0 && rng.gen_bool(0.1) { rng.gen_range(200..2_000) } else { 0 }),
             error: None,
             conversation: Some(0),
             turn: Some(turn),
@@ -317,8 +269,7 @@ pub fn telemetry(rng: &mut StdRng, t: &mut TrialRecord, prefill_tps: f64, decode
     }
     delta.prefill_tps = Some(delta.prompt_tokens / delta.prompt_seconds.max(1e-9));
     delta.decode_tps = Some(delta.predicted_tokens / delta.predicted_seconds.max(1e-9));
-    delta.cache_hit_ratio =
-        Some(delta.cached_tokens / (delta.cached_tokens + delta.prompt_tokens).max(1.0));
+    delta.cache_hit_ratio = Some(delta.cached_tokens / (delta.cached_tokens + delta.prompt_tokens).max(1.0));
     let agent_s = offset_ms / 1000.0;
     t.timing = Some(TimeSplit {
         requests: turns,
@@ -344,11 +295,7 @@ mod tests {
     fn generates_the_asked_number_of_trials_with_telemetry() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path());
-        let opts = Options {
-            runs: 4,
-            trials: 48,
-            ..Default::default()
-        };
+        let opts = Options { runs: 4, trials: 48, ..Default::default() };
         let ids = generate(&store, &opts).unwrap();
         assert_eq!(ids.len(), 4);
         assert_eq!(store.run_ids().unwrap(), ids);
@@ -360,10 +307,7 @@ mod tests {
         assert_eq!(t.tests.len() as u32, t.total);
         // Isolation names are the ones `fixbench run --isolation` takes.
         for name in [&run.config.isolation, &t.isolation] {
-            assert!(
-                <Isolation as clap::ValueEnum>::from_str(name, false).is_ok(),
-                "{name}"
-            );
+            assert!(<Isolation as clap::ValueEnum>::from_str(name, false).is_ok(), "{name}");
         }
     }
 }

@@ -51,7 +51,8 @@ pub fn run_table(run: &RunRecord) -> String {
             row.push(Cell::new(tr.requests.len()).set_alignment(CellAlignment::Right));
             row.push(Cell::new(f(s.and_then(|s| s.prefill_tps), 1)).set_alignment(CellAlignment::Right));
             row.push(Cell::new(f(s.and_then(|s| s.decode_tps), 1)).set_alignment(CellAlignment::Right));
-            let cache = s.and_then(|s| s.cache_hit_ratio).map(|r| format!("{:.0}%", r * 100.0)).unwrap_or_else(|| "n/a".into());
+            let cache =
+                s.and_then(|s| s.cache_hit_ratio).map(|r| format!("{:.0}%", r * 100.0)).unwrap_or_else(|| "n/a".into());
             row.push(Cell::new(cache).set_alignment(CellAlignment::Right));
         }
         if has_flag {

@@ -163,13 +163,20 @@ fn run_trials(
         let problem = plan.problem(&key.problem);
         if !starters.contains_key(&problem.name) {
             progress.note(&format!("grading the starter of {}", problem.name));
-            let g = crate::grade::starter::outcomes(grader, pytest_version, problem, &plan.store.root.join(".cache"), cancel)?;
+            let g = crate::grade::starter::outcomes(
+                grader,
+                pytest_version,
+                problem,
+                &plan.store.root.join(".cache"),
+                cancel,
+            )?;
             if g.interrupted {
                 break;
             }
             // A test file that does not parse, or tests that cannot import the package, collect
             // as fewer tests (one error each) than the suite has: every trial would be wrong.
-            let first_error = g.tests.iter().find(|t| t.outcome == crate::store::Outcome::Error).and_then(|t| t.message.as_deref());
+            let first_error =
+                g.tests.iter().find(|t| t.outcome == crate::store::Outcome::Error).and_then(|t| t.message.as_deref());
             problem.check_collected(g.total, g.error.as_deref().or(first_error))?;
             starters.insert(problem.name.clone(), g);
             fingerprints.insert(problem.name.clone(), problem.fingerprint()?);

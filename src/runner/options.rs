@@ -165,9 +165,13 @@ impl Plan {
         }
         let problems_dir = harness.problems_dir(args.problems_dir.as_deref());
         if let Some(twice) = first_repeated(&args.problems) {
-            return Err(Error::BadInput(format!("problem `{twice}` is named twice: name each problem once (use --repeat for more trials)")).into());
+            return Err(Error::BadInput(format!(
+                "problem `{twice}` is named twice: name each problem once (use --repeat for more trials)"
+            ))
+            .into());
         }
-        let names = if args.problems.is_empty() { d.problems.clone().unwrap_or_default() } else { args.problems.clone() };
+        let names =
+            if args.problems.is_empty() { d.problems.clone().unwrap_or_default() } else { args.problems.clone() };
         let problems = problem::select(&problems_dir, &names)?;
 
         let mut agents = Vec::new();
@@ -217,9 +221,9 @@ impl Plan {
         let grade_timeout_s = harness.grade_timeout(args.grade_timeout)?;
         let mut labels = d.labels.clone();
         for l in &args.labels {
-            let (k, v) = l.split_once('=').ok_or_else(|| {
-                Error::BadInput(format!("--label `{l}` has no `=`: write it as KEY=VALUE"))
-            })?;
+            let (k, v) = l
+                .split_once('=')
+                .ok_or_else(|| Error::BadInput(format!("--label `{l}` has no `=`: write it as KEY=VALUE")))?;
             labels.insert(k.trim().to_string(), v.trim().to_string());
         }
         let now = Utc::now();
@@ -230,7 +234,9 @@ impl Plan {
             agents: agents.iter().map(|a| a.to_config(timeout_s)).collect(),
             repeat,
             timeout_s,
-            python: if python.components().count() > 1 { std::path::absolute(&python)? } else { python.clone() }.to_string_lossy().into_owned(),
+            python: if python.components().count() > 1 { std::path::absolute(&python)? } else { python.clone() }
+                .to_string_lossy()
+                .into_owned(),
             isolation: isolation.as_str().into(),
             grade_isolation: Some(grade_isolation.as_str().into()),
             grade_timeout_s: Some(grade_timeout_s),
@@ -423,7 +429,8 @@ fn cmd_agent(name: &str, line: &str) -> Result<Agent> {
     let cwd = std::env::current_dir()?;
     for (i, w) in words.iter_mut().enumerate() {
         let here = cwd.join(&*w);
-        let names_a_file = !w.contains('{') && Path::new(w).is_relative() && (i > 0 || w.contains('/')) && here.is_file();
+        let names_a_file =
+            !w.contains('{') && Path::new(w).is_relative() && (i > 0 || w.contains('/')) && here.is_file();
         if names_a_file {
             *w = here.to_string_lossy().into_owned();
         }
@@ -434,7 +441,10 @@ fn cmd_agent(name: &str, line: &str) -> Result<Agent> {
     } else if program.contains('/') {
         let p = cwd.join(program);
         if !p.is_file() {
-            return Err(bad(format!("the program {} does not exist (a relative path is taken from the current folder)", p.display())));
+            return Err(bad(format!(
+                "the program {} does not exist (a relative path is taken from the current folder)",
+                p.display()
+            )));
         }
         if !sandbox::is_executable(&p) {
             return Err(bad(format!("the program {} is not executable: `chmod +x` it", p.display())));
@@ -456,4 +466,3 @@ fn default_python() -> PathBuf {
         PathBuf::from("python3")
     }
 }
-

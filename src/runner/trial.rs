@@ -259,7 +259,13 @@ pub fn run(ctx: &Context, key: &TrialKey, telemetry: Option<&mut RunTelemetry>) 
     }))
 }
 
-fn describe_error(o: &ExecOutcome, agent: &Agent, workdir_gone: bool, package_gone: bool, grade_error: Option<&str>) -> Option<String> {
+fn describe_error(
+    o: &ExecOutcome,
+    agent: &Agent,
+    workdir_gone: bool,
+    package_gone: bool,
+    grade_error: Option<&str>,
+) -> Option<String> {
     let mut parts = Vec::new();
     if let Some(e) = &o.spawn_error {
         parts.push(match &agent.preset {
@@ -359,7 +365,9 @@ pub fn print_dry_run(plan: &Plan) -> Result<()> {
                 println!("cwd: {}", workdir.display());
                 println!("isolation: {}", plan.isolation.as_str());
                 if let Some(sb) = &plan.sandbox {
-                    for p in sb.read_only(&inv.argv, &workdir, &inv.env, &[home.parent().unwrap_or(&home).to_path_buf()]) {
+                    for p in
+                        sb.read_only(&inv.argv, &workdir, &inv.env, &[home.parent().unwrap_or(&home).to_path_buf()])
+                    {
                         println!("sandbox read-only: {}", p.display());
                     }
                     println!("sandbox read-write: <tmp>/fixbench-{}/ (workdir and home)", key.dir_name());

@@ -66,7 +66,11 @@ fn try_sandbox(bwrap: &Path, namespaces: &[&str]) -> Result<(), String> {
                 let _ = s.read_to_string(&mut err);
             }
             let err = err.trim();
-            return Err(if err.is_empty() { format!("`{}` failed with {status}", bwrap.display()) } else { err.to_string() });
+            return Err(if err.is_empty() {
+                format!("`{}` failed with {status}", bwrap.display())
+            } else {
+                err.to_string()
+            });
         }
         if Instant::now() > deadline {
             let _ = child.kill();
@@ -146,7 +150,8 @@ mod tests {
     fn the_command_mounts_in_order_and_ends_with_the_argv() {
         let ro = vec![PathBuf::from("/opt/agents")];
         let rw = vec![PathBuf::from("/tmp/fixbench-x")];
-        let m = Mounts { namespaces: NAMESPACES, read_only: &ro, read_write: &rw, cwd: Path::new("/tmp/fixbench-x/work") };
+        let m =
+            Mounts { namespaces: NAMESPACES, read_only: &ro, read_write: &rw, cwd: Path::new("/tmp/fixbench-x/work") };
         let argv = wrap(Path::new("bwrap"), &m, &["agent".into(), "--flag".into()]);
         let s = argv.join(" ");
         let at = |w: &str| s.find(w).unwrap_or_else(|| panic!("`{w}` missing in {s}"));

@@ -136,7 +136,13 @@ impl Sandbox {
     /// and the PATH entries, and the files its arguments name (`python /abs/my_agent.py`: the
     /// script's folder, or the file alone where the guard allows no folder), except those inside
     /// `read_write` (the trial's or the grading's own folders).
-    pub fn read_only(&self, argv: &[String], cwd: &Path, env: &BTreeMap<String, String>, read_write: &[PathBuf]) -> Vec<PathBuf> {
+    pub fn read_only(
+        &self,
+        argv: &[String],
+        cwd: &Path,
+        env: &BTreeMap<String, String>,
+        read_write: &[PathBuf],
+    ) -> Vec<PathBuf> {
         let path = search_path(env);
         let program = view::resolve_program(&argv[0], cwd, &path);
         let mut all: BTreeSet<PathBuf> = self.extra_ro.iter().cloned().collect();
@@ -157,7 +163,13 @@ impl Sandbox {
 
     /// Runs `spec` inside the sandbox, showing `read_only` besides what its program needs, and
     /// `read_write` as the only folders it may write outside its private `/tmp`.
-    pub fn run_in(&self, mut spec: ExecSpec, read_only: &[PathBuf], read_write: &[PathBuf], cancel: &AtomicBool) -> ExecOutcome {
+    pub fn run_in(
+        &self,
+        mut spec: ExecSpec,
+        read_only: &[PathBuf],
+        read_write: &[PathBuf],
+        cancel: &AtomicBool,
+    ) -> ExecOutcome {
         let program = spec.argv[0].clone();
         if view::resolve_program(&program, &spec.cwd, &search_path(&spec.env)).is_none() {
             return ExecOutcome {
@@ -167,12 +179,7 @@ impl Sandbox {
         }
         let mut shown = self.read_only(&spec.argv, &spec.cwd, &spec.env, read_write);
         shown.extend(read_only.iter().cloned());
-        let mounts = bwrap::Mounts {
-            namespaces: &self.namespaces,
-            read_only: &shown,
-            read_write,
-            cwd: &spec.cwd,
-        };
+        let mounts = bwrap::Mounts { namespaces: &self.namespaces, read_only: &shown, read_write, cwd: &spec.cwd };
         spec.argv = bwrap::wrap(&self.bwrap, &mounts, &spec.argv);
         spec.env.insert("TMPDIR".into(), "/tmp".into());
         let mut out = exec::run(&spec, cancel);

@@ -63,10 +63,7 @@ pub fn resolve_program(program: &str, cwd: &Path, path: &OsStr) -> Option<PathBu
         let p = absolute(Path::new(program), cwd);
         return p.is_file().then_some(p);
     }
-    std::env::split_paths(path)
-        .filter(|d| d.is_absolute())
-        .map(|d| d.join(program))
-        .find(|p| is_executable(p))
+    std::env::split_paths(path).filter(|d| d.is_absolute()).map(|d| d.join(program)).find(|p| is_executable(p))
 }
 
 /// Whether `p` is a file with an execute bit.
@@ -187,7 +184,9 @@ mod tests {
         let script = proj.join("agent.sh"); // in the project root: only the file may be shown
         std::fs::write(&script, format!("#!{}/venv/bin/python\n", r.display())).unwrap();
         std::fs::write(r.join("venv/bin/python"), "").unwrap();
-        let path = std::env::join_paths([proj.join(".agents/bin"), r.join("home/.tool/bin"), "/usr/bin".into(), proj.clone()]).unwrap();
+        let path =
+            std::env::join_paths([proj.join(".agents/bin"), r.join("home/.tool/bin"), "/usr/bin".into(), proj.clone()])
+                .unwrap();
         let guard = Guard { answers: vec![proj.join("problems")], private: vec![proj.clone(), r.join("home")] };
         let binds = install_binds(Some(&script), &path, &guard);
         assert_eq!(binds, vec![r.join("home/.tool"), proj.join(".agents"), script, r.join("venv")]);

@@ -32,8 +32,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("failed to create a temp file in {}", dir.display()))?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
-    tmp.persist(path)
-        .with_context(|| format!("failed to write {}", path.display()))?;
+    tmp.persist(path).with_context(|| format!("failed to write {}", path.display()))?;
     Ok(())
 }
 
@@ -119,9 +118,7 @@ impl Store {
         let entries = match fs::read_dir(&self.root) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ids),
-            Err(e) => {
-                return Err(e).with_context(|| format!("failed to read {}", self.root.display()))
-            }
+            Err(e) => return Err(e).with_context(|| format!("failed to read {}", self.root.display())),
         };
         for entry in entries {
             let entry = entry?;
@@ -138,37 +135,28 @@ impl Store {
         if let Some(rest) = name.strip_prefix("latest") {
             let back: usize = match rest.strip_prefix('~') {
                 None if rest.is_empty() => 0,
-                Some(n) => n.parse().with_context(|| {
-                    format!("`{name}` is not a run name: use `latest`, `latest~N` or a run id")
-                })?,
+                Some(n) => n
+                    .parse()
+                    .with_context(|| format!("`{name}` is not a run name: use `latest`, `latest~N` or a run id"))?,
                 None => bail!("`{name}` is not a run name: use `latest`, `latest~N` or a run id"),
             };
             let ids = self.run_ids()?;
             if back >= ids.len() {
-                bail!(
-                    "`{name}` names no run: {} holds {} run(s)",
-                    self.root.display(),
-                    ids.len()
-                );
+                bail!("`{name}` names no run: {} holds {} run(s)", self.root.display(), ids.len());
             }
             return Ok(ids[ids.len() - 1 - back].clone());
         }
         if !self.run_dir(name).join(RUN_FILE).is_file() {
-            bail!(
-                "no run `{name}` in {} (see `fixbench history` for the stored runs)",
-                self.root.display()
-            );
+            bail!("no run `{name}` in {} (see `fixbench history` for the stored runs)", self.root.display());
         }
         Ok(name.to_string())
     }
 }
 
 pub fn load_file(path: &Path) -> Result<RunRecord> {
-    let text =
-        fs::read_to_string(path).with_context(|| format!("failed to read {}", path.display()))?;
-    let run: RunRecord = serde_json::from_str(&text).with_context(|| {
-        format!("{} is not a fixbench run record (corrupt or from another tool)", path.display())
-    })?;
+    let text = fs::read_to_string(path).with_context(|| format!("failed to read {}", path.display()))?;
+    let run: RunRecord = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a fixbench run record (corrupt or from another tool)", path.display()))?;
     if run.schema_version > SCHEMA_VERSION {
         bail!(
             "{} has schema_version {}, newer than this fixbench understands ({SCHEMA_VERSION}): upgrade fixbench",
@@ -199,7 +187,11 @@ mod tests {
         let second = store.create_run_dir("20260101-000000-abcd").unwrap();
         assert_ne!(second, first, "a collision draws another id");
         assert!(store.run_dir(&second).is_dir());
-        assert_eq!(std::fs::read_to_string(store.run_dir(&first).join(RUN_FILE)).unwrap(), "{}", "the first run is untouched");
+        assert_eq!(
+            std::fs::read_to_string(store.run_dir(&first).join(RUN_FILE)).unwrap(),
+            "{}",
+            "the first run is untouched"
+        );
     }
 
     #[test]

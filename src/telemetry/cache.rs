@@ -25,22 +25,14 @@ pub fn check_cold(server: &Server) -> anyhow::Result<()> {
 }
 
 fn erase(server: &Server, slot: u32) -> Result<(), String> {
-    let reply = server.post_json(
-        &format!("/slots/{slot}?action=erase"),
-        &serde_json::json!({}),
-        Duration::from_secs(30),
-    );
+    let reply =
+        server.post_json(&format!("/slots/{slot}?action=erase"), &serde_json::json!({}), Duration::from_secs(30));
     match &reply {
         Reply::Ok { status: 200, .. } => Ok(()),
-        Reply::Ok {
-            status: 501, body, ..
-        } => Err(format!(
-            "slot actions are off ({}): start llama-server with --slot-save-path DIR",
-            error_message(body)
-        )),
-        other => other
-            .ok_body(&format!("POST /slots/{slot}?action=erase"))
-            .map(|_| ()),
+        Reply::Ok { status: 501, body, .. } => {
+            Err(format!("slot actions are off ({}): start llama-server with --slot-save-path DIR", error_message(body)))
+        }
+        other => other.ok_body(&format!("POST /slots/{slot}?action=erase")).map(|_| ()),
     }
 }
 
@@ -56,11 +48,7 @@ pub fn erase_all(server: &Server, slots: u32) -> Result<(), String> {
 /// previous trial's first request of this agent with its prompt swapped for this trial's,
 /// or, for an agent's first trial, the prompt as a single user message. Returns a note on
 /// what was sent.
-pub fn warm(
-    server: &Server,
-    shape: Option<(&str, &FirstRequest)>,
-    prompt: &str,
-) -> Result<String, String> {
+pub fn warm(server: &Server, shape: Option<(&str, &FirstRequest)>, prompt: &str) -> Result<String, String> {
     let copied = shape.and_then(|(old_prompt, first)| {
         let mut body: Value = serde_json::from_slice(&first.body).ok()?;
         if !old_prompt.is_empty() {
@@ -70,11 +58,7 @@ pub fn warm(
         Some((first.path.clone(), body))
     });
     let (path, body, note) = match copied {
-        Some((path, body)) => (
-            path,
-            body,
-            "copied the agent's first request of its previous trial",
-        ),
+        Some((path, body)) => (path, body, "copied the agent's first request of its previous trial"),
         None => (
             "/v1/chat/completions".to_string(),
             serde_json::json!({"messages": [{"role": "user", "content": prompt}], "max_tokens": 1, "cache_prompt": true}),
@@ -101,12 +85,7 @@ fn limit(body: &mut Value, path: &str) {
     let Some(o) = body.as_object_mut() else {
         return;
     };
-    for k in [
-        "stream",
-        "stream_options",
-        "max_completion_tokens",
-        "n_predict",
-    ] {
+    for k in ["stream", "stream_options", "max_completion_tokens", "n_predict"] {
         o.remove(k);
     }
     if path.contains("/responses") {
@@ -136,10 +115,7 @@ mod tests {
         let mut body: Value = serde_json::from_slice(&first.body).unwrap();
         swap_text(&mut body, "fix expr_calc", "fix mini_sheet");
         limit(&mut body, &first.path);
-        assert_eq!(
-            body["messages"][1]["content"],
-            "Task:\nfix mini_sheet\nthanks"
-        );
+        assert_eq!(body["messages"][1]["content"], "Task:\nfix mini_sheet\nthanks");
         assert_eq!(body["max_tokens"], 1);
         assert!(body.get("stream").is_none());
         assert_eq!(body["tools"][0]["name"], "bash");

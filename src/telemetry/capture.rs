@@ -118,27 +118,18 @@ impl Capture {
 
     fn absorb(&mut self, v: &Value) {
         let response = v.get("response");
-        if let Some(t) = v
-            .get("timings")
-            .or_else(|| response.and_then(|r| r.get("timings")))
-        {
+        if let Some(t) = v.get("timings").or_else(|| response.and_then(|r| r.get("timings"))) {
             if t.is_object() {
                 self.timings = Some(t.clone());
             }
         }
-        let usage = v
-            .get("usage")
-            .or_else(|| response.and_then(|r| r.get("usage")))
-            .or_else(|| v.pointer("/message/usage"));
+        let usage =
+            v.get("usage").or_else(|| response.and_then(|r| r.get("usage"))).or_else(|| v.pointer("/message/usage"));
         if let Some(u) = usage.filter(|u| u.is_object()) {
             self.usage.push(u.clone());
         }
         if let Some(e) = v.get("error") {
-            let msg = e
-                .get("message")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .unwrap_or_else(|| e.to_string());
+            let msg = e.get("message").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| e.to_string());
             self.observed.error = Some(msg.chars().take(200).collect());
         }
     }
@@ -193,10 +184,7 @@ impl Capture {
         if o.prompt_n.is_none() {
             // Anthropic's `input_tokens` already leaves the cached ones out; OpenAI's
             // `prompt_tokens` and the Responses API's `input_tokens` count them.
-            let anthropic = self
-                .usage
-                .iter()
-                .any(|u| u.get("cache_read_input_tokens").is_some());
+            let anthropic = self.usage.iter().any(|u| u.get("cache_read_input_tokens").is_some());
             let c = cached.unwrap_or(0.0);
             o.prompt_n = match (total_prompt, input) {
                 (Some(t), _) => Some((t - c).max(0.0) as u64),
@@ -270,29 +258,17 @@ mod tests {
         let o = c.finish();
         // The token split over two chunks counts when its line completes (the third chunk).
         assert_eq!(o.first_token, Some(t0 + Duration::from_millis(20)));
-        assert_eq!(
-            (o.prompt_n, o.cache_n, o.predicted_n),
-            (Some(7), Some(5), Some(2))
-        );
+        assert_eq!((o.prompt_n, o.cache_n, o.predicted_n), (Some(7), Some(5), Some(2)));
         assert_eq!((o.prompt_ms, o.predicted_ms), (Some(12.5), Some(3.0)));
     }
 
     #[test]
     fn non_streamed_body_and_usage_fallback() {
         let mut c = Capture::new(Some("application/json"));
-        c.feed(
-            br#"{"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":3,"#,
-            Instant::now(),
-        );
-        c.feed(
-            br#""prompt_tokens_details":{"cached_tokens":4}}}"#,
-            Instant::now(),
-        );
+        c.feed(br#"{"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":3,"#, Instant::now());
+        c.feed(br#""prompt_tokens_details":{"cached_tokens":4}}}"#, Instant::now());
         let o = c.finish();
-        assert_eq!(
-            (o.prompt_n, o.cache_n, o.predicted_n, o.prompt_ms),
-            (Some(6), Some(4), Some(3), None)
-        );
+        assert_eq!((o.prompt_n, o.cache_n, o.predicted_n, o.prompt_ms), (Some(6), Some(4), Some(3), None));
         assert_eq!(o.first_token, None);
     }
 
@@ -312,19 +288,13 @@ mod tests {
         );
         let o = c.finish();
         assert_eq!(o.first_token, Some(t0 + Duration::from_millis(20)));
-        assert_eq!(
-            (o.prompt_n, o.cache_n, o.predicted_n),
-            (Some(3), Some(20), Some(9))
-        );
+        assert_eq!((o.prompt_n, o.cache_n, o.predicted_n), (Some(3), Some(20), Some(9)));
     }
 
     #[test]
     fn error_body_message() {
         let mut c = Capture::new(Some("application/json"));
-        c.feed(
-            br#"{"error":{"code":400,"message":"context too long"}}"#,
-            Instant::now(),
-        );
+        c.feed(br#"{"error":{"code":400,"message":"context too long"}}"#, Instant::now());
         assert_eq!(c.finish().error.as_deref(), Some("context too long"));
     }
 }

@@ -36,20 +36,16 @@ impl Reply {
     pub fn ok_body(&self, what: &str) -> std::result::Result<&str, String> {
         match self {
             Reply::Ok { status, body, .. } if (200..300).contains(status) => Ok(body),
-            Reply::Ok { status, body, .. } => Err(format!(
-                "{what} answered HTTP {status}: {}",
-                error_message(body)
-            )),
+            Reply::Ok { status, body, .. } => Err(format!("{what} answered HTTP {status}: {}", error_message(body))),
             Reply::Unreachable(why) => Err(format!("{what} did not answer ({why})")),
         }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
         match self {
-            Reply::Ok { headers, .. } => headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.as_str()),
+            Reply::Ok { headers, .. } => {
+                headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+            }
             Reply::Unreachable(_) => None,
         }
     }
@@ -61,10 +57,7 @@ pub fn error_message(body: &str) -> String {
     let msg = parsed
         .as_ref()
         .and_then(|v| {
-            v.pointer("/error/message")
-                .or_else(|| v.get("message"))
-                .and_then(|m| m.as_str())
-                .map(str::to_string)
+            v.pointer("/error/message").or_else(|| v.get("message")).and_then(|m| m.as_str()).map(str::to_string)
         })
         .unwrap_or_else(|| body.trim().to_string());
     msg.chars().take(200).collect()
@@ -89,18 +82,10 @@ impl Server {
     /// `LLAMA_API_KEY` (the variable llama-server itself reads).
     pub fn new(url: &str) -> Result<Server> {
         let root = root_url(url)?;
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(Duration::from_secs(3))
-            .timeout(Duration::from_secs(30))
-            .build();
-        let api_key = std::env::var("LLAMA_API_KEY")
-            .ok()
-            .filter(|k| !k.is_empty());
-        Ok(Server {
-            root,
-            agent,
-            api_key,
-        })
+        let agent =
+            ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(3)).timeout(Duration::from_secs(30)).build();
+        let api_key = std::env::var("LLAMA_API_KEY").ok().filter(|k| !k.is_empty());
+        Ok(Server { root, agent, api_key })
     }
 
     pub fn root(&self) -> &str {
@@ -112,10 +97,7 @@ impl Server {
     }
 
     pub fn post_json(&self, path: &str, body: &serde_json::Value, timeout: Duration) -> Reply {
-        let req = self
-            .agent
-            .post(&format!("{}{path}", self.root))
-            .timeout(timeout);
+        let req = self.agent.post(&format!("{}{path}", self.root)).timeout(timeout);
         self.call(req, Some(body))
     }
 
@@ -139,11 +121,7 @@ impl Server {
             .filter_map(|n| resp.header(&n).map(|v| (n.clone(), v.to_string())))
             .collect();
         match resp.into_string() {
-            Ok(body) => Reply::Ok {
-                status,
-                body,
-                headers,
-            },
+            Ok(body) => Reply::Ok { status, body, headers },
             Err(e) => Reply::Unreachable(format!("the answer broke off: {e}")),
         }
     }
@@ -206,9 +184,7 @@ pub fn root_url(url: &str) -> Result<String> {
 fn describe_transport(t: &ureq::Transport) -> String {
     let text = t.to_string();
     match t.kind() {
-        ureq::ErrorKind::ConnectionFailed if text.contains("refused") => {
-            "connection refused".into()
-        }
+        ureq::ErrorKind::ConnectionFailed if text.contains("refused") => "connection refused".into(),
         ureq::ErrorKind::ConnectionFailed => "connection failed".into(),
         ureq::ErrorKind::Dns => "host name not found".into(),
         ureq::ErrorKind::Io if text.contains("timed out") => "timed out".into(),
@@ -222,14 +198,8 @@ mod tests {
 
     #[test]
     fn root_url_strips_v1_and_slashes() {
-        assert_eq!(
-            root_url("http://127.0.0.1:8080/v1/").unwrap(),
-            "http://127.0.0.1:8080"
-        );
-        assert_eq!(
-            root_url("http://127.0.0.1:8080/").unwrap(),
-            "http://127.0.0.1:8080"
-        );
+        assert_eq!(root_url("http://127.0.0.1:8080/v1/").unwrap(), "http://127.0.0.1:8080");
+        assert_eq!(root_url("http://127.0.0.1:8080/").unwrap(), "http://127.0.0.1:8080");
         assert_eq!(root_url("https://h:1").unwrap(), "https://h:1");
         assert!(root_url("127.0.0.1:8080").is_err());
     }
@@ -243,23 +213,11 @@ mod tests {
 
     #[test]
     fn unreachable_server_is_an_environment_error() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let s = Server::new(&format!("http://127.0.0.1:{port}")).unwrap();
-        let err = s
-            .wait_healthy(Duration::from_secs(1), Duration::from_millis(300))
-            .unwrap_err();
+        let err = s.wait_healthy(Duration::from_secs(1), Duration::from_millis(300)).unwrap_err();
         let msg = err.to_string();
-        assert!(
-            msg.contains("no llama-server answers") && msg.contains("refused"),
-            "{msg}"
-        );
-        assert_eq!(
-            crate::error::exit_code_for(&err),
-            crate::exit_codes::ENVIRONMENT
-        );
+        assert!(msg.contains("no llama-server answers") && msg.contains("refused"), "{msg}");
+        assert_eq!(crate::error::exit_code_for(&err), crate::exit_codes::ENVIRONMENT);
     }
 }

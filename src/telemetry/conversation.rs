@@ -30,11 +30,7 @@ impl Unit {
     fn text(text: &str, system: bool) -> Unit {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         text.hash(&mut h);
-        Unit {
-            hash: h.finish(),
-            bytes: text.len(),
-            system,
-        }
+        Unit { hash: h.finish(), bytes: text.len(), system }
     }
 }
 
@@ -50,10 +46,7 @@ pub fn units(path: &str, body: &Value) -> Option<Vec<Unit>> {
     if path.ends_with("/chat/completions") {
         sys(&mut out, "tools");
         for m in body.get("messages")?.as_array()? {
-            let system = matches!(
-                m.get("role").and_then(Value::as_str),
-                Some("system" | "developer")
-            );
+            let system = matches!(m.get("role").and_then(Value::as_str), Some("system" | "developer"));
             out.push(Unit::of(m, system));
         }
     } else if path.ends_with("/messages") {
@@ -108,8 +101,7 @@ impl Tracker {
         for (i, c) in self.conversations.iter().enumerate() {
             let shared = common_prefix(&c.latest, &units);
             let system = c.latest.iter().take_while(|u| u.system).count();
-            let continues = shared > system
-                || (shared == c.latest.len() && shared == units.len() && shared > 0);
+            let continues = shared > system || (shared == c.latest.len() && shared == units.len() && shared > 0);
             if continues && best.map_or(true, |(_, s)| shared >= s) {
                 best = Some((i, shared));
             }
@@ -127,34 +119,18 @@ impl Tracker {
                 let turn = c.prompt_totals.len();
                 c.prompt_totals.push(None);
                 c.latest = units;
-                Placement {
-                    conversation: i as u32,
-                    turn: turn as u32,
-                    prev: Some((turn - 1, fraction)),
-                }
+                Placement { conversation: i as u32, turn: turn as u32, prev: Some((turn - 1, fraction)) }
             }
             None => {
-                self.conversations.push(Conversation {
-                    latest: units,
-                    prompt_totals: vec![None],
-                });
-                Placement {
-                    conversation: (self.conversations.len() - 1) as u32,
-                    turn: 0,
-                    prev: None,
-                }
+                self.conversations.push(Conversation { latest: units, prompt_totals: vec![None] });
+                Placement { conversation: (self.conversations.len() - 1) as u32, turn: 0, prev: None }
             }
         }
     }
 
     /// Records the turn's prompt size and returns its re-prefilled tokens, when both its own
     /// and the previous turn's counts are known.
-    pub fn finish(
-        &mut self,
-        p: &Placement,
-        prompt_n: Option<u64>,
-        cache_n: Option<u64>,
-    ) -> Option<u64> {
+    pub fn finish(&mut self, p: &Placement, prompt_n: Option<u64>, cache_n: Option<u64>) -> Option<u64> {
         let c = self.conversations.get_mut(p.conversation as usize)?;
         let total = match (prompt_n, cache_n) {
             (Some(a), Some(b)) => Some(a + b),
@@ -166,17 +142,13 @@ impl Tracker {
         let (prev, fraction) = p.prev?;
         let prev_total = (*c.prompt_totals.get(prev)?)?;
         let (total, cache_n) = (total?, cache_n?);
-        let could_have =
-            ((prev_total as f64 * fraction).floor() as u64).min(total.saturating_sub(1));
+        let could_have = ((prev_total as f64 * fraction).floor() as u64).min(total.saturating_sub(1));
         Some(could_have.saturating_sub(cache_n))
     }
 }
 
 fn common_prefix(a: &[Unit], b: &[Unit]) -> usize {
-    a.iter()
-        .zip(b)
-        .take_while(|(x, y)| x.hash == y.hash)
-        .count()
+    a.iter().zip(b).take_while(|(x, y)| x.hash == y.hash).count()
 }
 
 #[cfg(test)]
@@ -185,10 +157,7 @@ mod tests {
     use serde_json::json;
 
     fn chat(msgs: &[(&str, &str)]) -> Vec<Unit> {
-        let messages: Vec<Value> = msgs
-            .iter()
-            .map(|(r, c)| json!({"role": r, "content": c}))
-            .collect();
+        let messages: Vec<Value> = msgs.iter().map(|(r, c)| json!({"role": r, "content": c})).collect();
         units("/v1/chat/completions", &json!({"messages": messages})).unwrap()
     }
 
@@ -197,18 +166,9 @@ mod tests {
         let mut t = Tracker::default();
         let a1 = t.place(chat(&[("system", "S"), ("user", "fix bug A")]));
         let b1 = t.place(chat(&[("system", "S"), ("user", "fix bug B")]));
-        let a2 = t.place(chat(&[
-            ("system", "S"),
-            ("user", "fix bug A"),
-            ("assistant", "ok"),
-            ("user", "go on"),
-        ]));
+        let a2 = t.place(chat(&[("system", "S"), ("user", "fix bug A"), ("assistant", "ok"), ("user", "go on")]));
         assert_eq!((a1.conversation, a1.turn), (0, 0));
-        assert_eq!(
-            (b1.conversation, b1.turn),
-            (1, 0),
-            "a shared system prompt alone is not a conversation"
-        );
+        assert_eq!((b1.conversation, b1.turn), (1, 0), "a shared system prompt alone is not a conversation");
         assert_eq!((a2.conversation, a2.turn), (0, 1));
     }
 
@@ -216,16 +176,8 @@ mod tests {
     fn a_full_hit_has_no_reprefill_and_a_miss_is_counted() {
         let mut t = Tracker::default();
         let p1 = t.place(chat(&[("user", "hello")]));
-        assert_eq!(
-            t.finish(&p1, Some(30), Some(0)),
-            None,
-            "a first turn has nothing to re-prefill"
-        );
-        let p2 = t.place(chat(&[
-            ("user", "hello"),
-            ("assistant", "hi"),
-            ("user", "more"),
-        ]));
+        assert_eq!(t.finish(&p1, Some(30), Some(0)), None, "a first turn has nothing to re-prefill");
+        let p2 = t.place(chat(&[("user", "hello"), ("assistant", "hi"), ("user", "more")]));
         assert_eq!(t.finish(&p2, Some(12), Some(30)), Some(0));
         let p3 = t.place(chat(&[
             ("user", "hello"),
@@ -257,24 +209,14 @@ mod tests {
         let p2 = t.place(chat(&[("user", "task"), ("assistant", "summary")]));
         assert_eq!(p2.turn, 1);
         let got = t.finish(&p2, Some(20), Some(0)).unwrap();
-        assert!(
-            got > 0 && got < 19,
-            "only the shared first message counts: {got}"
-        );
+        assert!(got > 0 && got < 19, "only the shared first message counts: {got}");
     }
 
     #[test]
     fn units_by_endpoint() {
         assert!(units("/v1/models", &json!({})).is_none());
-        let m = units(
-            "/v1/messages",
-            &json!({"system": "S", "messages": [{"role": "user", "content": "a"}]}),
-        )
-        .unwrap();
-        assert_eq!(
-            m.iter().map(|u| u.system).collect::<Vec<_>>(),
-            [true, false]
-        );
+        let m = units("/v1/messages", &json!({"system": "S", "messages": [{"role": "user", "content": "a"}]})).unwrap();
+        assert_eq!(m.iter().map(|u| u.system).collect::<Vec<_>>(), [true, false]);
         let r = units("/v1/responses", &json!({"input": "hi"})).unwrap();
         assert_eq!(r.len(), 1);
         let c = units("/v1/completions", &json!({"prompt": "a\nb\n"})).unwrap();

@@ -42,16 +42,8 @@ pub fn cache_file() -> Option<PathBuf> {
 pub fn model_file(model: &Path, cache: Option<&Path>) -> Option<(u64, String)> {
     let meta = std::fs::metadata(model).ok().filter(|m| m.is_file())?;
     let size = meta.len();
-    let mtime_ns = meta
-        .modified()
-        .ok()?
-        .duration_since(UNIX_EPOCH)
-        .ok()?
-        .as_nanos();
-    let key = std::fs::canonicalize(model)
-        .unwrap_or_else(|_| model.to_path_buf())
-        .to_string_lossy()
-        .into_owned();
+    let mtime_ns = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?.as_nanos();
+    let key = std::fs::canonicalize(model).unwrap_or_else(|_| model.to_path_buf()).to_string_lossy().into_owned();
     let mut store: HashCache = cache
         .and_then(|c| std::fs::read_to_string(c).ok())
         .and_then(|t| serde_json::from_str(&t).ok())
@@ -74,14 +66,7 @@ pub fn model_file(model: &Path, cache: Option<&Path>) -> Option<(u64, String)> {
         eprintln!("hashed in {:.0} s", started.elapsed().as_secs_f64());
     }
     if let Some(c) = cache {
-        store.files.insert(
-            key,
-            Entry {
-                size,
-                mtime_ns,
-                sha256: sha.clone(),
-            },
-        );
+        store.files.insert(key, Entry { size, mtime_ns, sha256: sha.clone() });
         // A cache that cannot be written only costs a hash next time.
         let _ = write_atomic(c, &serde_json::to_string_pretty(&store).unwrap_or_default());
     }
@@ -89,14 +74,11 @@ pub fn model_file(model: &Path, cache: Option<&Path>) -> Option<(u64, String)> {
 }
 
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut f =
-        std::fs::File::open(path).with_context(|| format!("failed to open {}", path.display()))?;
+    let mut f = std::fs::File::open(path).with_context(|| format!("failed to open {}", path.display()))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f
-            .read(&mut buf)
-            .with_context(|| format!("failed to read {}", path.display()))?;
+        let n = f.read(&mut buf).with_context(|| format!("failed to read {}", path.display()))?;
         if n == 0 {
             break;
         }
@@ -140,14 +122,9 @@ mod tests {
         let cache = dir.path().join("cache/hashes.json");
         let (size, sha) = model_file(&model, Some(&cache)).unwrap();
         assert_eq!(size, 3);
-        assert_eq!(
-            sha,
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(sha, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         // A cached entry is trusted while size and mtime match: poison it to prove it is read.
-        let text = std::fs::read_to_string(&cache)
-            .unwrap()
-            .replace(&sha, "cached");
+        let text = std::fs::read_to_string(&cache).unwrap().replace(&sha, "cached");
         std::fs::write(&cache, text).unwrap();
         assert_eq!(model_file(&model, Some(&cache)).unwrap().1, "cached");
         // A changed file (new size) is hashed again.

@@ -60,11 +60,7 @@ pub struct Counters {
 impl Counters {
     pub fn from_text(text: &str, process_start: Option<String>) -> Result<Counters, String> {
         let m = parse(text);
-        let get = |name: &str| {
-            m.get(name)
-                .copied()
-                .ok_or_else(|| format!("/metrics has no `llamacpp:{name}` counter"))
-        };
+        let get = |name: &str| m.get(name).copied().ok_or_else(|| format!("/metrics has no `llamacpp:{name}` counter"));
         Ok(Counters {
             prompt_tokens: get("prompt_tokens_total")?,
             // Older servers lack the cached-token counter; say so rather than report zero.
@@ -85,16 +81,11 @@ pub fn scrape(server: &Server) -> Result<Counters, String> {
         Reply::Ok { status: 501, .. } => {
             return Err("/metrics is off on this server: start llama-server with --metrics".into())
         }
-        Reply::Ok { status: 401, .. } => {
-            return Err("/metrics wants the server's API key: set LLAMA_API_KEY".into())
-        }
+        Reply::Ok { status: 401, .. } => return Err("/metrics wants the server's API key: set LLAMA_API_KEY".into()),
         _ => {}
     }
     let body = reply.ok_body("/metrics")?;
-    Counters::from_text(
-        body,
-        reply.header("Process-Start-Time-Unix").map(str::to_string),
-    )
+    Counters::from_text(body, reply.header("Process-Start-Time-Unix").map(str::to_string))
 }
 
 /// `after - before`, with rates derived from the counters; an error when the server restarted
@@ -113,7 +104,9 @@ pub fn delta(before: &Counters, after: &Counters) -> Result<ServerDelta, String>
     .iter()
     .any(|(b, a)| a < b);
     if restarted || went_back {
-        return Err("the server restarted during the trial (its counters started again): counter deltas are unknown".into());
+        return Err(
+            "the server restarted during the trial (its counters started again): counter deltas are unknown".into()
+        );
     }
     let mut d = ServerDelta {
         prompt_tokens: after.prompt_tokens - before.prompt_tokens,
@@ -187,10 +180,7 @@ llamacpp:requests_processing 0
         let c = Counters::from_text(SAMPLE, None).unwrap();
         let d = delta(&c, &c).unwrap();
         assert_eq!(d.prompt_tokens, 0.0);
-        assert_eq!(
-            (d.prefill_tps, d.decode_tps, d.cache_hit_ratio),
-            (None, None, None)
-        );
+        assert_eq!((d.prefill_tps, d.decode_tps, d.cache_hit_ratio), (None, None, None));
     }
 
     #[test]

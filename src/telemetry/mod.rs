@@ -29,9 +29,7 @@ use metrics::Counters;
 use proxy::{FirstRequest, Proxy};
 
 /// How the prompt cache is prepared before each trial.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CacheState {
     /// Leave the server as it is.
@@ -98,12 +96,8 @@ impl RunTelemetry {
     pub fn start(server_url: &str, cache_state: CacheState) -> Result<RunTelemetry> {
         let server = Server::new(server_url)?;
         server.wait_healthy(client::LOAD_WAIT, client::CONNECT_WAIT)?;
-        let mut info = props::read(&server).map_err(|why| {
-            Error::Environment(format!(
-                "the llama-server at {} is not usable: {why}",
-                server.root()
-            ))
-        })?;
+        let mut info = props::read(&server)
+            .map_err(|why| Error::Environment(format!("the llama-server at {} is not usable: {why}", server.root())))?;
         if let Some(path) = info.model_path.clone() {
             let cache = fingerprint::cache_file();
             if let Some((size, sha)) = fingerprint::model_file(Path::new(&path), cache.as_deref()) {
@@ -112,24 +106,13 @@ impl RunTelemetry {
             }
         }
         if info.total_slots.is_none() {
-            info.total_slots = info
-                .slots
-                .as_ref()
-                .and_then(|s| s.as_array())
-                .map(|a| a.len() as u32);
+            info.total_slots = info.slots.as_ref().and_then(|s| s.as_array()).map(|a| a.len() as u32);
         }
         if cache_state == CacheState::Cold {
             cache::check_cold(&server)?;
         }
         let proxy = Proxy::start(server.root(), SocketAddr::from(([127, 0, 0, 1], 0)), None)?;
-        Ok(RunTelemetry {
-            server,
-            info,
-            cache_state,
-            proxy,
-            trial: None,
-            shapes: BTreeMap::new(),
-        })
+        Ok(RunTelemetry { server, info, cache_state, proxy, trial: None, shapes: BTreeMap::new() })
     }
 
     /// What the server said about itself at run start.
@@ -156,9 +139,7 @@ impl RunTelemetry {
             CacheState::Warm => {
                 let shape = self.shapes.get(&ctx.agent).map(|(p, f)| (p.as_str(), f));
                 if let Err(why) = cache::warm(&self.server, shape, &ctx.prompt) {
-                    notes.push(format!(
-                        "cache state warm: the warm-up failed, so the cache was not warm: {why}"
-                    ));
+                    notes.push(format!("cache state warm: the warm-up failed, so the cache was not warm: {why}"));
                 }
             }
         }
@@ -210,11 +191,7 @@ impl RunTelemetry {
             }
         };
         let records = collected.records;
-        missing.extend(summary::request_notes(
-            &records,
-            collected.unfinished,
-            server.as_ref(),
-        ));
+        missing.extend(summary::request_notes(&records, collected.unfinished, server.as_ref()));
         if self.cache_state == CacheState::Cold {
             if let Some(c) = records.first().and_then(|r| r.cache_n).filter(|&c| c > 0) {
                 missing.push(format!(
@@ -227,11 +204,6 @@ impl RunTelemetry {
             self.shapes.insert(open.agent, (open.prompt, first));
         }
         let timing = Some(summary::time_split(&records, agent_s));
-        TrialTelemetry {
-            server,
-            requests: records,
-            timing,
-            missing,
-        }
+        TrialTelemetry { server, requests: records, timing, missing }
     }
 }

@@ -14,45 +14,24 @@ pub fn read(server: &Server) -> Result<ServerInfo, String> {
     let props: serde_json::Value = serde_json::from_str(props_reply.ok_body("/props")?)
         .map_err(|e| format!("/props did not answer JSON ({e}): is this a llama-server?"))?;
     let slots = match server.get("/slots") {
-        Reply::Ok {
-            status: 200, body, ..
-        } => serde_json::from_str(&body).ok().map(strip_slot_text),
+        Reply::Ok { status: 200, body, .. } => serde_json::from_str(&body).ok().map(strip_slot_text),
         _ => None,
     };
     Ok(from_json(server.root(), props, slots))
 }
 
-pub fn from_json(
-    url: &str,
-    mut props: serde_json::Value,
-    slots: Option<serde_json::Value>,
-) -> ServerInfo {
-    let s = |p: &str| {
-        props
-            .pointer(p)
-            .and_then(|v| v.as_str())
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
+pub fn from_json(url: &str, mut props: serde_json::Value, slots: Option<serde_json::Value>) -> ServerInfo {
+    let s = |p: &str| props.pointer(p).and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_string);
     let model_path = s("/model_path");
-    let (model, quant) = model_path
-        .as_deref()
-        .map(parse_model_file)
-        .unwrap_or((None, None));
-    let chat_template_sha256 =
-        s("/chat_template").map(|t| hex::encode(Sha256::digest(t.as_bytes())));
+    let (model, quant) = model_path.as_deref().map(parse_model_file).unwrap_or((None, None));
+    let chat_template_sha256 = s("/chat_template").map(|t| hex::encode(Sha256::digest(t.as_bytes())));
     let info = ServerInfo {
         url: url.to_string(),
         model_alias: s("/model_alias"),
         model,
         quant,
-        total_slots: props
-            .get("total_slots")
-            .and_then(|v| v.as_u64())
-            .map(|n| n as u32),
-        n_ctx_per_slot: props
-            .pointer("/default_generation_settings/n_ctx")
-            .and_then(|v| v.as_u64()),
+        total_slots: props.get("total_slots").and_then(|v| v.as_u64()).map(|n| n as u32),
+        n_ctx_per_slot: props.pointer("/default_generation_settings/n_ctx").and_then(|v| v.as_u64()),
         build_info: s("/build_info"),
         chat_template_sha256,
         model_path,
@@ -62,11 +41,7 @@ pub fn from_json(
     if let Some(obj) = props.as_object_mut() {
         obj.remove("chat_template");
     }
-    ServerInfo {
-        props: Some(props),
-        slots,
-        ..info
-    }
+    ServerInfo { props: Some(props), slots, ..info }
 }
 
 /// With `LLAMA_SERVER_SLOTS_DEBUG` set, `/slots` carries every prompt and reply in full:
@@ -87,10 +62,7 @@ fn strip_slot_text(mut slots: serde_json::Value) -> serde_json::Value {
 /// end in a known quant gives the whole stem as the model and no quant.
 pub fn parse_model_file(path: &str) -> (Option<String>, Option<String>) {
     let file = path.rsplit(['/', '\\']).next().unwrap_or(path);
-    let mut stem = file
-        .strip_suffix(".gguf")
-        .or_else(|| file.strip_suffix(".GGUF"))
-        .unwrap_or(file);
+    let mut stem = file.strip_suffix(".gguf").or_else(|| file.strip_suffix(".GGUF")).unwrap_or(file);
     stem = strip_split_suffix(stem);
     if stem.is_empty() {
         return (None, None);
@@ -110,11 +82,7 @@ fn strip_split_suffix(stem: &str) -> &str {
     if b.len() > n {
         let tail = &stem[stem.len() - n..];
         let digits = |s: &str| s.len() == 5 && s.bytes().all(|c| c.is_ascii_digit());
-        if tail.starts_with('-')
-            && digits(&tail[1..6])
-            && &tail[6..10] == "-of-"
-            && digits(&tail[10..])
-        {
+        if tail.starts_with('-') && digits(&tail[1..6]) && &tail[6..10] == "-of-" && digits(&tail[10..]) {
             return &stem[..stem.len() - n];
         }
     }
@@ -125,16 +93,10 @@ fn strip_split_suffix(stem: &str) -> &str {
 pub fn is_quant(s: &str) -> bool {
     let up = s.to_ascii_uppercase();
     let core = up.strip_prefix("UD-").unwrap_or(&up);
-    if matches!(
-        core,
-        "F16" | "BF16" | "F32" | "FP16" | "FP32" | "MXFP4" | "MXFP4_MOE"
-    ) {
+    if matches!(core, "F16" | "BF16" | "F32" | "FP16" | "FP32" | "MXFP4" | "MXFP4_MOE") {
         return true;
     }
-    let rest = core
-        .strip_prefix("IQ")
-        .or_else(|| core.strip_prefix("TQ"))
-        .or_else(|| core.strip_prefix('Q'));
+    let rest = core.strip_prefix("IQ").or_else(|| core.strip_prefix("TQ")).or_else(|| core.strip_prefix('Q'));
     let Some(rest) = rest else { return false };
     let mut parts = rest.split('_');
     let bits = parts.next().unwrap_or("");
@@ -155,61 +117,26 @@ mod tests {
     #[test]
     fn model_and_quant_from_usual_file_names() {
         let cases = [
-            (
-                "/m/Qwen3.6-35B-A3B-UD-IQ4_XS.gguf",
-                "Qwen3.6-35B-A3B",
-                Some("UD-IQ4_XS"),
-            ),
-            (
-                "SmolLM2-135M-Instruct.Q4_1.gguf",
-                "SmolLM2-135M-Instruct",
-                Some("Q4_1"),
-            ),
+            ("/m/Qwen3.6-35B-A3B-UD-IQ4_XS.gguf", "Qwen3.6-35B-A3B", Some("UD-IQ4_XS")),
+            ("SmolLM2-135M-Instruct.Q4_1.gguf", "SmolLM2-135M-Instruct", Some("Q4_1")),
             ("Qwen3-8B-Q4_K_M.gguf", "Qwen3-8B", Some("Q4_K_M")),
-            (
-                "Meta-Llama-3.1-8B-Instruct-Q8_0.gguf",
-                "Meta-Llama-3.1-8B-Instruct",
-                Some("Q8_0"),
-            ),
+            ("Meta-Llama-3.1-8B-Instruct-Q8_0.gguf", "Meta-Llama-3.1-8B-Instruct", Some("Q8_0")),
             ("gpt-oss-20b-MXFP4.gguf", "gpt-oss-20b", Some("MXFP4")),
             ("model-bf16.gguf", "model", Some("bf16")),
-            (
-                "GLM-4.5-Air-UD-Q2_K_XL-00001-of-00002.gguf",
-                "GLM-4.5-Air",
-                Some("UD-Q2_K_XL"),
-            ),
+            ("GLM-4.5-Air-UD-Q2_K_XL-00001-of-00002.gguf", "GLM-4.5-Air", Some("UD-Q2_K_XL")),
             ("my-finetune.gguf", "my-finetune", None),
         ];
         for (path, model, quant) in cases {
-            assert_eq!(
-                mq(path),
-                (Some(model.to_string()), quant.map(str::to_string)),
-                "{path}"
-            );
+            assert_eq!(mq(path), (Some(model.to_string()), quant.map(str::to_string)), "{path}");
         }
     }
 
     #[test]
     fn quant_words() {
-        for q in [
-            "Q4_K_M",
-            "IQ2_XXS",
-            "q5_k_s",
-            "TQ1_0",
-            "UD-Q4_K_XL",
-            "Q4_0_4_4",
-            "F16",
-        ] {
+        for q in ["Q4_K_M", "IQ2_XXS", "q5_k_s", "TQ1_0", "UD-Q4_K_XL", "Q4_0_4_4", "F16"] {
             assert!(is_quant(q), "{q}");
         }
-        for q in [
-            "Instruct",
-            "35B-A3B",
-            "Q",
-            "QX_1",
-            "A3B-UD-IQ4_XS",
-            "Q4_K_M-extra-words",
-        ] {
+        for q in ["Instruct", "35B-A3B", "Q", "QX_1", "A3B-UD-IQ4_XS", "Q4_K_M-extra-words"] {
             assert!(!is_quant(q), "{q}");
         }
     }
@@ -224,8 +151,7 @@ mod tests {
             "chat_template": "{{ messages }}",
             "build_info": "b1-0c1e570",
         });
-        let slots =
-            serde_json::json!([{"id": 0, "n_ctx": 4096, "prompt": "secret", "generated": "x"}]);
+        let slots = serde_json::json!([{"id": 0, "n_ctx": 4096, "prompt": "secret", "generated": "x"}]);
         let info = from_json("http://127.0.0.1:1", props, Some(strip_slot_text(slots)));
         assert_eq!(info.total_slots, Some(2));
         assert_eq!(info.n_ctx_per_slot, Some(4096));

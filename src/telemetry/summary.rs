@@ -47,14 +47,11 @@ pub fn time_split(records: &[RequestRecord], agent_s: f64) -> TimeSplit {
 
 /// Sentences on what the requests leave unknown, and on counters that the requests do not
 /// account for.
-pub fn request_notes(
-    records: &[RequestRecord],
-    unfinished: usize,
-    server: Option<&ServerDelta>,
-) -> Vec<String> {
+pub fn request_notes(records: &[RequestRecord], unfinished: usize, server: Option<&ServerDelta>) -> Vec<String> {
     let mut notes = Vec::new();
     if unfinished > 0 {
-        notes.push(format!("{unfinished} request(s) were still running when the agent ended: they are not in the list"));
+        notes
+            .push(format!("{unfinished} request(s) were still running when the agent ended: they are not in the list"));
     }
     // The agent hung up and fixbench stopped waiting before the server answered.
     let cut = records.iter().filter(|r| r.abandoned_ms.is_some() && r.status == 0).count();
@@ -63,10 +60,8 @@ pub fn request_notes(
             "{cut} request(s) were left by the agent and cut short before the server answered: their tokens are unknown"
         ));
     }
-    let failed: Vec<&RequestRecord> = records
-        .iter()
-        .filter(|r| (r.status == 0 && r.abandoned_ms.is_none()) || r.status >= 500)
-        .collect();
+    let failed: Vec<&RequestRecord> =
+        records.iter().filter(|r| (r.status == 0 && r.abandoned_ms.is_none()) || r.status >= 500).collect();
     if let Some(first) = failed.first() {
         notes.push(format!(
             "{} request(s) got no answer from the server ({}): their tokens are unknown",
@@ -74,39 +69,23 @@ pub fn request_notes(
             first.error.as_deref().unwrap_or("no reason given")
         ));
     }
-    let generation =
-        |r: &&RequestRecord| r.conversation.is_some() && r.status > 0 && r.status < 400;
-    let uncounted = records
-        .iter()
-        .filter(generation)
-        .filter(|r| r.prompt_n.is_none())
-        .count();
+    let generation = |r: &&RequestRecord| r.conversation.is_some() && r.status > 0 && r.status < 400;
+    let uncounted = records.iter().filter(generation).filter(|r| r.prompt_n.is_none()).count();
     if uncounted > 0 {
-        notes.push(format!(
-            "{uncounted} request(s) carried neither timings nor usage: their tokens are unknown"
-        ));
+        notes.push(format!("{uncounted} request(s) carried neither timings nor usage: their tokens are unknown"));
     }
-    let untimed = records
-        .iter()
-        .filter(generation)
-        .filter(|r| r.prompt_n.is_some() && r.prompt_ms.is_none())
-        .count();
+    let untimed = records.iter().filter(generation).filter(|r| r.prompt_n.is_some() && r.prompt_ms.is_none()).count();
     if untimed > 0 {
         notes.push(format!(
             "{untimed} request(s) reported tokens without timings (Anthropic /v1/messages never has them): their prompt_ms and predicted_ms are unknown"
         ));
     }
     if let Some(d) = server {
-        let all_counted = records
-            .iter()
-            .filter(generation)
-            .all(|r| r.prompt_n.is_some() && r.cache_n.is_some());
+        let all_counted = records.iter().filter(generation).all(|r| r.prompt_n.is_some() && r.cache_n.is_some());
         if all_counted && failed.is_empty() && unfinished == 0 {
             let prompt: u64 = records.iter().filter_map(|r| r.prompt_n).sum();
             let cached: u64 = records.iter().filter_map(|r| r.cache_n).sum();
-            if (d.prompt_tokens - prompt as f64).abs() > 0.5
-                || (d.cached_tokens - cached as f64).abs() > 0.5
-            {
+            if (d.prompt_tokens - prompt as f64).abs() > 0.5 || (d.cached_tokens - cached as f64).abs() > 0.5 {
                 notes.push(format!(
                     "the server counted {} prompt and {} cached tokens but the proxy's requests only {prompt} and {cached}: \
                      another client is using this server, or the agent bypassed the proxy ($FIXBENCH_BASE_URL)",
@@ -123,12 +102,7 @@ mod tests {
     use super::*;
 
     fn req(offset: f64, total: f64) -> RequestRecord {
-        RequestRecord {
-            offset_ms: offset,
-            total_ms: total,
-            status: 200,
-            ..Default::default()
-        }
+        RequestRecord { offset_ms: offset, total_ms: total, status: 200, ..Default::default() }
     }
 
     #[test]
@@ -169,15 +143,9 @@ mod tests {
         r.prompt_n = Some(10);
         r.cache_n = Some(0);
         r.prompt_ms = Some(1.0);
-        let d = ServerDelta {
-            prompt_tokens: 10.0,
-            ..Default::default()
-        };
+        let d = ServerDelta { prompt_tokens: 10.0, ..Default::default() };
         assert!(request_notes(&[r.clone()], 0, Some(&d)).is_empty());
-        let d = ServerDelta {
-            prompt_tokens: 50.0,
-            ..Default::default()
-        };
+        let d = ServerDelta { prompt_tokens: 50.0, ..Default::default() };
         assert!(request_notes(&[r], 0, Some(&d))[0].contains("another client"));
     }
 }

@@ -348,7 +348,10 @@ fn agents_probes_versions_in_the_sandbox() {
         }
         let out = run_expect(c.args(["agents", "--json"]).args(extra), 0);
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-        (entry(v["agents"].as_array().unwrap(), "curious")["version"].clone(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            entry(v["agents"].as_array().unwrap(), "curious")["version"].clone(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let (v, _) = version(&[], None);
     assert_eq!(v, format!("refused {}", target.display()));

@@ -29,8 +29,6 @@ fn write_harness(sb: &Sandbox, text: &str) {
     std::fs::write(sb.path().join("harness.toml"), text).unwrap();
 }
 
-
-
 // Item 7.
 #[test]
 fn an_error_after_the_run_started_leaves_it_interrupted() {
@@ -50,7 +48,10 @@ fn an_error_after_the_run_started_leaves_it_interrupted() {
 fn unusable_time_limits_are_refused_before_anything_starts() {
     let sb = Sandbox::new();
     for t in ["1e300", "inf", "nan", "-5", "0", "9223372036854775807"] {
-        let out = run_expect(fixbench(sb.path()).args(["run", "--agent", "null", "--isolation", "none", &format!("--timeout={t}")]), 2);
+        let out = run_expect(
+            fixbench(sb.path()).args(["run", "--agent", "null", "--isolation", "none", &format!("--timeout={t}")]),
+            2,
+        );
         assert!(stderr(&out).contains("--timeout is"), "{t}: {}", stderr(&out));
     }
     for (text, key) in [
@@ -69,7 +70,10 @@ fn unusable_time_limits_are_refused_before_anything_starts() {
 
     // A stored run whose limit cannot be used is refused by --resume, naming its record.
     std::fs::remove_file(sb.path().join("harness.toml")).unwrap();
-    run_expect(fixbench(sb.path()).args(["run", "--agent", "null", "--problem", "expr_calc", "--isolation", "none"]), 0);
+    run_expect(
+        fixbench(sb.path()).args(["run", "--agent", "null", "--problem", "expr_calc", "--isolation", "none"]),
+        0,
+    );
     let file = run_dirs(&sb.results())[0].join("run.json");
     let mut run: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     run["status"] = "interrupted".into();
@@ -85,7 +89,17 @@ fn unusable_time_limits_are_refused_before_anything_starts() {
 fn a_problem_named_twice_is_refused() {
     let sb = Sandbox::new();
     let out = run_expect(
-        fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--problem", "expr_calc", "--isolation", "none", "--cmd", "true"]),
+        fixbench(sb.path()).args([
+            "run",
+            "--problem",
+            "expr_calc",
+            "--problem",
+            "expr_calc",
+            "--isolation",
+            "none",
+            "--cmd",
+            "true",
+        ]),
         2,
     );
     assert!(stderr(&out).contains("problem `expr_calc` is named twice"), "{}", stderr(&out));
@@ -100,10 +114,19 @@ fn a_problem_named_twice_is_refused() {
 fn agent_names_and_file_keys_that_leave_their_folder_are_refused() {
     let sb = Sandbox::new();
     for (text, expect) in [
-        ("[agents.\"../../x\"]\ncommand = \"true\"\n", "[agents.\"../../x\"]: the agent's name `../../x` may hold only"),
+        (
+            "[agents.\"../../x\"]\ncommand = \"true\"\n",
+            "[agents.\"../../x\"]: the agent's name `../../x` may hold only",
+        ),
         ("[agents.\"a/b\"]\ncommand = \"true\"\n", "[agents.\"a/b\"]: the agent's name `a/b` may hold only"),
-        ("[agents.ok]\ncommand = \"true\"\nfiles = { \"../../escape.txt\" = \"x\" }\n", "`agents.ok.files` has the key `../../escape.txt`"),
-        ("[agents.ok]\ncommand = \"true\"\nfiles = { \"/tmp/escape.txt\" = \"x\" }\n", "`agents.ok.files` has the key `/tmp/escape.txt`, which is absolute"),
+        (
+            "[agents.ok]\ncommand = \"true\"\nfiles = { \"../../escape.txt\" = \"x\" }\n",
+            "`agents.ok.files` has the key `../../escape.txt`",
+        ),
+        (
+            "[agents.ok]\ncommand = \"true\"\nfiles = { \"/tmp/escape.txt\" = \"x\" }\n",
+            "`agents.ok.files` has the key `/tmp/escape.txt`, which is absolute",
+        ),
     ] {
         write_harness(&sb, text);
         let out = run_expect(fixbench(sb.path()).args(["run", "--agent", "null", "--isolation", "none"]), 2);
@@ -115,10 +138,24 @@ fn agent_names_and_file_keys_that_leave_their_folder_are_refused() {
     // A key that leaves the home only once filled in is refused before anything is written.
     write_harness(&sb, "[agents.ok]\ncommand = \"true\"\nfiles = { \"{model}.json\" = \"x\" }\n");
     let out = run_expect(
-        fixbench(sb.path()).args(["run", "--agent", "ok", "--problem", "expr_calc", "--isolation", "none", "--model", "../../../escaped"]),
+        fixbench(sb.path()).args([
+            "run",
+            "--agent",
+            "ok",
+            "--problem",
+            "expr_calc",
+            "--isolation",
+            "none",
+            "--model",
+            "../../../escaped",
+        ]),
         2,
     );
-    assert!(stderr(&out).contains("agent `ok`: the generated file `../../../escaped.json` leaves the folder"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("agent `ok`: the generated file `../../../escaped.json` leaves the folder"),
+        "{}",
+        stderr(&out)
+    );
     let tmp = std::env::temp_dir();
     assert!(!tmp.join("escaped.json").exists() && !tmp.parent().unwrap().join("escaped.json").exists());
 }
@@ -129,7 +166,10 @@ fn empty_agent_lists_zero_limits_and_built_in_names_are_refused() {
     let sb = Sandbox::new();
     for (text, expect) in [
         ("[run]\nagents = []\n", "harness.toml: `run.agents` is empty"),
-        ("[run]\nagents = [\"slow\"]\n[agents.slow]\ncommand = \"true\"\ntimeout = 0\n", "harness.toml: `agents.slow.timeout` is 0.0"),
+        (
+            "[run]\nagents = [\"slow\"]\n[agents.slow]\ncommand = \"true\"\ntimeout = 0\n",
+            "harness.toml: `agents.slow.timeout` is 0.0",
+        ),
         ("[agents.null]\ncommand = \"true\"\n", "harness.toml: [agents.\"null\"]: `null` is a built-in agent's name"),
         ("[agents.oracle]\ncommand = \"true\"\n", "`oracle` is a built-in agent's name"),
     ] {
@@ -148,10 +188,15 @@ fn config_errors_name_the_file_the_key_and_the_agent() {
     let out = run_expect(fixbench(sb.path()).args(["run", "--agent", "null", "--isolation", "none"]), 2);
     let err = stderr(&out);
     assert!(err.contains("harness.toml: `run.timeout` is -1.0") && !err.contains("--timeout"), "{err}");
-    for text in ["[agents.mine]\ncommand = \"\"\n", "[agents.mine]\ncommand = []\n", "[agents.mine]\ncommand = \"'\"\n"] {
+    for text in ["[agents.mine]\ncommand = \"\"\n", "[agents.mine]\ncommand = []\n", "[agents.mine]\ncommand = \"'\"\n"]
+    {
         write_harness(&sb, text);
         let out = run_expect(fixbench(sb.path()).args(["run", "--agent", "mine", "--isolation", "none"]), 2);
-        assert!(stderr(&out).contains("harness.toml: `agents.mine.command` is empty or does not split"), "{text}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("harness.toml: `agents.mine.command` is empty or does not split"),
+            "{text}: {}",
+            stderr(&out)
+        );
     }
     std::fs::remove_file(sb.path().join("harness.toml")).unwrap();
     let out = run_expect(fixbench(sb.path()).args(["run", "--isolation", "none", "--cmd", " "]), 2);
@@ -164,12 +209,17 @@ fn resuming_an_unknown_corrupt_or_newer_run_is_bad_input() {
     let sb = Sandbox::new();
     let out = run_expect(fixbench(sb.path()).args(["run", "--resume", "20990101-000000-dead"]), 2);
     assert!(stderr(&out).contains("no run `20990101-000000-dead`"), "{}", stderr(&out));
-    run_expect(fixbench(sb.path()).args(["run", "--agent", "null", "--problem", "expr_calc", "--isolation", "none"]), 0);
+    run_expect(
+        fixbench(sb.path()).args(["run", "--agent", "null", "--problem", "expr_calc", "--isolation", "none"]),
+        0,
+    );
     let file = run_dirs(&sb.results())[0].join("run.json");
     let good = std::fs::read_to_string(&file).unwrap();
     let mut newer: Value = serde_json::from_str(&good).unwrap();
     newer["schema_version"] = 99.into();
-    for (text, expect) in [("{ not json".to_string(), "not a fixbench run record"), (newer.to_string(), "newer than this fixbench")] {
+    for (text, expect) in
+        [("{ not json".to_string(), "not a fixbench run record"), (newer.to_string(), "newer than this fixbench")]
+    {
         std::fs::write(&file, &text).unwrap();
         let out = run_expect(fixbench(sb.path()).args(["run", "--resume", "latest"]), 2);
         assert!(stderr(&out).contains(expect), "{}", stderr(&out));
@@ -180,7 +230,10 @@ fn resuming_an_unknown_corrupt_or_newer_run_is_bad_input() {
 #[test]
 fn resuming_a_finished_run_changes_nothing() {
     let sb = Sandbox::new();
-    run_expect(fixbench(sb.path()).args(["run", "--agent", "null", "--problem", "expr_calc", "--isolation", "none"]), 0);
+    run_expect(
+        fixbench(sb.path()).args(["run", "--agent", "null", "--problem", "expr_calc", "--isolation", "none"]),
+        0,
+    );
     let file = run_dirs(&sb.results())[0].join("run.json");
     let before = std::fs::read(&file).unwrap();
     std::thread::sleep(Duration::from_millis(1100));
@@ -220,7 +273,20 @@ fn a_run_in_progress_cannot_be_resumed_a_second_time() {
 fn gate_fails_an_incomplete_run_unless_told_otherwise() {
     let sb = Sandbox::new();
     for _ in 0..2 {
-        run_expect(fixbench(sb.path()).args(["run", "--agent", "null", "--problem", "expr_calc", "--repeat", "2", "--isolation", "none"]), 0);
+        run_expect(
+            fixbench(sb.path()).args([
+                "run",
+                "--agent",
+                "null",
+                "--problem",
+                "expr_calc",
+                "--repeat",
+                "2",
+                "--isolation",
+                "none",
+            ]),
+            0,
+        );
     }
     let file = run_dirs(&sb.results())[1].join("run.json");
     let mut run: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
@@ -229,12 +295,20 @@ fn gate_fails_an_incomplete_run_unless_told_otherwise() {
     std::fs::write(&file, serde_json::to_string(&run).unwrap()).unwrap();
     let out = run_expect(fixbench(sb.path()).args(["gate", "--baseline", "latest~1", "latest"]), 5);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("gate: FAILED") && text.contains("the run is incomplete (interrupted, 1 of 2 trials)"), "{text}");
-    let out = run_expect(fixbench(sb.path()).args(["gate", "--baseline", "latest~1", "latest", "--allow-incomplete"]), 0);
+    assert!(
+        text.contains("gate: FAILED") && text.contains("the run is incomplete (interrupted, 1 of 2 trials)"),
+        "{text}"
+    );
+    let out =
+        run_expect(fixbench(sb.path()).args(["gate", "--baseline", "latest~1", "latest", "--allow-incomplete"]), 0);
     assert!(String::from_utf8_lossy(&out.stdout).contains("gated anyway"), "{}", String::from_utf8_lossy(&out.stdout));
     // A baseline that is itself incomplete fails the gate too.
     let out = run_expect(fixbench(sb.path()).args(["gate", "--baseline", "latest", "latest~1"]), 5);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("the baseline is incomplete"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("the baseline is incomplete"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 // Item 18 (a configured agent that cannot start: runner.rs `an_agent_that_cannot_start_is_a_recorded_outcome`).
@@ -245,11 +319,17 @@ fn a_cmd_whose_program_is_missing_is_refused_before_the_run() {
         ("./typo.sh {prompt}", "typo.sh does not exist"),
         ("no-such-agent-anywhere {prompt}", "`no-such-agent-anywhere` is not on PATH"),
     ] {
-        let out = run_expect(fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "none", "--cmd", cmd]), 2);
+        let out = run_expect(
+            fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "none", "--cmd", cmd]),
+            2,
+        );
         assert!(stderr(&out).contains(&format!("--cmd `{cmd}`")) && stderr(&out).contains(expect), "{}", stderr(&out));
     }
     std::fs::write(sb.path().join("plain.sh"), "echo hi\n").unwrap();
-    let out = run_expect(fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "none", "--cmd", "./plain.sh"]), 2);
+    let out = run_expect(
+        fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "none", "--cmd", "./plain.sh"]),
+        2,
+    );
     assert!(stderr(&out).contains("is not executable"), "{}", stderr(&out));
     assert!(run_dirs(&sb.results()).is_empty(), "nothing started");
 }
@@ -260,13 +340,28 @@ fn a_cmd_whose_program_is_missing_is_refused_before_the_run() {
 fn a_script_named_relative_to_here_runs_and_a_quick_failure_is_flagged() {
     let sb = Sandbox::new();
     std::fs::write(sb.path().join("my_agent.sh"), "echo \"ran in $PWD\"\nexit 2\n").unwrap();
-    let out = run_expect(fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "none", "--json", "--cmd", "bash my_agent.sh"]), 0);
+    let out = run_expect(
+        fixbench(sb.path()).args([
+            "run",
+            "--problem",
+            "expr_calc",
+            "--isolation",
+            "none",
+            "--json",
+            "--cmd",
+            "bash my_agent.sh",
+        ]),
+        0,
+    );
     let run: Value = serde_json::from_slice(&out.stdout).unwrap();
     let t = &run["trials"][0];
     assert_eq!(t["exit_code"], 2, "{t}");
     assert_eq!(t["command"][1], sb.path().join("my_agent.sh").to_string_lossy().as_ref());
     assert!(stderr(&out).contains("agent exited in 0."), "{}", stderr(&out));
-    let out = run_expect(fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "none", "--cmd", "bash my_agent.sh"]), 0);
+    let out = run_expect(
+        fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "none", "--cmd", "bash my_agent.sh"]),
+        0,
+    );
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("exited in 0.") && table.contains("(code 2)"), "{table}");
 }
@@ -277,17 +372,30 @@ fn a_script_the_command_names_is_shown_to_the_sandboxed_agent() {
     let sb = Sandbox::outside_tmp();
     std::fs::create_dir_all(sb.path().join("agents")).unwrap();
     std::fs::write(sb.path().join("agents/lib.sh"), "echo \"helper seen\"\n").unwrap();
-    std::fs::write(sb.path().join("agents/my_agent.sh"), "source \"$(dirname \"$0\")/lib.sh\"\necho \"script seen\"\n").unwrap();
+    std::fs::write(sb.path().join("agents/my_agent.sh"), "source \"$(dirname \"$0\")/lib.sh\"\necho \"script seen\"\n")
+        .unwrap();
     std::fs::write(sb.path().join("top.sh"), "echo \"top seen\"\necho x > \"$0\" || echo \"cannot write\"\n").unwrap();
     let out = run_expect(
-        fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--json", "--cmd", "bash agents/my_agent.sh", "--cmd", "bash top.sh"]),
+        fixbench(sb.path()).args([
+            "run",
+            "--problem",
+            "expr_calc",
+            "--json",
+            "--cmd",
+            "bash agents/my_agent.sh",
+            "--cmd",
+            "bash top.sh",
+        ]),
         0,
     );
     let run: Value = serde_json::from_slice(&out.stdout).unwrap();
     let log = |i: usize| {
         let t = &run["trials"][i];
         assert_eq!(t["isolation"], "sandbox");
-        std::fs::read_to_string(sb.results().join(run["run_id"].as_str().unwrap()).join(t["paths"]["stdout"].as_str().unwrap())).unwrap()
+        std::fs::read_to_string(
+            sb.results().join(run["run_id"].as_str().unwrap()).join(t["paths"]["stdout"].as_str().unwrap()),
+        )
+        .unwrap()
     };
     assert_eq!(log(0), "helper seen\nscript seen\n", "the script's folder comes along");
     assert_eq!(log(1), "top seen\ncannot write\n", "a file in the project folder is shown alone, read-only");
@@ -295,7 +403,10 @@ fn a_script_the_command_names_is_shown_to_the_sandboxed_agent() {
 
     // One inside problems/ stays hidden: the agent fails at once, and the table says so.
     let hidden = sb.path().join("problems/expr_calc/PROBLEM.md");
-    let out = run_expect(fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--cmd", &format!("cat {}", hidden.display())]), 0);
+    let out = run_expect(
+        fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--cmd", &format!("cat {}", hidden.display())]),
+        0,
+    );
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("exited in 0.") && table.contains("(code 1)"), "{table}");
 }
@@ -305,7 +416,11 @@ fn a_script_the_command_names_is_shown_to_the_sandboxed_agent() {
 fn an_unsandboxed_agent_dies_with_a_killed_fixbench() {
     let sb = Sandbox::new();
     let pidfile = sb.path().join("agent.pid");
-    std::fs::write(sb.path().join("sleeper.sh"), "#!/usr/bin/env bash\necho $$ > \"$FIXBENCH_TEST_PIDFILE\"\nexec sleep 300\n").unwrap();
+    std::fs::write(
+        sb.path().join("sleeper.sh"),
+        "#!/usr/bin/env bash\necho $$ > \"$FIXBENCH_TEST_PIDFILE\"\nexec sleep 300\n",
+    )
+    .unwrap();
     std::process::Command::new("chmod").arg("+x").arg(sb.path().join("sleeper.sh")).status().unwrap();
     let mut fb = fixbench(sb.path())
         .env("FIXBENCH_TEST_PIDFILE", &pidfile)
@@ -373,7 +488,8 @@ fn validate_of_a_suite_that_does_not_parse_counts_consistently() {
     assert!(table.contains("not checked") && !table.contains("1/1"), "no bug is counted as caught: {table}");
     let out = run_expect(fixbench(dir.path()).args(["validate", "--json"]), 4);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let reasons: Vec<&str> = v["problems"][0]["reasons"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+    let reasons: Vec<&str> =
+        v["problems"][0]["reasons"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
     let unique: std::collections::BTreeSet<&&str> = reasons.iter().collect();
     assert_eq!(unique.len(), reasons.len(), "no line twice: {reasons:?}");
     assert_eq!(reasons.iter().filter(|r| r.contains("collects 1 test(s)")).count(), 1, "{reasons:?}");
@@ -399,7 +515,19 @@ fn a_run_resumes_from_another_folder() {
     let sb = Sandbox::new();
     std::fs::rename(sb.path().join("problems"), sb.path().join("probs")).unwrap();
     run_expect(
-        fixbench(sb.path()).args(["run", "--agent", "null", "--problem", "expr_calc", "--repeat", "2", "--isolation", "none", "--problems-dir", "probs"]),
+        fixbench(sb.path()).args([
+            "run",
+            "--agent",
+            "null",
+            "--problem",
+            "expr_calc",
+            "--repeat",
+            "2",
+            "--isolation",
+            "none",
+            "--problems-dir",
+            "probs",
+        ]),
         0,
     );
     let file = run_dirs(&sb.results())[0].join("run.json");
@@ -415,7 +543,8 @@ fn a_run_resumes_from_another_folder() {
     interrupt(None);
     let elsewhere = tempfile::tempdir().unwrap();
     let results = sb.results().to_string_lossy().into_owned();
-    let out = run_expect(fixbench(elsewhere.path()).args(["run", "--resume", "latest", "--results", &results, "--json"]), 0);
+    let out =
+        run_expect(fixbench(elsewhere.path()).args(["run", "--resume", "latest", "--results", &results, "--json"]), 0);
     let run: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((run["status"].as_str(), run["trials"].as_array().unwrap().len()), (Some("finished"), 2));
 
@@ -424,7 +553,10 @@ fn a_run_resumes_from_another_folder() {
     let probs = sb.path().join("probs").to_string_lossy().into_owned();
     let out = run_expect(fixbench(elsewhere.path()).args(["run", "--resume", "latest", "--results", &results]), 2);
     assert!(stderr(&out).contains("pass --problems-dir"), "{}", stderr(&out));
-    run_expect(fixbench(elsewhere.path()).args(["run", "--resume", "latest", "--results", &results, "--problems-dir", &probs]), 0);
+    run_expect(
+        fixbench(elsewhere.path()).args(["run", "--resume", "latest", "--results", &results, "--problems-dir", &probs]),
+        0,
+    );
 }
 
 // Also: run.json has the mode of the trial files beside it (docs/results.md).
@@ -432,7 +564,10 @@ fn a_run_resumes_from_another_folder() {
 fn run_json_has_the_mode_of_the_files_beside_it() {
     use std::os::unix::fs::PermissionsExt;
     let sb = Sandbox::new();
-    run_expect(fixbench(sb.path()).args(["run", "--agent", "null", "--problem", "expr_calc", "--isolation", "none"]), 0);
+    run_expect(
+        fixbench(sb.path()).args(["run", "--agent", "null", "--problem", "expr_calc", "--isolation", "none"]),
+        0,
+    );
     let dir = &run_dirs(&sb.results())[0];
     let mode = |p: PathBuf| std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
     let log = std::fs::read_dir(dir.join("trials")).unwrap().next().unwrap().unwrap().path().join("stdout.log");
@@ -445,7 +580,10 @@ fn a_sweep_with_an_unusable_health_timeout_is_refused() {
     let sb = Sandbox::new();
     std::fs::write(sb.path().join("sweep.toml"), "[[server]]\nlabel = \"a\"\nmodel = \"m.gguf\"\n").unwrap();
     for t in ["-1", "inf", "nan", "1e300"] {
-        let out = run_expect(fixbench(sb.path()).args(["sweep", "sweep.toml", "--agent", "null", &format!("--health-timeout={t}")]), 2);
+        let out = run_expect(
+            fixbench(sb.path()).args(["sweep", "sweep.toml", "--agent", "null", &format!("--health-timeout={t}")]),
+            2,
+        );
         assert!(stderr(&out).contains("--health-timeout is"), "{t}: {}", stderr(&out));
     }
 }

@@ -53,8 +53,13 @@ fn an_exit_hook_that_forges_the_junit_report_is_void_sees_no_answers_and_writes_
     assert!(void.contains("the JUnit report and fixbench's channel disagree on 4 test(s)"), "{void}");
     // The change is flagged for what it reaches for.
     let flags: Vec<&str> = t["suspicious"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
-    for what in ["registers an exit hook (atexit)", "reads the grader's command line (sys.argv)", "names the JUnit report"] {
-        assert!(flags.iter().any(|f| f.starts_with("expr_calc/__init__.py:") && f.ends_with(what)), "{what} not in {flags:?}");
+    for what in
+        ["registers an exit hook (atexit)", "reads the grader's command line (sys.argv)", "names the JUnit report"]
+    {
+        assert!(
+            flags.iter().any(|f| f.starts_with("expr_calc/__init__.py:") && f.ends_with(what)),
+            "{what} not in {flags:?}"
+        );
     }
     // `show` says so.
     let out = run_expect(fixbench(sb.path()).args(["show", "latest"]), 0);
@@ -82,7 +87,8 @@ fn unsandboxed_grading_is_only_on_request_and_then_the_hook_reaches_everything()
 #[test]
 fn a_package_that_ends_pytest_with_exit_0_is_no_pass_and_says_exit_0() {
     let sb = Sandbox::new();
-    let out = run_expect(fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--cmd", &hook("exit0"), "--json"]), 0);
+    let out =
+        run_expect(fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--cmd", &hook("exit0"), "--json"]), 0);
     let t = only_trial(&out);
     assert_eq!((t["passed"].as_u64(), t["resolved"].as_bool()), (Some(0), Some(false)), "{t}");
     let err = t["error"].as_str().unwrap();
@@ -94,7 +100,16 @@ fn a_hanging_grading_obeys_grade_timeout() {
     let sb = Sandbox::new();
     let start = Instant::now();
     let out = run_expect(
-        fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--cmd", &hook("hang"), "--grade-timeout", "3", "--json"]),
+        fixbench(sb.path()).args([
+            "run",
+            "--problem",
+            "expr_calc",
+            "--cmd",
+            &hook("hang"),
+            "--grade-timeout",
+            "3",
+            "--json",
+        ]),
         0,
     );
     assert!(start.elapsed() < Duration::from_secs(60), "took {:?}", start.elapsed());

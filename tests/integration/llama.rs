@@ -59,12 +59,8 @@ impl LlamaServer {
         for _attempt in 0..3 {
             let port = free_port();
             let log = dir.path().join(format!("llama-server-{port}.log"));
-            let mut args: Vec<String> = vec![
-                "-m".into(),
-                model.to_string_lossy().into_owned(),
-                "--host".into(),
-                "127.0.0.1".into(),
-            ];
+            let mut args: Vec<String> =
+                vec!["-m".into(), model.to_string_lossy().into_owned(), "--host".into(), "127.0.0.1".into()];
             args.extend(["--port".to_string(), port.to_string()]);
             args.extend(flags.iter().map(|s| s.to_string()));
             let out = std::fs::File::create(&log).unwrap();
@@ -75,13 +71,7 @@ impl LlamaServer {
                 .stderr(out)
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-            let mut s = LlamaServer {
-                child: Some(child),
-                port,
-                log,
-                args,
-                _dir: None,
-            };
+            let mut s = LlamaServer { child: Some(child), port, log, args, _dir: None };
             match s.wait_healthy(Duration::from_secs(120)) {
                 Ok(()) => {
                     s._dir = Some(dir);
@@ -110,9 +100,7 @@ impl LlamaServer {
 
     fn wait_healthy(&mut self, limit: Duration) -> Result<(), String> {
         let start = Instant::now();
-        let agent = ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(2))
-            .build();
+        let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(2)).build();
         while start.elapsed() < limit {
             if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
                 return Err(fixbench::server::died_at_start(status));
@@ -129,20 +117,12 @@ impl LlamaServer {
 
     /// GET a path, as JSON.
     pub fn get_json(&self, path: &str) -> serde_json::Value {
-        ureq::get(&format!("{}{path}", self.url()))
-            .call()
-            .unwrap()
-            .into_json()
-            .unwrap()
+        ureq::get(&format!("{}{path}", self.url())).call().unwrap().into_json().unwrap()
     }
 
     /// The value of one `llamacpp:` counter.
     pub fn metric(&self, name: &str) -> f64 {
-        let text = ureq::get(&format!("{}/metrics", self.url()))
-            .call()
-            .unwrap()
-            .into_string()
-            .unwrap();
+        let text = ureq::get(&format!("{}/metrics", self.url())).call().unwrap().into_string().unwrap();
         text.lines()
             .find_map(|l| l.strip_prefix(&format!("llamacpp:{name} ")))
             .unwrap_or_else(|| panic!("no llamacpp:{name} in /metrics"))
@@ -170,11 +150,7 @@ impl Drop for LlamaServer {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn tail(p: &Path) -> String {

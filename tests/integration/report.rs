@@ -51,10 +51,7 @@ fn real_store() -> &'static Path {
 
 fn report(cwd: &Path, args: &[&str], code: i32) -> (String, String) {
     let out = run_expect(fixbench(cwd).args(args), code);
-    (
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
 }
 
 /// Run ids, wall times and the relative wall deltas vary from run to run, and the table's
@@ -68,12 +65,9 @@ fn redact(text: &str) -> String {
         (r" {2,}", " "),
         (r"-{3,}", "---"),
     ];
-    rules.iter().fold(text.to_string(), |s, (re, with)| {
-        regex::Regex::new(re)
-            .unwrap()
-            .replace_all(&s, *with)
-            .into_owned()
-    })
+    rules
+        .iter()
+        .fold(text.to_string(), |s, (re, with)| regex::Regex::new(re).unwrap().replace_all(&s, *with).into_owned())
 }
 
 /// CSV with the wall columns (and the wall entry of the noise column) blanked.
@@ -91,10 +85,7 @@ fn redact_csv(text: &str) -> String {
                 if h.contains("wall_s") && !v.is_empty() {
                     "[WALL]".to_string()
                 } else if h.ends_with(":noise") {
-                    v.split(' ')
-                        .filter(|x| *x != "wall")
-                        .collect::<Vec<_>>()
-                        .join(" ")
+                    v.split(' ').filter(|x| *x != "wall").collect::<Vec<_>>().join(" ")
                 } else {
                     v.to_string()
                 }
@@ -115,10 +106,7 @@ fn compare_table_markdown_and_csv_of_a_real_run() {
     let (csv, _) = report(dir, &["compare", "latest", "--format", "csv"], 0);
     insta::assert_snapshot!("compare_csv", redact_csv(&csv));
     // No server: the server figures say so, never 0.
-    assert!(
-        table.contains("no server") && md.contains("no server"),
-        "{table}"
-    );
+    assert!(table.contains("no server") && md.contains("no server"), "{table}");
     let (json, _) = report(dir, &["compare", "latest", "--format", "json"], 0);
     let v: Value = serde_json::from_str(&json).unwrap();
     for row in v["rows"].as_array().unwrap() {
@@ -133,10 +121,9 @@ fn compare_table_markdown_and_csv_of_a_real_run() {
 fn known_store(dir: &Path) {
     let at = Utc.with_ymd_and_hms(2026, 2, 1, 12, 0, 0).unwrap();
     let mut run = synth::run_record("20260201-120000-0001", at, &["a".into(), "b".into()]);
-    for (agent, passed, walls) in [
-        ("a", [11, 15, 11, 11], [10.0, 12.0, 14.0, 16.0]),
-        ("b", [15, 15, 15, 11], [20.0, 22.0, 24.0, 26.0]),
-    ] {
+    for (agent, passed, walls) in
+        [("a", [11, 15, 11, 11], [10.0, 12.0, 14.0, 16.0]), ("b", [15, 15, 15, 11], [20.0, 22.0, 24.0, 26.0])]
+    {
         for rep in 0..4 {
             let mut t = synth::trial("expr_calc", agent, rep as u32, passed[rep], 15, 11);
             t.wall_s = walls[rep];
@@ -163,39 +150,23 @@ fn close(v: &Value, want: f64) -> bool {
 fn known_numbers_give_known_intervals_and_deltas() {
     let tmp = tempfile::tempdir().unwrap();
     known_store(&tmp.path().join("results"));
-    let (json, _) = report(
-        tmp.path(),
-        &["compare", "latest", "--k", "2", "--format", "json"],
-        0,
-    );
+    let (json, _) = report(tmp.path(), &["compare", "latest", "--k", "2", "--format", "json"], 0);
     let v: Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["groups"][0]["name"], "a");
     let row = &v["rows"][0];
     assert_eq!(row["problem"], "expr_calc");
     let (a, b) = (&row["cells"][0], &row["cells"][1]);
     // Wilson 95%: 1/4 → 0.0456–0.6994; 3/4 → 0.3006–0.9544.
-    assert!(
-        close(&a["resolved_ci"][0], 0.045587) && close(&a["resolved_ci"][1], 0.699358),
-        "{a}"
-    );
-    assert!(
-        close(&b["resolved_ci"][0], 0.300642) && close(&b["resolved_ci"][1], 0.954413),
-        "{b}"
-    );
+    assert!(close(&a["resolved_ci"][0], 0.045587) && close(&a["resolved_ci"][1], 0.699358), "{a}");
+    assert!(close(&b["resolved_ci"][0], 0.300642) && close(&b["resolved_ci"][1], 0.954413), "{b}");
     // pass@2: 1 - C(3,2)/C(4,2) = 0.5 for a; b has fewer than 2 failures, so 1.
     assert!(close(&a["pass_at_k"], 0.5) && close(&b["pass_at_k"], 1.0));
     let d = &b["delta"];
     // Resolved +50 points, Newcombe interval -0.1355…0.7891: could be noise.
     assert!(close(&d["resolved_rate"]["diff"], 0.5));
-    assert!(
-        close(&d["resolved_rate"]["ci"][0], -0.135488)
-            && close(&d["resolved_rate"]["ci"][1], 0.789083)
-    );
+    assert!(close(&d["resolved_rate"]["ci"][0], -0.135488) && close(&d["resolved_rate"]["ci"][1], 0.789083));
     assert_eq!(
-        (
-            d["resolved_rate"]["verdict"].as_str(),
-            d["resolved_rate"]["noise"].as_bool()
-        ),
+        (d["resolved_rate"]["verdict"].as_str(), d["resolved_rate"]["noise"].as_bool()),
         (Some("better"), Some(true))
     );
     // Passed: 12 → 14, Welch: se √2, df 6, t 2.4469 → 2 ± 3.4605, noise.
@@ -213,13 +184,7 @@ fn known_numbers_give_known_intervals_and_deltas() {
             && close(&d["wall_s"]["ci"][1], 14.467_354),
         "{d}"
     );
-    assert_eq!(
-        (
-            d["wall_s"]["verdict"].as_str(),
-            d["wall_s"]["noise"].as_bool()
-        ),
-        (Some("worse"), Some(false))
-    );
+    assert_eq!((d["wall_s"]["verdict"].as_str(), d["wall_s"]["noise"].as_bool()), (Some("worse"), Some(false)));
     assert!(close(&d["wall_s"]["relative"], 10.0 / 13.0));
     // a has no server: its figures are null and there is no delta to take.
     assert!(a["decode_tps"].is_null() && d["decode_tps"].is_null());
@@ -241,10 +206,7 @@ fn compare_against_a_named_group_marks_it_in_every_format() {
     // JSON: b is marked and has no deltas; a's are taken against it (12 → 14 passed, so -2).
     let (json, _) = compare(&["--format", "json"], 0);
     let v: Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(
-        (&v["groups"][0]["reference"], &v["groups"][1]["reference"]),
-        (&Value::Bool(false), &Value::Bool(true))
-    );
+    assert_eq!((&v["groups"][0]["reference"], &v["groups"][1]["reference"]), (&Value::Bool(false), &Value::Bool(true)));
     let (a, b) = (&v["rows"][0]["cells"][0], &v["rows"][0]["cells"][1]);
     assert!(b["delta"].is_null(), "{b}");
     assert!(close(&a["delta"]["passed"]["diff"], -2.0), "{a}");
@@ -253,18 +215,7 @@ fn compare_against_a_named_group_marks_it_in_every_format() {
     let (table, _) = compare(&[], 0);
     assert!(table.contains("deltas are against agent=b;"), "{table}");
     assert!(table.contains("-2.0 worse?"), "{table}");
-    let (md, _) = report(
-        tmp.path(),
-        &[
-            "compare",
-            "latest",
-            "--against",
-            "agent=b",
-            "--format",
-            "markdown",
-        ],
-        0,
-    );
+    let (md, _) = report(tmp.path(), &["compare", "latest", "--against", "agent=b", "--format", "markdown"], 0);
     assert!(md.contains("- deltas are against agent=b;"), "{md}");
     // CSV: b's delta columns are empty, a's filled.
     let (csv, _) = compare(&["--format", "csv"], 0);
@@ -278,10 +229,7 @@ fn compare_against_a_named_group_marks_it_in_every_format() {
     // An unknown group is bad input that lists the groups there are.
     let (out, err) = report(tmp.path(), &["compare", "latest", "--against", "nope"], 2);
     assert!(out.is_empty(), "{out}");
-    assert!(
-        err.contains("--against `nope`") && err.contains("`a`, `b`") && err.contains("--by"),
-        "{err}"
-    );
+    assert!(err.contains("--against `nope`") && err.contains("`a`, `b`") && err.contains("--by"), "{err}");
 }
 
 #[test]
@@ -289,33 +237,16 @@ fn history_is_newest_first_and_names_a_corrupt_run() {
     let tmp = tempfile::tempdir().unwrap();
     let results = tmp.path().join("results");
     let store = Store::new(&results);
-    let ids = synth::generate(
-        &store,
-        &synth::Options {
-            runs: 4,
-            trials: 48,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let ids = synth::generate(&store, &synth::Options { runs: 4, trials: 48, ..Default::default() }).unwrap();
     let bad = results.join("20260301-000000-dead");
     std::fs::create_dir_all(&bad).unwrap();
     std::fs::write(bad.join("run.json"), "{ not json").unwrap();
 
     let (out, err) = report(tmp.path(), &["history"], 0);
     insta::assert_snapshot!("history", out);
-    let pos = |id: &str| {
-        out.find(id)
-            .unwrap_or_else(|| panic!("{id} missing:\n{out}"))
-    };
-    assert!(
-        pos("20260301-000000-dead") < pos(&ids[3]) && pos(&ids[3]) < pos(&ids[0]),
-        "newest first"
-    );
-    assert!(
-        err.contains("20260301-000000-dead") && err.contains("not a fixbench run record"),
-        "{err}"
-    );
+    let pos = |id: &str| out.find(id).unwrap_or_else(|| panic!("{id} missing:\n{out}"));
+    assert!(pos("20260301-000000-dead") < pos(&ids[3]) && pos(&ids[3]) < pos(&ids[0]), "newest first");
+    assert!(err.contains("20260301-000000-dead") && err.contains("not a fixbench run record"), "{err}");
 
     // compare reads every run it is named, or refuses: a missing or corrupt one is bad input.
     let (out, _) = report(tmp.path(), &["compare", "latest~1", "latest~2"], 0);
@@ -323,15 +254,9 @@ fn history_is_newest_first_and_names_a_corrupt_run() {
     let (out, err) = report(tmp.path(), &["compare", "latest~1", "nope"], 2);
     assert!(out.is_empty() && err.contains("no run `nope`"), "{err}");
     let (_, err) = report(tmp.path(), &["compare", "latest~1", "latest"], 2);
-    assert!(
-        err.contains("20260301-000000-dead") && err.contains("not a fixbench run record"),
-        "{err}"
-    );
+    assert!(err.contains("20260301-000000-dead") && err.contains("not a fixbench run record"), "{err}");
     let (_, err) = report(tmp.path(), &["compare", "nope"], 2);
-    assert!(
-        err.contains("no run `nope`") && err.contains("fixbench history"),
-        "{err}"
-    );
+    assert!(err.contains("no run `nope`") && err.contains("fixbench history"), "{err}");
 }
 
 #[test]
@@ -339,49 +264,23 @@ fn show_gives_each_trial_its_details_and_paths() {
     let dir = real_store();
     let (out, _) = report(dir, &["show", "latest"], 0);
     assert!(out.contains("server: no server"), "{out}");
-    for id in [
-        "expr_calc/null/0",
-        "mini_sheet/oracle/1",
-        "mini_stackvm/null/1",
-    ] {
+    for id in ["expr_calc/null/0", "mini_sheet/oracle/1", "mini_stackvm/null/1"] {
         assert!(out.contains(&format!("── {id} ")), "{id}:\n{out}");
     }
     assert!(out.contains("isolation none; cache shared"), "{out}");
-    assert!(
-        out.contains("fixed: tests.test_expr_calc::"),
-        "the oracle's flipped tests are listed"
-    );
-    assert!(
-        out.contains("failing: tests.test_expr_calc::") && out.contains("AssertionError"),
-        "{out}"
-    );
-    let diff = out
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("diff: "))
-        .unwrap()
-        .split("  ")
-        .next()
-        .unwrap();
-    assert!(
-        dir.join(diff).is_file(),
-        "paths are under --results: {diff}"
-    );
+    assert!(out.contains("fixed: tests.test_expr_calc::"), "the oracle's flipped tests are listed");
+    assert!(out.contains("failing: tests.test_expr_calc::") && out.contains("AssertionError"), "{out}");
+    let diff = out.lines().find_map(|l| l.trim().strip_prefix("diff: ")).unwrap().split("  ").next().unwrap();
+    assert!(dir.join(diff).is_file(), "paths are under --results: {diff}");
     // With server figures (synthetic): requests and speeds are shown.
     let tmp = tempfile::tempdir().unwrap();
     synth::generate(
         &Store::new(tmp.path().join("results")),
-        &synth::Options {
-            runs: 1,
-            trials: 6,
-            ..Default::default()
-        },
+        &synth::Options { runs: 1, trials: 6, ..Default::default() },
     )
     .unwrap();
     let (out, _) = report(tmp.path(), &["show"], 0);
-    assert!(
-        out.contains("request(s); prefill") && out.contains("waiting on the server"),
-        "{out}"
-    );
+    assert!(out.contains("request(s); prefill") && out.contains("waiting on the server"), "{out}");
     assert!(out.contains("model Qwen3-8B  quant Q4_K_M"), "{out}");
 }
 
@@ -409,17 +308,8 @@ for suite in xml:
         out["props"] = {p.name: p.value for p in suite.properties()}
 print(json.dumps(out))
 "#;
-    let out = std::process::Command::new(python())
-        .arg("-c")
-        .arg(script)
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "junitparser: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = std::process::Command::new(python()).arg("-c").arg(script).arg(path).output().unwrap();
+    assert!(out.status.success(), "junitparser: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -433,56 +323,27 @@ fn junit_parses_back_with_quick_junit_and_junitparser() {
     let run: Value = {
         let store = Store::new(dir.join("results"));
         let id = store.run_ids().unwrap().pop().unwrap();
-        serde_json::from_str(&std::fs::read_to_string(store.run_dir(&id).join("run.json")).unwrap())
-            .unwrap()
+        serde_json::from_str(&std::fs::read_to_string(store.run_dir(&id).join("run.json")).unwrap()).unwrap()
     };
     let trials = run["trials"].as_array().unwrap();
-    let tests: usize = trials
-        .iter()
-        .map(|t| t["tests"].as_array().unwrap().len())
-        .sum();
+    let tests: usize = trials.iter().map(|t| t["tests"].as_array().unwrap().len()).sum();
     let failed: u64 = trials.iter().map(|t| t["failed"].as_u64().unwrap()).sum();
-    assert_eq!(
-        (trials.len(), tests, failed),
-        (12, 2 * (15 + 24 + 22) * 2, 52)
-    );
+    assert_eq!((trials.len(), tests, failed), (12, 2 * (15 + 24 + 22) * 2, 52));
 
     let report = quick_junit::Report::deserialize_from_str(&xml).unwrap();
     assert_eq!(report.test_suites.len(), trials.len());
     let names: Vec<&str> = report.test_suites.iter().map(|s| s.name.as_str()).collect();
     assert!(names.contains(&"expr_calc/oracle/1"), "{names:?}");
     let cases: usize = report.test_suites.iter().map(|s| s.test_cases.len()).sum();
-    assert_eq!(
-        cases,
-        tests + trials.len(),
-        "one case per frozen test plus one per agent run"
-    );
+    assert_eq!(cases, tests + trials.len(), "one case per frozen test plus one per agent run");
     let failures: usize = report.test_suites.iter().map(|s| s.failures).sum();
     assert_eq!(failures as u64, failed);
-    let suite = report
-        .test_suites
-        .iter()
-        .find(|s| s.name.as_str() == "expr_calc/null/0")
-        .unwrap();
-    let failing = suite
-        .test_cases
-        .iter()
-        .find(|c| c.name.as_str() == "test_power_is_right_associative")
-        .unwrap();
-    assert_eq!(
-        failing.classname.as_ref().map(|c| c.as_str()),
-        Some("tests.test_expr_calc")
-    );
+    let suite = report.test_suites.iter().find(|s| s.name.as_str() == "expr_calc/null/0").unwrap();
+    let failing = suite.test_cases.iter().find(|c| c.name.as_str() == "test_power_is_right_associative").unwrap();
+    assert_eq!(failing.classname.as_ref().map(|c| c.as_str()), Some("tests.test_expr_calc"));
     match &failing.status {
         quick_junit::TestCaseStatus::NonSuccess { message, .. } => {
-            assert!(
-                message
-                    .as_ref()
-                    .unwrap()
-                    .as_str()
-                    .contains("right-associative"),
-                "pytest's message is kept"
-            )
+            assert!(message.as_ref().unwrap().as_str().contains("right-associative"), "pytest's message is kept")
         }
         other => panic!("expected a failure, got {other:?}"),
     }
@@ -492,11 +353,7 @@ fn junit_parses_back_with_quick_junit_and_junitparser() {
     assert_eq!(py["cases"], tests + trials.len());
     assert_eq!(py["failures"], failed);
     assert_eq!(
-        (
-            py["errors"].as_u64(),
-            py["skipped"].as_u64(),
-            py["agent_cases"].as_u64()
-        ),
+        (py["errors"].as_u64(), py["skipped"].as_u64(), py["agent_cases"].as_u64()),
         (Some(0), Some(0), Some(12))
     );
     assert_eq!(py["props"]["problem"], "expr_calc");
@@ -518,41 +375,20 @@ fn junit_agent_case_fails_on_timeout_and_errors_on_a_harness_error() {
     run.trials = vec![slow, broken];
     Store::new(tmp.path().join("results")).save(&run).unwrap();
     let file = tmp.path().join("j.xml");
-    report(
-        tmp.path(),
-        &["junit", "latest", "-o", file.to_str().unwrap()],
-        0,
-    );
+    report(tmp.path(), &["junit", "latest", "-o", file.to_str().unwrap()], 0);
     let py = junitparser_counts(&file);
     // 4 + 15 failing tests, the timeout's agent case a failure, the other an error.
-    assert_eq!(
-        (py["failures"].as_u64(), py["errors"].as_u64()),
-        (Some(4 + 15 + 1), Some(1))
-    );
+    assert_eq!((py["failures"].as_u64(), py["errors"].as_u64()), (Some(4 + 15 + 1), Some(1)));
     let xml = std::fs::read_to_string(&file).unwrap();
-    assert!(
-        xml.contains("type=\"timeout\"") && xml.contains("not installed: pip install aider-chat"),
-        "{xml}"
-    );
-    assert!(
-        xml.contains("name=\"label.model\" value=\"Qwen3-8B\""),
-        "labels travel as properties"
-    );
+    assert!(xml.contains("type=\"timeout\"") && xml.contains("not installed: pip install aider-chat"), "{xml}");
+    assert!(xml.contains("name=\"label.model\" value=\"Qwen3-8B\""), "labels travel as properties");
 }
 
 #[test]
 fn gate_passes_the_same_configuration_and_fails_a_planted_regression() {
     let sb = Sandbox::new();
     let run = |agent: &str, extra: &[&str]| {
-        let mut args = vec![
-            "run",
-            "--agent",
-            agent,
-            "--repeat",
-            "2",
-            "--isolation",
-            "none",
-        ];
+        let mut args = vec!["run", "--agent", agent, "--repeat", "2", "--isolation", "none"];
         args.extend(extra);
         run_expect(fixbench(sb.path()).args(&args), 0);
     };
@@ -560,26 +396,11 @@ fn gate_passes_the_same_configuration_and_fails_a_planted_regression() {
     let junit = sb.path().join("ci/junit.xml");
     run("oracle", &["--junit", junit.to_str().unwrap()]);
     // `run --junit` wrote the same report `junit` would.
-    let r = quick_junit::Report::deserialize_from_str(&std::fs::read_to_string(&junit).unwrap())
-        .unwrap();
+    let r = quick_junit::Report::deserialize_from_str(&std::fs::read_to_string(&junit).unwrap()).unwrap();
     assert_eq!(r.test_suites.len(), 6);
 
-    let (out, _) = report(
-        sb.path(),
-        &[
-            "gate",
-            "--baseline",
-            "latest~1",
-            "latest",
-            "--max-slowdown",
-            "20",
-        ],
-        0,
-    );
-    assert!(
-        out.contains("gate: PASSED") && out.contains("0 pass→fail"),
-        "{out}"
-    );
+    let (out, _) = report(sb.path(), &["gate", "--baseline", "latest~1", "latest", "--max-slowdown", "20"], 0);
+    assert!(out.contains("gate: PASSED") && out.contains("0 pass→fail"), "{out}");
     let (out, _) = report(sb.path(), &["baseline", "save", "main", "latest"], 0);
     assert!(out.contains("saved baseline `main`"), "{out}");
 
@@ -587,45 +408,19 @@ fn gate_passes_the_same_configuration_and_fails_a_planted_regression() {
     run("null", &[]);
     let (out, err) = report(sb.path(), &["gate", "--baseline", "main", "latest"], 5);
     assert!(out.contains("gate: FAILED (exit 5)"), "{out}");
-    assert!(
-        out.contains("61.0 → 35.0 tests passed per suite repeat"),
-        "{out}"
-    );
-    assert!(
-        out.contains("52 pass→fail") && out.contains("REGRESSED"),
-        "{out}"
-    );
-    assert!(
-        out.contains("broke: test_"),
-        "the tests that broke are named: {out}"
-    );
-    assert!(
-        out.contains("paired by problem"),
-        "one agent a side under different names: {out}"
-    );
-    assert!(
-        err.contains("gate failed: the score dropped by 26.0 tests"),
-        "{err}"
-    );
+    assert!(out.contains("61.0 → 35.0 tests passed per suite repeat"), "{out}");
+    assert!(out.contains("52 pass→fail") && out.contains("REGRESSED"), "{out}");
+    assert!(out.contains("broke: test_"), "the tests that broke are named: {out}");
+    assert!(out.contains("paired by problem"), "one agent a side under different names: {out}");
+    assert!(err.contains("gate failed: the score dropped by 26.0 tests"), "{err}");
     // Allowing the whole drop passes.
-    report(
-        sb.path(),
-        &["gate", "--baseline", "main", "latest", "--max-drop", "26"],
-        0,
-    );
+    report(sb.path(), &["gate", "--baseline", "main", "latest", "--max-drop", "26"], 0);
 
     let (out, _) = report(sb.path(), &["baseline", "list"], 0);
-    assert!(
-        out.contains("main") && out.contains("100.0% (122/122)"),
-        "{out}"
-    );
+    assert!(out.contains("main") && out.contains("100.0% (122/122)"), "{out}");
     let (_, err) = report(sb.path(), &["gate", "--baseline", "nope", "latest"], 2);
     assert!(err.contains("baseline list"), "{err}");
-    let (_, err) = report(
-        sb.path(),
-        &["gate", "--baseline", "main", "--max-slowdown", "0.5"],
-        2,
-    );
+    let (_, err) = report(sb.path(), &["gate", "--baseline", "main", "--max-slowdown", "0.5"], 2);
     assert!(err.contains("--max-slowdown 0.5"), "{err}");
 }
 
@@ -633,15 +428,7 @@ fn gate_passes_the_same_configuration_and_fails_a_planted_regression() {
 fn synth_store() -> (tempfile::TempDir, Vec<RunRecord>) {
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::new(tmp.path().join("results"));
-    let ids = synth::generate(
-        &store,
-        &synth::Options {
-            runs: 6,
-            trials: 72,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let ids = synth::generate(&store, &synth::Options { runs: 6, trials: 72, ..Default::default() }).unwrap();
     let runs = ids.iter().map(|id| store.load(id).unwrap()).collect();
     (tmp, runs)
 }
@@ -656,10 +443,7 @@ fn png_size(path: &Path) -> (u32, u32) {
 }
 
 fn svg_texts(doc: &roxmltree::Document) -> Vec<String> {
-    doc.descendants()
-        .filter(|n| n.has_tag_name("text"))
-        .map(|n| n.text().unwrap_or("").trim().to_string())
-        .collect()
+    doc.descendants().filter(|n| n.has_tag_name("text")).map(|n| n.text().unwrap_or("").trim().to_string()).collect()
 }
 
 #[test]
@@ -670,49 +454,23 @@ fn plots_decode_as_png_and_parse_as_svg_with_their_series() {
 
     report(dir, &["plot", "-o", &p("time.png")], 0);
     assert_eq!(png_size(&dir.join("time.png")), (1280, 720));
-    report(
-        dir,
-        &[
-            "plot",
-            "--kind",
-            "bars",
-            "latest",
-            "latest~1",
-            "--size",
-            "800x450",
-            "-o",
-            &p("bars.png"),
-        ],
-        0,
-    );
+    report(dir, &["plot", "--kind", "bars", "latest", "latest~1", "--size", "800x450", "-o", &p("bars.png")], 0);
     assert_eq!(png_size(&dir.join("bars.png")), (800, 450));
     report(dir, &["plot", "--kind", "timeline", "-o", &p("tl.png")], 0);
     assert_eq!(png_size(&dir.join("tl.png")), (1280, 720));
 
     // Over time, by agent: one polyline of 6 points per agent, both named in the legend.
-    report(
-        dir,
-        &["plot", "--metric", "decode_tps", "-o", &p("time.svg")],
-        0,
-    );
+    report(dir, &["plot", "--metric", "decode_tps", "-o", &p("time.svg")], 0);
     let text = std::fs::read_to_string(dir.join("time.svg")).unwrap();
     let doc = roxmltree::Document::parse(&text).unwrap();
     let texts = svg_texts(&doc);
-    for want in [
-        "aider",
-        "opencode",
-        "decode speed (tokens/s)",
-        "run date (UTC)",
-    ] {
+    for want in ["aider", "opencode", "decode speed (tokens/s)", "run date (UTC)"] {
         assert!(texts.iter().any(|t| t == want), "{want} not in {texts:?}");
     }
     let series = doc
         .descendants()
         .filter(|n| n.has_tag_name("polyline"))
-        .filter(|n| {
-            n.attribute("points")
-                .is_some_and(|p| p.split_whitespace().count() == 6)
-        })
+        .filter(|n| n.attribute("points").is_some_and(|p| p.split_whitespace().count() == 6))
         .count();
     assert_eq!(series, 2);
 
@@ -737,50 +495,19 @@ fn plots_decode_as_png_and_parse_as_svg_with_their_series() {
     let text = std::fs::read_to_string(dir.join("bars.svg")).unwrap();
     let doc = roxmltree::Document::parse(&text).unwrap();
     let texts = svg_texts(&doc);
-    assert!(
-        texts.iter().any(|t| t == "Qwen3-8B") && texts.iter().any(|t| t == "SmolLM2-135M-Instruct"),
-        "{texts:?}"
-    );
-    let blue = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("rect") && n.attribute("fill") == Some("#0072B2"))
-        .count();
-    assert_eq!(
-        blue,
-        4 + 1,
-        "4 clusters of the first model, and its legend box"
-    );
+    assert!(texts.iter().any(|t| t == "Qwen3-8B") && texts.iter().any(|t| t == "SmolLM2-135M-Instruct"), "{texts:?}");
+    let blue = doc.descendants().filter(|n| n.has_tag_name("rect") && n.attribute("fill") == Some("#0072B2")).count();
+    assert_eq!(blue, 4 + 1, "4 clusters of the first model, and its legend box");
 
     // Timeline of a named trial: one prefill bar per request.
     let trial = &runs[5].trials[0];
-    report(
-        dir,
-        &[
-            "plot",
-            "--kind",
-            "timeline",
-            "latest",
-            "--trial",
-            &trial.id,
-            "-o",
-            &p("tl.svg"),
-        ],
-        0,
-    );
+    report(dir, &["plot", "--kind", "timeline", "latest", "--trial", &trial.id, "-o", &p("tl.svg")], 0);
     let text = std::fs::read_to_string(dir.join("tl.svg")).unwrap();
     let doc = roxmltree::Document::parse(&text).unwrap();
-    let prefill = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("rect") && n.attribute("fill") == Some("#E69F00"))
-        .count();
-    assert_eq!(
-        prefill,
-        trial.requests.len() + 1,
-        "a prefill bar per request, and the legend's"
-    );
-    assert!(svg_texts(&doc)
-        .iter()
-        .any(|t| t.starts_with(&format!("Trial {}", trial.id))));
+    let prefill =
+        doc.descendants().filter(|n| n.has_tag_name("rect") && n.attribute("fill") == Some("#E69F00")).count();
+    assert_eq!(prefill, trial.requests.len() + 1, "a prefill bar per request, and the legend's");
+    assert!(svg_texts(&doc).iter().any(|t| t.starts_with(&format!("Trial {}", trial.id))));
 }
 
 #[test]
@@ -788,17 +515,7 @@ fn plots_of_missing_figures_say_why() {
     let dir = real_store();
     let out = tempfile::tempdir().unwrap();
     let file = out.path().join("x.png");
-    let (_, err) = report(
-        dir,
-        &[
-            "plot",
-            "--metric",
-            "decode_tps",
-            "-o",
-            file.to_str().unwrap(),
-        ],
-        2,
-    );
+    let (_, err) = report(dir, &["plot", "--metric", "decode_tps", "-o", file.to_str().unwrap()], 2);
     // The error names the metric, the run looked at, and the fix.
     assert!(
         err.contains("no `decode_tps` figure to plot in run ")
@@ -806,17 +523,9 @@ fn plots_of_missing_figures_say_why() {
             && err.contains("fixbench run --server URL"),
         "{err}"
     );
-    let (_, err) = report(
-        dir,
-        &["plot", "--kind", "timeline", "-o", file.to_str().unwrap()],
-        2,
-    );
+    let (_, err) = report(dir, &["plot", "--kind", "timeline", "-o", file.to_str().unwrap()], 2);
     assert!(err.contains("no recorded requests"), "{err}");
-    let (_, err) = report(
-        dir,
-        &["plot", "-o", out.path().join("x.gif").to_str().unwrap()],
-        2,
-    );
+    let (_, err) = report(dir, &["plot", "-o", out.path().join("x.gif").to_str().unwrap()], 2);
     assert!(err.contains(".png or .svg"), "{err}");
     assert!(!file.exists());
 }

@@ -48,7 +48,10 @@ fn null_grades_at_baseline_and_oracle_resolves_every_shipped_problem() {
                 assert_eq!(t["fixed"].as_array().unwrap().len() as u64, total - baseline);
                 assert_eq!(t["broken"].as_array().unwrap().len(), 0);
                 assert_eq!(t["resolved"], true);
-                let diff = std::fs::read_to_string(sb.results().join(run["run_id"].as_str().unwrap()).join(t["paths"]["diff"].as_str().unwrap())).unwrap();
+                let diff = std::fs::read_to_string(
+                    sb.results().join(run["run_id"].as_str().unwrap()).join(t["paths"]["diff"].as_str().unwrap()),
+                )
+                .unwrap();
                 assert!(diff.contains("+++ b/"), "the oracle's change is saved as a diff");
             }
             other => panic!("unexpected agent {other}"),
@@ -61,20 +64,30 @@ fn null_grades_at_baseline_and_oracle_resolves_every_shipped_problem() {
         assert_eq!((t["total"].as_u64(), t["baseline"].as_u64()), (Some(total), Some(baseline)), "{name}");
     }
     // The original problem folders are never modified.
-    let status = std::process::Command::new("diff").arg("-r").arg(repo().join("problems")).arg(sb.path().join("problems")).output().unwrap();
+    let status = std::process::Command::new("diff")
+        .arg("-r")
+        .arg(repo().join("problems"))
+        .arg(sb.path().join("problems"))
+        .output()
+        .unwrap();
     assert!(status.status.success(), "problems/ changed: {}", String::from_utf8_lossy(&status.stdout));
 }
-
 
 #[test]
 fn a_problem_made_here_runs_and_validates() {
     let dir = tempfile::tempdir().unwrap();
     tiny_problem(dir.path(), TINY_TESTS, 2);
     run_expect(fixbench(dir.path()).args(["validate"]), 0);
-    let out = run_expect(fixbench(dir.path()).args(["run", "--agent", "null", "--agent", "oracle", "--isolation", "none", "--json"]), 0);
+    let out = run_expect(
+        fixbench(dir.path()).args(["run", "--agent", "null", "--agent", "oracle", "--isolation", "none", "--json"]),
+        0,
+    );
     let run: Value = serde_json::from_slice(&out.stdout).unwrap();
     let t = trials(&run);
-    assert_eq!((t[0]["agent"].as_str(), t[0]["passed"].as_u64(), t[0]["total"].as_u64()), (Some("null"), Some(1), Some(2)));
+    assert_eq!(
+        (t[0]["agent"].as_str(), t[0]["passed"].as_u64(), t[0]["total"].as_u64()),
+        (Some("null"), Some(1), Some(2))
+    );
     assert_eq!((t[1]["agent"].as_str(), t[1]["resolved"].as_bool()), (Some("oracle"), Some(true)));
     assert_eq!(t[1]["fixed"], serde_json::json!(["tests.test_tiny::test_add"]));
 }
@@ -83,7 +96,16 @@ fn a_problem_made_here_runs_and_validates() {
 fn a_tampering_agent_is_graded_on_the_frozen_tests() {
     let sb = Sandbox::new();
     let out = run_expect(
-        fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "none", "--json", "--cmd", &agent("tamper.sh")]),
+        fixbench(sb.path()).args([
+            "run",
+            "--problem",
+            "expr_calc",
+            "--isolation",
+            "none",
+            "--json",
+            "--cmd",
+            &agent("tamper.sh"),
+        ]),
         0,
     );
     let run: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -101,9 +123,18 @@ fn a_hanging_agent_is_killed_with_every_child() {
     let pidfile = sb.path().join("pids");
     let start = Instant::now();
     let out = run_expect(
-        fixbench(sb.path())
-            .env("FIXBENCH_TEST_PIDFILE", &pidfile)
-            .args(["run", "--problem", "expr_calc", "--isolation", "none", "--timeout", "2", "--json", "--cmd", &agent("hang.sh")]),
+        fixbench(sb.path()).env("FIXBENCH_TEST_PIDFILE", &pidfile).args([
+            "run",
+            "--problem",
+            "expr_calc",
+            "--isolation",
+            "none",
+            "--timeout",
+            "2",
+            "--json",
+            "--cmd",
+            &agent("hang.sh"),
+        ]),
         0,
     );
     assert!(start.elapsed() < Duration::from_secs(60));
@@ -112,7 +143,8 @@ fn a_hanging_agent_is_killed_with_every_child() {
     assert_eq!(t["timed_out"], true);
     assert!(t["error"].as_str().unwrap().contains("time limit"), "{t}");
     assert_eq!(t["passed"], 11, "a timed-out trial is still graded");
-    let pids: Vec<i32> = std::fs::read_to_string(&pidfile).unwrap().lines().map(|l| l.trim().parse().unwrap()).collect();
+    let pids: Vec<i32> =
+        std::fs::read_to_string(&pidfile).unwrap().lines().map(|l| l.trim().parse().unwrap()).collect();
     assert_eq!(pids.len(), 3, "the agent started its three children");
     for p in pids {
         assert!(!alive(p), "child {p} of the hung agent survived the trial");
@@ -122,9 +154,16 @@ fn a_hanging_agent_is_killed_with_every_child() {
 #[test]
 fn a_flooding_agent_stays_within_bounded_memory_and_capped_logs() {
     let sb = Sandbox::new();
-    let (code, stdout, rss_mb) = run_measuring_rss(
-        fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "none", "--json", "--cmd", &agent("flood.sh")]),
-    );
+    let (code, stdout, rss_mb) = run_measuring_rss(fixbench(sb.path()).args([
+        "run",
+        "--problem",
+        "expr_calc",
+        "--isolation",
+        "none",
+        "--json",
+        "--cmd",
+        &agent("flood.sh"),
+    ]));
     assert_eq!(code, 0);
     let run: Value = serde_json::from_slice(&stdout).unwrap();
     let t = &trials(&run)[0];
@@ -142,7 +181,16 @@ fn a_flooding_agent_stays_within_bounded_memory_and_capped_logs() {
 fn a_vandal_that_deletes_its_workdir_is_a_recorded_outcome() {
     let sb = Sandbox::new();
     let out = run_expect(
-        fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "none", "--json", "--cmd", &agent("vandal.sh")]),
+        fixbench(sb.path()).args([
+            "run",
+            "--problem",
+            "expr_calc",
+            "--isolation",
+            "none",
+            "--json",
+            "--cmd",
+            &agent("vandal.sh"),
+        ]),
         0,
     );
     let run: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -158,7 +206,8 @@ fn a_vandal_that_deletes_its_workdir_is_a_recorded_outcome() {
 fn an_agent_that_cannot_start_is_a_recorded_outcome() {
     let sb = Sandbox::new();
     // A configured agent (a `--cmd` whose program is missing is refused before the run).
-    std::fs::write(sb.path().join("harness.toml"), "[agents.typo]\ncommand = \"/nonexistent/agent {prompt}\"\n").unwrap();
+    std::fs::write(sb.path().join("harness.toml"), "[agents.typo]\ncommand = \"/nonexistent/agent {prompt}\"\n")
+        .unwrap();
     let out = run_expect(
         fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "none", "--json", "--agent", "typo"]),
         0,
@@ -168,24 +217,41 @@ fn an_agent_that_cannot_start_is_a_recorded_outcome() {
     assert!(t["error"].as_str().unwrap().contains("cannot start `/nonexistent/agent`"), "{t}");
     assert_eq!(t["agent_started"], false);
     assert_eq!(t["passed"], 11);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("11/15 passed, agent cannot start"), "the progress line says so");
-    let out = run_expect(fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "none", "--agent", "typo"]), 0);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("11/15 passed, agent cannot start"),
+        "the progress line says so"
+    );
+    let out = run_expect(
+        fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "none", "--agent", "typo"]),
+        0,
+    );
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("agent run") && table.contains("cannot start"), "{table}");
     let out = run_expect(fixbench(sb.path()).args(["show", "latest"]), 0);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("the agent could not start"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("the agent could not start"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]
 fn the_prompt_reaches_the_agent_as_one_argument() {
     let sb = Sandbox::new();
     let script = sb.path().join("argv.sh");
-    std::fs::write(&script, "#!/usr/bin/env bash\necho \"argc=$#\"\nprintf '%s' \"$1\" > \"$FIXBENCH_TEST_OUT\"\n").unwrap();
+    std::fs::write(&script, "#!/usr/bin/env bash\necho \"argc=$#\"\nprintf '%s' \"$1\" > \"$FIXBENCH_TEST_OUT\"\n")
+        .unwrap();
     std::process::Command::new("chmod").arg("+x").arg(&script).status().unwrap();
     let got = sb.path().join("got");
     let out = run_expect(
         fixbench(sb.path()).env("FIXBENCH_TEST_OUT", &got).args([
-            "run", "--problem", "expr_calc", "--isolation", "none", "--json", "--cmd",
+            "run",
+            "--problem",
+            "expr_calc",
+            "--isolation",
+            "none",
+            "--json",
+            "--cmd",
             &format!("{} {{prompt}}", script.display()),
         ]),
         0,
@@ -213,10 +279,22 @@ fn bad_input_names_the_fix() {
     assert!(err.contains("harness.toml: line 2, column 10"), "{err}");
     std::fs::remove_file(sb.path().join("harness.toml")).unwrap();
 
-    let out = run_expect(fixbench(sb.path()).env("FIXBENCH_PYTHON", "/nonexistent/python").args(["run", "--agent", "null", "--isolation", "none"]), 3);
+    let out = run_expect(
+        fixbench(sb.path()).env("FIXBENCH_PYTHON", "/nonexistent/python").args([
+            "run",
+            "--agent",
+            "null",
+            "--isolation",
+            "none",
+        ]),
+        3,
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("scripts/setup.sh"), "{err}");
-    assert!(!sb.results().exists() || std::fs::read_dir(sb.results()).unwrap().count() == 0, "nothing half-made is stored");
+    assert!(
+        !sb.results().exists() || std::fs::read_dir(sb.results()).unwrap().count() == 0,
+        "nothing half-made is stored"
+    );
 }
 
 #[test]
@@ -234,7 +312,8 @@ fn harness_toml_defines_agents_and_defaults() {
     let run: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(trials(&run).len(), 2);
     assert_eq!(run["labels"], serde_json::json!({"setup": "toml", "who": "test"}));
-    let log = sb.results().join(run["run_id"].as_str().unwrap()).join(trials(&run)[0]["paths"]["stdout"].as_str().unwrap());
+    let log =
+        sb.results().join(run["run_id"].as_str().unwrap()).join(trials(&run)[0]["paths"]["stdout"].as_str().unwrap());
     assert_eq!(std::fs::read_to_string(log).unwrap(), "problem: expr_calc\n");
 }
 
@@ -244,7 +323,10 @@ fn stored_run(results: &Path) -> (PathBuf, Value) {
         .map(|e| e.unwrap().path())
         .find(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
         .unwrap();
-    let v = std::fs::read_to_string(dir.join("run.json")).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null);
+    let v = std::fs::read_to_string(dir.join("run.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
     (dir, v)
 }
 
@@ -262,7 +344,11 @@ fn ctrl_c_then_resume_completes_the_run_without_loss_or_duplicates() {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         assert!(Instant::now() < deadline, "no trial finished in time");
-        if sb.results().exists() && std::fs::read_dir(sb.results()).unwrap().any(|e| !e.unwrap().file_name().to_string_lossy().starts_with('.')) {
+        if sb.results().exists()
+            && std::fs::read_dir(sb.results())
+                .unwrap()
+                .any(|e| !e.unwrap().file_name().to_string_lossy().starts_with('.'))
+        {
             let (_, run) = stored_run(&sb.results());
             if run["trials"].as_array().map(|t| t.len()).unwrap_or(0) >= 2 {
                 break;
@@ -281,7 +367,8 @@ fn ctrl_c_then_resume_completes_the_run_without_loss_or_duplicates() {
     assert!((2..12).contains(&done), "{done} trials saved");
 
     let run_id = dir.file_name().unwrap().to_string_lossy().into_owned();
-    let out = run_expect(fixbench(sb.path()).env("FIXBENCH_TEST_SLEEP", "0").args(["run", "--resume", &run_id, "--json"]), 0);
+    let out =
+        run_expect(fixbench(sb.path()).env("FIXBENCH_TEST_SLEEP", "0").args(["run", "--resume", &run_id, "--json"]), 0);
     let resumed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(resumed["status"], "finished");
     let ids: Vec<&str> = trials(&resumed).iter().map(|t| t["id"].as_str().unwrap()).collect();
@@ -298,9 +385,17 @@ fn ctrl_c_then_resume_completes_the_run_without_loss_or_duplicates() {
 fn an_agent_that_rewrites_the_problem_folder_voids_its_trial_and_stops_the_run() {
     let sb = Sandbox::new();
     let out = run_expect(
-        fixbench(sb.path())
-            .env("FIXBENCH_TEST_PROBLEMS", sb.path().join("problems"))
-            .args(["run", "--problem", "expr_calc", "--problem", "mini_sheet", "--isolation", "none", "--cmd", &agent("overreach.sh")]),
+        fixbench(sb.path()).env("FIXBENCH_TEST_PROBLEMS", sb.path().join("problems")).args([
+            "run",
+            "--problem",
+            "expr_calc",
+            "--problem",
+            "mini_sheet",
+            "--isolation",
+            "none",
+            "--cmd",
+            &agent("overreach.sh"),
+        ]),
         1,
     );
     let err = String::from_utf8_lossy(&out.stderr);
@@ -320,12 +415,32 @@ fn a_relative_python_path_is_taken_from_the_current_folder() {
     let venv = python().parent().unwrap().parent().unwrap().to_path_buf();
     std::os::unix::fs::symlink(&venv, sb.path().join("venv")).unwrap();
     let out = run_expect(
-        fixbench(sb.path()).env_remove("FIXBENCH_PYTHON").args(["run", "--agent", "null", "--problem", "expr_calc", "--isolation", "none", "--python", "venv/bin/python", "--json"]),
+        fixbench(sb.path()).env_remove("FIXBENCH_PYTHON").args([
+            "run",
+            "--agent",
+            "null",
+            "--problem",
+            "expr_calc",
+            "--isolation",
+            "none",
+            "--python",
+            "venv/bin/python",
+            "--json",
+        ]),
         0,
     );
     let run: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(trials(&run)[0]["passed"], 11);
-    run_expect(fixbench(sb.path()).env_remove("FIXBENCH_PYTHON").args(["validate", "--problem", "expr_calc", "--python", "venv/bin/python"]), 0);
+    run_expect(
+        fixbench(sb.path()).env_remove("FIXBENCH_PYTHON").args([
+            "validate",
+            "--problem",
+            "expr_calc",
+            "--python",
+            "venv/bin/python",
+        ]),
+        0,
+    );
 }
 
 /// The real grading Python's check is cached with the stamps that invalidate it: the
@@ -333,7 +448,10 @@ fn a_relative_python_path_is_taken_from_the_current_folder() {
 #[test]
 fn the_python_check_is_cached_with_the_real_interpreters_stamps() {
     let sb = Sandbox::new();
-    run_expect(fixbench(sb.path()).args(["run", "--agent", "null", "--problem", "expr_calc", "--isolation", "none"]), 0);
+    run_expect(
+        fixbench(sb.path()).args(["run", "--agent", "null", "--problem", "expr_calc", "--isolation", "none"]),
+        0,
+    );
     let cached: Vec<PathBuf> = std::fs::read_dir(sb.results().join(".cache"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -342,7 +460,11 @@ fn the_python_check_is_cached_with_the_real_interpreters_stamps() {
     assert_eq!(cached.len(), 1, "{cached:?}");
     let c: Value = serde_json::from_str(&std::fs::read_to_string(&cached[0]).unwrap()).unwrap();
     let version = String::from_utf8(
-        std::process::Command::new(python()).args(["-c", "import pytest; print(pytest.__version__)"]).output().unwrap().stdout,
+        std::process::Command::new(python())
+            .args(["-c", "import pytest; print(pytest.__version__)"])
+            .output()
+            .unwrap()
+            .stdout,
     )
     .unwrap();
     assert_eq!(c["pytest_version"], version.trim());

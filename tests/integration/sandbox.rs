@@ -48,7 +48,11 @@ fn processes_with_token(token: &str) -> Vec<i32> {
 }
 
 fn token() -> String {
-    format!("{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    )
 }
 
 #[test]
@@ -57,16 +61,23 @@ fn the_default_is_the_sandbox_and_null_and_oracle_work_in_it() {
     // A bwrap that logs each start, to see the null agent really start a sandbox.
     let log = sb.path().join("bwrap.log");
     let wrapper = sb.path().join("bwrap-logged");
-    std::fs::write(&wrapper, format!("#!/bin/sh\nprintf '%s\\n' \"$*\" >> {}\nexec bwrap \"$@\"\n", log.display())).unwrap();
+    std::fs::write(&wrapper, format!("#!/bin/sh\nprintf '%s\\n' \"$*\" >> {}\nexec bwrap \"$@\"\n", log.display()))
+        .unwrap();
     std::process::Command::new("chmod").arg("+x").arg(&wrapper).status().unwrap();
-    let run = run_json(fixbench(sb.path()).env("FIXBENCH_BWRAP", &wrapper).args(["run", "--agent", "null", "--agent", "oracle"]));
+    let run = run_json(
+        fixbench(sb.path()).env("FIXBENCH_BWRAP", &wrapper).args(["run", "--agent", "null", "--agent", "oracle"]),
+    );
     assert_eq!(run["config"]["isolation"], "sandbox");
     assert_eq!(trials(&run).len(), 6);
     for t in trials(&run) {
         assert_eq!(t["isolation"], "sandbox", "{t}");
         assert_eq!(t["error"], Value::Null, "{t}");
         match t["agent"].as_str().unwrap() {
-            "null" => assert_eq!((t["passed"].as_u64(), t["resolved"].as_bool()), (t["baseline"].as_u64(), Some(false)), "{t}"),
+            "null" => assert_eq!(
+                (t["passed"].as_u64(), t["resolved"].as_bool()),
+                (t["baseline"].as_u64(), Some(false)),
+                "{t}"
+            ),
             _ => assert_eq!((t["passed"].as_u64(), t["resolved"].as_bool()), (t["total"].as_u64(), Some(true)), "{t}"),
         }
     }
@@ -79,7 +90,13 @@ fn the_default_is_the_sandbox_and_null_and_oracle_work_in_it() {
     assert_eq!(starts.lines().count(), 1 + 3 + 9, "the probe runs once per run:\n{starts}");
     let problems = sb.path().join("problems").canonicalize().unwrap();
     for l in trues.into_iter().chain(gradings) {
-        assert!(l.contains("--unshare-pid") && l.contains("--as-pid-1") && l.contains("--cap-drop ALL") && l.contains("--remount-ro /"), "{l}");
+        assert!(
+            l.contains("--unshare-pid")
+                && l.contains("--as-pid-1")
+                && l.contains("--cap-drop ALL")
+                && l.contains("--remount-ro /"),
+            "{l}"
+        );
         assert!(!l.contains(&*problems.to_string_lossy()) && !l.contains(".reference"), "the answers are mounted: {l}");
     }
 }
@@ -110,18 +127,20 @@ fn a_snooping_agent_finds_no_answers_in_the_sandbox_but_does_outside() {
     let sb = Sandbox::new();
     let (file, line) = needle(&sb.path().join("problems/expr_calc"), "expr_calc");
     let reference = sb.path().join("problems/expr_calc/expr_calc.reference").canonicalize().unwrap();
-    let snoop = |isolation: &str| {
-        let run = run_json(
-            fixbench(sb.path())
-                .env("FIXBENCH_TEST_NEEDLE_FILE", &file)
-                .env("FIXBENCH_TEST_NEEDLE", &line)
-                .args(["run", "--problem", "expr_calc", "--isolation", isolation, "--cmd", &agent("snoop.sh")]),
-        );
-        let t = &trials(&run)[0];
-        assert_eq!(t["isolation"], isolation);
-        assert_eq!(t["exit_code"], 0, "{t}");
-        stdout_of(&sb, &run, t)
-    };
+    let snoop =
+        |isolation: &str| {
+            let run =
+                run_json(
+                    fixbench(sb.path())
+                        .env("FIXBENCH_TEST_NEEDLE_FILE", &file)
+                        .env("FIXBENCH_TEST_NEEDLE", &line)
+                        .args(["run", "--problem", "expr_calc", "--isolation", isolation, "--cmd", &agent("snoop.sh")]),
+                );
+            let t = &trials(&run)[0];
+            assert_eq!(t["isolation"], isolation);
+            assert_eq!(t["exit_code"], 0, "{t}");
+            stdout_of(&sb, &run, t)
+        };
     // Unisolated, the search works: it finds this problem's answers.
     let outside = snoop("none");
     assert!(outside.contains(&format!("found dir: {}\n", reference.display())), "{outside}");
@@ -151,7 +170,11 @@ fn writes_to_results_home_and_etc_fail_and_change_nothing() {
     std::fs::create_dir_all(sb.results()).unwrap();
     let kept = [sb.results().join("keep.txt"), home.join(format!(".fixbench-sentinel-{tok}"))];
     let etc_kept = PathBuf::from(format!("/etc/fixbench-sentinel-{tok}"));
-    let fresh = [sb.results().join("new.txt"), home.join(format!(".fixbench-new-{tok}")), PathBuf::from(format!("/etc/fixbench-new-{tok}"))];
+    let fresh = [
+        sb.results().join("new.txt"),
+        home.join(format!(".fixbench-new-{tok}")),
+        PathBuf::from(format!("/etc/fixbench-new-{tok}")),
+    ];
     let mut planted = Planted(fresh.to_vec());
     let mut existing: Vec<PathBuf> = kept.to_vec();
     if std::fs::write(&etc_kept, "original\n").is_ok() {
@@ -190,7 +213,15 @@ fn shlex_join(words: &[String]) -> String {
 #[test]
 fn a_tampering_agent_is_graded_on_the_frozen_tests_in_the_sandbox() {
     let sb = Sandbox::new();
-    let run = run_json(fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "sandbox", "--cmd", &agent("tamper.sh")]));
+    let run = run_json(fixbench(sb.path()).args([
+        "run",
+        "--problem",
+        "expr_calc",
+        "--isolation",
+        "sandbox",
+        "--cmd",
+        &agent("tamper.sh"),
+    ]));
     let t = &trials(&run)[0];
     assert_eq!(t["isolation"], "sandbox");
     assert_eq!(t["exit_code"], 0, "{t}");
@@ -219,7 +250,17 @@ fn a_hanging_agent_is_killed_with_every_child_in_the_sandbox() {
             .env("FIXBENCH_TEST_TOKEN", &tok)
             // The children's pids (the sandbox's own) go to the trial's stdout log.
             .env("FIXBENCH_TEST_PIDFILE", "/dev/stdout")
-            .args(["run", "--problem", "expr_calc", "--isolation", "sandbox", "--timeout", "2", "--cmd", &agent("hang.sh")]),
+            .args([
+                "run",
+                "--problem",
+                "expr_calc",
+                "--isolation",
+                "sandbox",
+                "--timeout",
+                "2",
+                "--cmd",
+                &agent("hang.sh"),
+            ]),
     );
     assert!(start.elapsed() < Duration::from_secs(60));
     let t = &trials(&run)[0];
@@ -234,9 +275,16 @@ fn a_hanging_agent_is_killed_with_every_child_in_the_sandbox() {
 #[test]
 fn a_flooding_agent_stays_within_bounded_memory_and_capped_logs_in_the_sandbox() {
     let sb = Sandbox::new();
-    let (code, stdout, rss_mb) = run_measuring_rss(
-        fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "sandbox", "--json", "--cmd", &agent("flood.sh")]),
-    );
+    let (code, stdout, rss_mb) = run_measuring_rss(fixbench(sb.path()).args([
+        "run",
+        "--problem",
+        "expr_calc",
+        "--isolation",
+        "sandbox",
+        "--json",
+        "--cmd",
+        &agent("flood.sh"),
+    ]));
     assert_eq!(code, 0);
     let run: Value = serde_json::from_slice(&stdout).unwrap();
     let t = &trials(&run)[0];
@@ -251,7 +299,15 @@ fn a_flooding_agent_stays_within_bounded_memory_and_capped_logs_in_the_sandbox()
 #[test]
 fn a_vandal_that_deletes_its_workdir_is_a_recorded_outcome_in_the_sandbox() {
     let sb = Sandbox::new();
-    let run = run_json(fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--isolation", "sandbox", "--cmd", &agent("vandal.sh")]));
+    let run = run_json(fixbench(sb.path()).args([
+        "run",
+        "--problem",
+        "expr_calc",
+        "--isolation",
+        "sandbox",
+        "--cmd",
+        &agent("vandal.sh"),
+    ]));
     let t = &trials(&run)[0];
     assert_eq!(t["exit_code"], 7);
     let err = t["error"].as_str().unwrap();
@@ -263,7 +319,8 @@ fn a_vandal_that_deletes_its_workdir_is_a_recorded_outcome_in_the_sandbox() {
 #[test]
 fn an_agent_that_cannot_start_is_a_recorded_outcome_in_the_sandbox() {
     let sb = Sandbox::new();
-    std::fs::write(sb.path().join("harness.toml"), "[agents.typo]\ncommand = \"/nonexistent/agent {prompt}\"\n").unwrap();
+    std::fs::write(sb.path().join("harness.toml"), "[agents.typo]\ncommand = \"/nonexistent/agent {prompt}\"\n")
+        .unwrap();
     let run = run_json(fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--agent", "typo"]));
     let t = &trials(&run)[0];
     assert!(t["error"].as_str().unwrap().contains("cannot start `/nonexistent/agent`"), "{t}");
@@ -278,21 +335,53 @@ fn without_a_working_bubblewrap_the_run_stops_and_names_the_ways_out() {
     let broken = sb.path().join("bwrap-no-userns");
     std::fs::write(&broken, "#!/bin/sh\necho 'bwrap: No permissions to creating new namespace' >&2\nexit 1\n").unwrap();
     std::process::Command::new("chmod").arg("+x").arg(&broken).status().unwrap();
-    for (bwrap, why) in [(PathBuf::from("/nonexistent/bwrap"), "is not installed"), (broken, "No permissions to creating new namespace")] {
-        let out = run_expect(fixbench(sb.path()).env("FIXBENCH_BWRAP", &bwrap).args(["run", "--agent", "null", "--problem", "expr_calc"]), 3);
+    for (bwrap, why) in [
+        (PathBuf::from("/nonexistent/bwrap"), "is not installed"),
+        (broken, "No permissions to creating new namespace"),
+    ] {
+        let out = run_expect(
+            fixbench(sb.path()).env("FIXBENCH_BWRAP", &bwrap).args([
+                "run",
+                "--agent",
+                "null",
+                "--problem",
+                "expr_calc",
+            ]),
+            3,
+        );
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(why) && err.contains("--isolation none") && err.contains("scripts/setup.sh"), "{err}");
         assert!(!sb.results().exists(), "nothing ran, nothing is stored");
     }
     // Agents unisolated, grading still needs it, and says how to do without.
-    let out = run_expect(fixbench(sb.path()).env("FIXBENCH_BWRAP", "/nonexistent/bwrap").args(["run", "--agent", "null", "--problem", "expr_calc", "--isolation", "none"]), 3);
+    let out = run_expect(
+        fixbench(sb.path()).env("FIXBENCH_BWRAP", "/nonexistent/bwrap").args([
+            "run",
+            "--agent",
+            "null",
+            "--problem",
+            "expr_calc",
+            "--isolation",
+            "none",
+        ]),
+        3,
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot start the grading sandbox") && err.contains("--grade-isolation none"), "{err}");
     assert!(!sb.results().exists(), "nothing ran, nothing is stored");
     // Asked for no isolation of either, it needs no bubblewrap.
     let out = run_expect(
         fixbench(sb.path()).env("FIXBENCH_BWRAP", "/nonexistent/bwrap").args([
-            "run", "--agent", "null", "--problem", "expr_calc", "--isolation", "none", "--grade-isolation", "none", "--json",
+            "run",
+            "--agent",
+            "null",
+            "--problem",
+            "expr_calc",
+            "--isolation",
+            "none",
+            "--grade-isolation",
+            "none",
+            "--json",
         ]),
         0,
     );
@@ -310,7 +399,13 @@ fn harness_toml_adds_read_only_folders_but_never_the_answers() {
     let cat = |toml: &str| {
         std::fs::write(sb.path().join("harness.toml"), toml).unwrap();
         // The path inside one word: a file the command names as a word of its own is shown.
-        let run = run_json(fixbench(sb.path()).args(["run", "--problem", "expr_calc", "--cmd", &format!("bash -c 'cat {data}'")]));
+        let run = run_json(fixbench(sb.path()).args([
+            "run",
+            "--problem",
+            "expr_calc",
+            "--cmd",
+            &format!("bash -c 'cat {data}'"),
+        ]));
         let t = trials(&run)[0].clone();
         (t["exit_code"].clone(), stdout_of(&sb, &run, &t))
     };
@@ -328,7 +423,17 @@ fn harness_toml_adds_read_only_folders_but_never_the_answers() {
 #[test]
 fn dry_run_shows_what_the_sandbox_mounts() {
     let sb = Sandbox::new();
-    let out = run_expect(fixbench(sb.path()).env("FIXBENCH_BWRAP", "/nonexistent/bwrap").args(["run", "--problem", "expr_calc", "--dry-run", "--cmd", &agent("tamper.sh")]), 0);
+    let out = run_expect(
+        fixbench(sb.path()).env("FIXBENCH_BWRAP", "/nonexistent/bwrap").args([
+            "run",
+            "--problem",
+            "expr_calc",
+            "--dry-run",
+            "--cmd",
+            &agent("tamper.sh"),
+        ]),
+        0,
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("isolation: sandbox"), "{text}");
     assert!(text.contains(&format!("sandbox read-only: {}\n", repo().join("tests/agents").display())), "{text}");
@@ -347,12 +452,17 @@ fn pi_runs_in_the_sandbox_against_the_real_server() {
     let server = crate::llama::LlamaServer::start(&["-c", "8192"]);
     let sb = Sandbox::new();
     let home = tempfile::tempdir().unwrap();
-    let run = run_json(
-        fixbench(sb.path())
-            .env("FIXBENCH_AGENTS_DIR", &agents)
-            .env("HOME", home.path())
-            .args(["run", "--agent", "pi", "--problem", "expr_calc", "--server", &server.url(), "--timeout", "60"]),
-    );
+    let run = run_json(fixbench(sb.path()).env("FIXBENCH_AGENTS_DIR", &agents).env("HOME", home.path()).args([
+        "run",
+        "--agent",
+        "pi",
+        "--problem",
+        "expr_calc",
+        "--server",
+        &server.url(),
+        "--timeout",
+        "60",
+    ]));
     let t = &trials(&run)[0];
     assert_eq!(t["isolation"], "sandbox");
     let error = t["error"].as_str().unwrap_or("");
@@ -369,7 +479,9 @@ fn pi_runs_in_the_sandbox_against_the_real_server() {
     let left: Vec<_> = walkdir::WalkDir::new(home.path())
         .into_iter()
         .map(|e| e.unwrap().into_path())
-        .filter(|p| !home.path().join(".cache/fixbench").starts_with(p) && !p.starts_with(home.path().join(".cache/fixbench")))
+        .filter(|p| {
+            !home.path().join(".cache/fixbench").starts_with(p) && !p.starts_with(home.path().join(".cache/fixbench"))
+        })
         .collect();
     assert!(left.is_empty(), "pi wrote to the user's HOME: {left:?}");
 }
@@ -380,14 +492,19 @@ fn pi_runs_in_the_sandbox_against_the_real_server() {
 fn the_version_probe_runs_in_the_sandbox() {
     let sb = Sandbox::outside_tmp();
     let target = sb.path().join("probe-was-here");
-    let toml = format!(
-        "[agents.curious]\ncommand = \"true\"\nversion = \"{} {}\"\n",
-        agent("trespass.sh"),
-        target.display()
-    );
+    let toml =
+        format!("[agents.curious]\ncommand = \"true\"\nversion = \"{} {}\"\n", agent("trespass.sh"), target.display());
     std::fs::write(sb.path().join("harness.toml"), toml).unwrap();
     let version = |isolation: &str| {
-        let run = run_json(fixbench(sb.path()).args(["run", "--agent", "curious", "--problem", "expr_calc", "--isolation", isolation]));
+        let run = run_json(fixbench(sb.path()).args([
+            "run",
+            "--agent",
+            "curious",
+            "--problem",
+            "expr_calc",
+            "--isolation",
+            isolation,
+        ]));
         trials(&run)[0]["agent_version"].as_str().unwrap_or_default().to_string()
     };
     assert_eq!(version("sandbox"), format!("refused {}", target.display()));

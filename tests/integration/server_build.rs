@@ -38,7 +38,11 @@ fn the_smoke_test_passes_the_real_build_and_names_the_signal_that_killed_a_broke
     assert!(said.starts_with("ok: ") && said.contains(" tokens in "), "{said}");
 
     let dir = tempfile::tempdir().unwrap();
-    for (how, words) in [("segv", "was killed by SIGSEGV (signal 11)"), ("ill", "was killed by SIGILL (signal 4)"), ("3", "exited with code 3")] {
+    for (how, words) in [
+        ("segv", "was killed by SIGSEGV (signal 11)"),
+        ("ill", "was killed by SIGILL (signal 4)"),
+        ("3", "exited with code 3"),
+    ] {
         let bin = crashing_server(dir.path(), how);
         let out = script("smoke-llama-server.sh").arg(&bin).arg(model()).output().unwrap();
         assert_eq!(out.status.code(), Some(1), "{how}");
@@ -61,7 +65,12 @@ fn cache_with(binary: &Path, key: Option<&str>) -> tempfile::TempDir {
 }
 
 fn check(cache: &Path) -> (i32, String) {
-    let out = script("build-llama-server.sh").arg("--check").env("FIXBENCH_CACHE", cache).env("FIXBENCH_MODEL", model()).output().unwrap();
+    let out = script("build-llama-server.sh")
+        .arg("--check")
+        .env("FIXBENCH_CACHE", cache)
+        .env("FIXBENCH_MODEL", model())
+        .output()
+        .unwrap();
     (out.status.code().unwrap_or(-1), format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr_of(&out)))
 }
 
@@ -72,7 +81,10 @@ fn a_cached_binary_is_accepted_only_with_this_machines_key_and_a_passing_smoke_t
     let key = std::fs::read_to_string(&key_file)
         .unwrap_or_else(|_| panic!("no {}: run scripts/setup.sh", key_file.display()));
     let key = key.trim();
-    assert!(key.contains("llama-cpp-python=0.3.36") && key.contains(" cpu=") && key.contains("-DGGML_NATIVE=OFF"), "{key}");
+    assert!(
+        key.contains("llama-cpp-python=0.3.36") && key.contains(" cpu=") && key.contains("-DGGML_NATIVE=OFF"),
+        "{key}"
+    );
 
     let good = cache_with(&real, Some(key));
     let (code, said) = check(good.path());
@@ -110,7 +122,12 @@ fn serve_sh_says_how_the_server_died_shows_its_log_and_names_the_way_out() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = stderr_of(&out);
-    for want in ["killed by SIGSEGV (signal 11) during startup", "load_tensors: loading model tensors", "build-llama-server.sh", "FIXBENCH_LLAMA_SERVER"] {
+    for want in [
+        "killed by SIGSEGV (signal 11) during startup",
+        "load_tensors: loading model tensors",
+        "build-llama-server.sh",
+        "FIXBENCH_LLAMA_SERVER",
+    ] {
         assert!(err.contains(want), "`{want}` missing:\n{err}");
     }
 }
@@ -129,7 +146,10 @@ fn a_sweep_whose_server_segfaults_records_the_signal_log_and_way_out_and_goes_on
         ),
     )
     .unwrap();
-    let out = fixbench(sb.path()).args(["sweep", sweep.to_str().unwrap(), "--agent", "null", "--problem", "expr_calc"]).output().unwrap();
+    let out = fixbench(sb.path())
+        .args(["sweep", sweep.to_str().unwrap(), "--agent", "null", "--problem", "expr_calc"])
+        .output()
+        .unwrap();
     let err = stderr_of(&out);
     assert!(err.contains("llama-server was killed by SIGSEGV (signal 11) during start-up"), "{err}");
     assert!(err.contains("scripts/build-llama-server.sh") && err.contains("FIXBENCH_LLAMA_SERVER"), "{err}");
@@ -143,11 +163,24 @@ fn a_sweep_takes_its_default_binary_from_the_harness_file_that_config_names() {
     let config = sb.path().join("elsewhere.toml");
     std::fs::write(&config, format!("[server]\nbinary = \"{}\"\n", bin.display())).unwrap();
     let sweep = sb.path().join("plain.toml");
-    std::fs::write(&sweep, format!("[[server]]\nlabel = \"plain\"\nmodel = \"{}\"\nargs = []\n", model().display())).unwrap();
+    std::fs::write(&sweep, format!("[[server]]\nlabel = \"plain\"\nmodel = \"{}\"\nargs = []\n", model().display()))
+        .unwrap();
     let out = fixbench(sb.path())
-        .args(["sweep", sweep.to_str().unwrap(), "--agent", "null", "--problem", "expr_calc", "--config", config.to_str().unwrap()])
+        .args([
+            "sweep",
+            sweep.to_str().unwrap(),
+            "--agent",
+            "null",
+            "--problem",
+            "expr_calc",
+            "--config",
+            config.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     let err = stderr_of(&out);
-    assert!(err.contains("llama-server was killed by SIGSEGV (signal 11) during start-up"), "the --config file's binary was not used: {err}");
+    assert!(
+        err.contains("llama-server was killed by SIGSEGV (signal 11) during start-up"),
+        "the --config file's binary was not used: {err}"
+    );
 }

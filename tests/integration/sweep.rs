@@ -52,10 +52,21 @@ fn two_configurations_both_run_with_telemetry_and_labels() {
     let file = write_sweep(
         sb.path(),
         &model,
-        &[("one-slot", r#""-np", "1", "-c", "2048", "-t", "2""#), ("two-slots", r#""-np", "2", "-c", "4096", "-t", "2""#)],
+        &[
+            ("one-slot", r#""-np", "1", "-c", "2048", "-t", "2""#),
+            ("two-slots", r#""-np", "2", "-c", "4096", "-t", "2""#),
+        ],
     );
     let out = run_expect(
-        fixbench(sb.path()).arg("sweep").arg(&file).args(["--problem", "expr_calc", "--isolation", "none", "--json", "--cmd", &multiturn_cmd()]),
+        fixbench(sb.path()).arg("sweep").arg(&file).args([
+            "--problem",
+            "expr_calc",
+            "--isolation",
+            "none",
+            "--json",
+            "--cmd",
+            &multiturn_cmd(),
+        ]),
         0,
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -79,7 +90,17 @@ fn two_configurations_both_run_with_telemetry_and_labels() {
     assert!(servers_running(&model).is_empty(), "a llama-server outlived the sweep");
 
     // The comparison is grouped by server configuration.
-    let out = run_expect(fixbench(sb.path()).arg("sweep").arg(&file).args(["--problem", "expr_calc", "--isolation", "none", "--agent", "null"]), 0);
+    let out = run_expect(
+        fixbench(sb.path()).arg("sweep").arg(&file).args([
+            "--problem",
+            "expr_calc",
+            "--isolation",
+            "none",
+            "--agent",
+            "null",
+        ]),
+        0,
+    );
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("one-slot") && table.contains("two-slots") && table.contains("finished"), "{table}");
     assert!(servers_running(&model).is_empty());
@@ -95,16 +116,30 @@ fn a_configuration_with_a_bad_flag_is_reported_and_skipped() {
         &[("broken", r#""--no-such-flag""#), ("ok", r#""-np", "1", "-c", "2048", "-t", "2""#)],
     );
     let out = run_expect(
-        fixbench(sb.path()).arg("sweep").arg(&file).args(["--problem", "expr_calc", "--isolation", "none", "--agent", "null", "--health-timeout", "60"]),
+        fixbench(sb.path()).arg("sweep").arg(&file).args([
+            "--problem",
+            "expr_calc",
+            "--isolation",
+            "none",
+            "--agent",
+            "null",
+            "--health-timeout",
+            "60",
+        ]),
         0,
     );
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(table.contains("broken") && table.contains("failed: llama-server exited with code 1 during start-up (its log says why)"), "{table}");
+    assert!(
+        table.contains("broken")
+            && table.contains("failed: llama-server exited with code 1 during start-up (its log says why)"),
+        "{table}"
+    );
     assert!(table.contains("ok") && table.contains("finished"), "{table}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no-such-flag"), "the log tail says why: {stderr}");
     let sweeps: Vec<_> = std::fs::read_dir(sb.results().join("sweeps")).unwrap().collect();
-    let record: Value = serde_json::from_str(&std::fs::read_to_string(sweeps[0].as_ref().unwrap().path()).unwrap()).unwrap();
+    let record: Value =
+        serde_json::from_str(&std::fs::read_to_string(sweeps[0].as_ref().unwrap().path()).unwrap()).unwrap();
     assert_eq!(record["configs"][0]["status"], "failed");
     assert!(record["configs"][0]["log_tail"].as_str().unwrap().contains("no-such-flag"));
     assert_eq!(record["configs"][1]["status"], "finished");
@@ -115,7 +150,11 @@ fn a_configuration_with_a_bad_flag_is_reported_and_skipped() {
 fn ctrl_c_stops_the_server_and_resume_finishes_the_sweep() {
     let sb = Sandbox::new();
     let model = unique_model(sb.path());
-    let file = write_sweep(sb.path(), &model, &[("a", r#""-np", "1", "-c", "2048", "-t", "2""#), ("b", r#""-np", "1", "-c", "2048", "-t", "2""#)]);
+    let file = write_sweep(
+        sb.path(),
+        &model,
+        &[("a", r#""-np", "1", "-c", "2048", "-t", "2""#), ("b", r#""-np", "1", "-c", "2048", "-t", "2""#)],
+    );
     let slow = format!("{} && sleep 6", multiturn_cmd());
     let child = fixbench(sb.path())
         .arg("sweep")
@@ -128,7 +167,9 @@ fn ctrl_c_stops_the_server_and_resume_finishes_the_sweep() {
     // Interrupt once the first server is up and its run (and agent) has started.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     let run_started = || {
-        std::fs::read_dir(sb.results()).map(|d| d.flatten().any(|e| e.path().join("run.json").is_file())).unwrap_or(false)
+        std::fs::read_dir(sb.results())
+            .map(|d| d.flatten().any(|e| e.path().join("run.json").is_file()))
+            .unwrap_or(false)
     };
     while !run_started() {
         assert!(std::time::Instant::now() < deadline, "the sweep never started a run");

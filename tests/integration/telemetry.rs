@@ -17,25 +17,9 @@ use crate::llama::{free_port, multiturn_cmd, LlamaServer};
 use crate::util::*;
 
 /// `fixbench run` on expr_calc against `server` with `--cmd` agents; returns the stored run.
-fn run(
-    sb: &Sandbox,
-    results: &str,
-    server: &LlamaServer,
-    agents: &[String],
-    extra: &[&str],
-) -> Value {
+fn run(sb: &Sandbox, results: &str, server: &LlamaServer, agents: &[String], extra: &[&str]) -> Value {
     let mut cmd = fixbench(sb.path());
-    cmd.args([
-        "run",
-        "--server",
-        &server.url(),
-        "--problem",
-        "expr_calc",
-        "--isolation",
-        "none",
-        "--results",
-        results,
-    ]);
+    cmd.args(["run", "--server", &server.url(), "--problem", "expr_calc", "--isolation", "none", "--results", results]);
     for a in agents {
         cmd.args(["--cmd", a]);
     }
@@ -45,11 +29,8 @@ fn run(
 }
 
 fn only_run_in(dir: &Path) -> Value {
-    let runs: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("run.json").is_file())
-        .collect();
+    let runs: Vec<_> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.join("run.json").is_file()).collect();
     assert_eq!(runs.len(), 1, "{runs:?}");
     serde_json::from_str(&std::fs::read_to_string(runs[0].join("run.json")).unwrap()).unwrap()
 }
@@ -69,34 +50,16 @@ fn u(v: &Value) -> u64 {
 /// The proxy's per-request sums equal the server's counter deltas, exactly.
 fn assert_sums_match_metrics(t: &Value) {
     let sum = |k: &str| requests(t).iter().map(|r| u(&r[k])).sum::<u64>();
-    assert_eq!(
-        t["server"]["prompt_tokens"].as_f64().unwrap(),
-        sum("prompt_n") as f64,
-        "prompt tokens: {t:#}"
-    );
-    assert_eq!(
-        t["server"]["cached_tokens"].as_f64().unwrap(),
-        sum("cache_n") as f64,
-        "cached tokens: {t:#}"
-    );
-    assert_eq!(
-        t["server"]["predicted_tokens"].as_f64().unwrap(),
-        sum("predicted_n") as f64,
-        "predicted: {t:#}"
-    );
+    assert_eq!(t["server"]["prompt_tokens"].as_f64().unwrap(), sum("prompt_n") as f64, "prompt tokens: {t:#}");
+    assert_eq!(t["server"]["cached_tokens"].as_f64().unwrap(), sum("cache_n") as f64, "cached tokens: {t:#}");
+    assert_eq!(t["server"]["predicted_tokens"].as_f64().unwrap(), sum("predicted_n") as f64, "predicted: {t:#}");
 }
 
 #[test]
 fn multiturn_agent_sums_match_metrics_and_follow_ups_hit_the_cache() {
     let server = LlamaServer::start(&[]);
     let sb = Sandbox::new();
-    let run = run(
-        &sb,
-        "results",
-        &server,
-        &[multiturn_cmd("--turns 3 --stream")],
-        &[],
-    );
+    let run = run(&sb, "results", &server, &[multiturn_cmd("--turns 3 --stream")], &[]);
 
     let info = &run["server"];
     assert_eq!(info["model"], "SmolLM2-135M-Instruct");
@@ -104,10 +67,7 @@ fn multiturn_agent_sums_match_metrics_and_follow_ups_hit_the_cache() {
     assert_eq!(info["total_slots"], 1);
     assert_eq!(info["n_ctx_per_slot"], 2048);
     assert_eq!(info["model_sha256"].as_str().unwrap().len(), 64);
-    assert_eq!(
-        info["model_size_bytes"].as_u64(),
-        Some(std::fs::metadata(crate::llama::model()).unwrap().len())
-    );
+    assert_eq!(info["model_size_bytes"].as_u64(), Some(std::fs::metadata(crate::llama::model()).unwrap().len()));
     assert_eq!(info["chat_template_sha256"].as_str().unwrap().len(), 64);
     assert!(info["build_info"].is_string() && info["slots"].is_array());
 
@@ -123,21 +83,12 @@ fn multiturn_agent_sums_match_metrics_and_follow_ups_hit_the_cache() {
         assert_eq!(r["path"], "/v1/chat/completions");
         assert_eq!((u(&r["conversation"]), u(&r["turn"])), (0, i as u64));
         assert_eq!(r["stream"], true);
-        let (ttft, total) = (
-            r["ttft_ms"].as_f64().unwrap(),
-            r["total_ms"].as_f64().unwrap(),
-        );
-        assert!(
-            ttft > 0.0 && ttft < total,
-            "a streamed request's TTFT is below its total: {r}"
-        );
+        let (ttft, total) = (r["ttft_ms"].as_f64().unwrap(), r["total_ms"].as_f64().unwrap());
+        assert!(ttft > 0.0 && ttft < total, "a streamed request's TTFT is below its total: {r}");
         assert!(r["prompt_ms"].as_f64().unwrap() > 0.0 && u(&r["predicted_n"]) > 0);
         if i > 0 {
             let prev = &reqs[i - 1];
-            assert!(
-                u(&r["cache_n"]) >= u(&prev["prompt_n"]) + u(&prev["cache_n"]),
-                "turn {i} reuses the cache: {r}"
-            );
+            assert!(u(&r["cache_n"]) >= u(&prev["prompt_n"]) + u(&prev["cache_n"]), "turn {i} reuses the cache: {r}");
             assert_eq!(r["reprefilled_tokens"], 0, "{r}");
         }
     }
@@ -151,28 +102,15 @@ fn multiturn_agent_sums_match_metrics_and_follow_ups_hit_the_cache() {
     assert_eq!(timing["reprefilled_tokens"], 0);
     let wait = timing["server_wait_s"].as_f64().unwrap();
     let agent_s = t["agent_s"].as_f64().unwrap();
-    assert!(
-        wait > 0.0 && wait <= agent_s + 0.5,
-        "{timing} vs agent_s {agent_s}"
-    );
+    assert!(wait > 0.0 && wait <= agent_s + 0.5, "{timing} vs agent_s {agent_s}");
 
     // The doctor reads the same run: one slot for one conversation, nothing re-prefilled.
     let out = run_expect(fixbench(sb.path()).args(["doctor", "latest", "--json"]), 0);
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let finding = |check: &str| {
-        doc["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["check"] == check)
-            .cloned()
-    };
+    let finding = |check: &str| doc["findings"].as_array().unwrap().iter().find(|f| f["check"] == check).cloned();
     assert_eq!(finding("slots").unwrap()["kind"], "ok", "{doc:#}");
     assert_eq!(finding("reprefill").unwrap()["kind"], "ok", "{doc:#}");
-    assert_eq!(
-        finding("slot_save_path").unwrap()["fix"],
-        "--slot-save-path DIR"
-    );
+    assert_eq!(finding("slot_save_path").unwrap()["fix"], "--slot-save-path DIR");
 }
 
 #[test]
@@ -184,10 +122,7 @@ fn forced_cache_misses_are_reported_as_reprefilled_tokens() {
         &sb,
         "results",
         &server,
-        &[
-            multiturn_cmd("--turns 2 --no-cache-prompt"),
-            multiturn_cmd("--turns 2 --conversations 2"),
-        ],
+        &[multiturn_cmd("--turns 2 --no-cache-prompt"), multiturn_cmd("--turns 2 --conversations 2")],
         &[],
     );
     let by_agent = |name: &str| trials(&run).iter().find(|t| t["agent"] == name).unwrap();
@@ -198,11 +133,7 @@ fn forced_cache_misses_are_reported_as_reprefilled_tokens() {
     let reqs = requests(t);
     assert_eq!(reqs.len(), 2);
     let first_total = u(&reqs[0]["prompt_n"]) + u(&reqs[0]["cache_n"]);
-    assert_eq!(
-        u(&reqs[1]["reprefilled_tokens"]),
-        first_total - u(&reqs[1]["cache_n"]),
-        "{reqs:#?}"
-    );
+    assert_eq!(u(&reqs[1]["reprefilled_tokens"]), first_total - u(&reqs[1]["cache_n"]), "{reqs:#?}");
     assert!(u(&t["timing"]["reprefilled_tokens"]) > 100);
 
     // Two interleaved conversations on one slot.
@@ -210,99 +141,51 @@ fn forced_cache_misses_are_reported_as_reprefilled_tokens() {
     assert_sums_match_metrics(t);
     let reqs = requests(t);
     assert_eq!(reqs.len(), 4);
-    let convs: Vec<(u64, u64)> = reqs
-        .iter()
-        .map(|r| (u(&r["conversation"]), u(&r["turn"])))
-        .collect();
+    let convs: Vec<(u64, u64)> = reqs.iter().map(|r| (u(&r["conversation"]), u(&r["turn"]))).collect();
     assert_eq!(convs, [(0, 0), (1, 0), (0, 1), (1, 1)]);
     for r in &reqs[2..] {
-        assert!(
-            u(&r["reprefilled_tokens"]) > 50,
-            "the other conversation evicted this one's prefix: {r}"
-        );
+        assert!(u(&r["reprefilled_tokens"]) > 50, "the other conversation evicted this one's prefix: {r}");
     }
     assert_eq!(t["timing"]["conversations"], 2);
 
     // The doctor sees the re-prefill share from the stored run.
-    let out = run_expect(
-        fixbench(sb.path()).args(["doctor", "latest", "--server", &server.url(), "--json"]),
-        0,
-    );
+    let out = run_expect(fixbench(sb.path()).args(["doctor", "latest", "--server", &server.url(), "--json"]), 0);
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let finding = |check: &str| {
-        doc["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["check"] == check)
-            .cloned()
-            .unwrap()
-    };
+    let finding =
+        |check: &str| doc["findings"].as_array().unwrap().iter().find(|f| f["check"] == check).cloned().unwrap();
     // The interleaved conversations lost their prefixes to each other (eviction); the
     // cache_prompt: false turns found nothing cached at all (the prompt cache is off).
     assert_eq!(finding("reprefill")["kind"], "cost", "{doc:#}");
     assert_eq!(finding("prompt_cache")["kind"], "cost", "{doc:#}");
-    assert!(
-        finding("prompt_cache")["message"]
-            .as_str()
-            .unwrap()
-            .contains("1 of the 3 follow-up"),
-        "{doc:#}"
-    );
-    let text = run_expect(
-        fixbench(sb.path()).args(["doctor", "latest", "--server", &server.url()]),
-        0,
-    );
+    assert!(finding("prompt_cache")["message"].as_str().unwrap().contains("1 of the 3 follow-up"), "{doc:#}");
+    let text = run_expect(fixbench(sb.path()).args(["doctor", "latest", "--server", &server.url()]), 0);
     let text = String::from_utf8_lossy(&text.stdout);
-    assert!(
-        text.contains("costs time") && text.contains("fix: -np 1"),
-        "{text}"
-    );
+    assert!(text.contains("costs time") && text.contains("fix: -np 1"), "{text}");
 }
 
 #[test]
 fn a_server_killed_mid_trial_leaves_a_graded_trial_with_telemetry_marked_missing() {
     let server = LlamaServer::start(&[]);
     let sb = Sandbox::new();
-    let agent = multiturn_cmd(&format!(
-        "--turns 3 --kill-pid {} --kill-after 1",
-        server.pid()
-    ));
+    let agent = multiturn_cmd(&format!("--turns 3 --kill-pid {} --kill-after 1", server.pid()));
     let run = run(&sb, "results", &server, &[agent], &[]);
     let t = &trials(&run)[0];
     assert_eq!(t["total"], 15, "still graded: {t:#}");
-    assert_eq!(
-        t["server"],
-        Value::Null,
-        "no counters after the server died: {t:#}"
-    );
+    assert_eq!(t["server"], Value::Null, "no counters after the server died: {t:#}");
     let missing = t["telemetry_missing"].as_array().unwrap();
-    let joined = missing
-        .iter()
-        .map(|m| m.as_str().unwrap())
-        .collect::<Vec<_>>()
-        .join("\n");
-    assert!(
-        joined.contains("at trial end") && joined.contains("stopped or failed"),
-        "{joined}"
-    );
+    let joined = missing.iter().map(|m| m.as_str().unwrap()).collect::<Vec<_>>().join("\n");
+    assert!(joined.contains("at trial end") && joined.contains("stopped or failed"), "{joined}");
     assert!(joined.contains("got no answer from the server"), "{joined}");
     let reqs = requests(t);
     assert_eq!(reqs.len(), 3);
     assert_eq!(reqs[0]["status"], 200);
     for r in &reqs[1..] {
         assert_eq!(r["status"], 502, "{r}");
-        assert!(
-            r["error"].as_str().unwrap().contains("did not answer"),
-            "{r}"
-        );
+        assert!(r["error"].as_str().unwrap().contains("did not answer"), "{r}");
         assert_eq!(r["prompt_n"], Value::Null, "unknown, not zero: {r}");
     }
     assert!(
-        t["error"]
-            .as_str()
-            .unwrap_or("")
-            .contains("exited with code 1"),
+        t["error"].as_str().unwrap_or("").contains("exited with code 1"),
         "the agent's failure is the trial's error"
     );
 }
@@ -331,37 +214,16 @@ fn cache_states_cold_and_warm_prepare_the_cache() {
     drop(plain);
 
     let slots_dir = tempfile::tempdir().unwrap();
-    let server = LlamaServer::start(&[
-        "-cram",
-        "0",
-        "--slot-save-path",
-        &slots_dir.path().to_string_lossy(),
-    ]);
-    let first_cached = |run: &Value| -> Vec<u64> {
-        trials(run)
-            .iter()
-            .map(|t| u(&requests(t)[0]["cache_n"]))
-            .collect()
-    };
+    let server = LlamaServer::start(&["-cram", "0", "--slot-save-path", &slots_dir.path().to_string_lossy()]);
+    let first_cached =
+        |run: &Value| -> Vec<u64> { trials(run).iter().map(|t| u(&requests(t)[0]["cache_n"])).collect() };
 
     // shared: the second trial finds the first one's prompt cached (all but one token).
-    let shared = run(
-        &sb,
-        "shared",
-        &server,
-        &[multiturn_cmd("--turns 1")],
-        &["--repeat", "2"],
-    );
+    let shared = run(&sb, "shared", &server, &[multiturn_cmd("--turns 1")], &["--repeat", "2"]);
     let c = first_cached(&shared);
     assert!(c[1] > 100, "shared keeps the cache between trials: {c:?}");
     // cold: every trial starts from erased slots.
-    let cold = run(
-        &sb,
-        "cold",
-        &server,
-        &[multiturn_cmd("--turns 1")],
-        &["--repeat", "2", "--cache-state", "cold"],
-    );
+    let cold = run(&sb, "cold", &server, &[multiturn_cmd("--turns 1")], &["--repeat", "2", "--cache-state", "cold"]);
     assert_eq!(first_cached(&cold), [0, 0]);
     for t in trials(&cold) {
         assert_eq!(t["cache_state"], "cold");
@@ -370,25 +232,12 @@ fn cache_states_cold_and_warm_prepare_the_cache() {
     }
     // warm: two agents alternate on one slot, so without a warm-up each finds the other's
     // prompt; the warm-up copies the agent's own first request of its previous trial.
-    let agents = [
-        multiturn_cmd("--turns 1 --filler 4"),
-        multiturn_cmd("--turns 1 --filler 6"),
-    ];
-    let warm = run(
-        &sb,
-        "warm",
-        &server,
-        &agents,
-        &["--repeat", "2", "--cache-state", "warm"],
-    );
+    let agents = [multiturn_cmd("--turns 1 --filler 4"), multiturn_cmd("--turns 1 --filler 6")];
+    let warm = run(&sb, "warm", &server, &agents, &["--repeat", "2", "--cache-state", "warm"]);
     for t in trials(&warm).iter().filter(|t| t["repeat"] == 1) {
         let r = &requests(t)[0];
         let total = u(&r["prompt_n"]) + u(&r["cache_n"]);
-        assert_eq!(
-            u(&r["cache_n"]),
-            total - 1,
-            "the warm-up prefilled this agent's first prompt: {r}"
-        );
+        assert_eq!(u(&r["cache_n"]), total - 1, "the warm-up prefilled this agent's first prompt: {r}");
         assert_sums_match_metrics(t);
     }
 }
@@ -397,13 +246,7 @@ fn cache_states_cold_and_warm_prepare_the_cache() {
 fn resume_refuses_a_server_whose_fingerprint_changed() {
     let sb = Sandbox::new();
     let one = LlamaServer::start(&[]);
-    let run = run(
-        &sb,
-        "results",
-        &one,
-        &[],
-        &["--agent", "null", "--repeat", "2"],
-    );
+    let run = run(&sb, "results", &one, &[], &["--agent", "null", "--repeat", "2"]);
     drop(one);
     // Make it an unfinished run: drop its last trial.
     let id = run["run_id"].as_str().unwrap();
@@ -429,10 +272,7 @@ fn resume_refuses_a_server_whose_fingerprint_changed() {
         2,
     );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("slots: 1 → 2") && err.contains("--resume"),
-        "{err}"
-    );
+    assert!(err.contains("slots: 1 → 2") && err.contains("--resume"), "{err}");
 }
 
 #[test]
@@ -443,14 +283,7 @@ fn proxy_command_records_openai_and_anthropic_requests() {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let proxy = Command::new(env!("CARGO_BIN_EXE_fixbench"))
-        .args([
-            "proxy",
-            "--server",
-            &server.url(),
-            "--listen",
-            &listen,
-            "--log",
-        ])
+        .args(["proxy", "--server", &server.url(), "--listen", &listen, "--log"])
         .arg(&log)
         .stderr(Stdio::piped())
         .spawn()
@@ -458,29 +291,16 @@ fn proxy_command_records_openai_and_anthropic_requests() {
     let base = format!("http://{listen}");
     let start = Instant::now();
     while ureq::get(&format!("{base}/health")).call().is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "fixbench proxy did not come up"
-        );
+        assert!(start.elapsed() < Duration::from_secs(20), "fixbench proxy did not come up");
         std::thread::sleep(Duration::from_millis(100));
     }
     let status = Command::new("python3")
         .arg(repo().join("tests/agents/multiturn.py"))
-        .args([
-            "--base-url",
-            &format!("{base}/v1"),
-            "--turns",
-            "2",
-            "--stream",
-        ])
+        .args(["--base-url", &format!("{base}/v1"), "--turns", "2", "--stream"])
         .status()
         .unwrap();
     assert!(status.success());
-    let models: Value = ureq::get(&format!("{base}/v1/models"))
-        .call()
-        .unwrap()
-        .into_json()
-        .unwrap();
+    let models: Value = ureq::get(&format!("{base}/v1/models")).call().unwrap().into_json().unwrap();
     assert!(models["data"].is_array());
     let msg: Value = ureq::post(&format!("{base}/v1/messages"))
         .send_json(serde_json::json!({"model": "local", "max_tokens": 4, "messages": [{"role": "user", "content": "Say hi."}]}))
@@ -489,17 +309,11 @@ fn proxy_command_records_openai_and_anthropic_requests() {
         .unwrap();
     assert_eq!(msg["type"], "message", "{msg}");
 
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(proxy.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    );
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(proxy.id() as i32), nix::sys::signal::Signal::SIGINT);
     let out = proxy.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("POST /v1/chat/completions 200 stream ttft"),
-        "one line per request: {stderr}"
-    );
+    assert!(stderr.contains("POST /v1/chat/completions 200 stream ttft"), "one line per request: {stderr}");
 
     // Every request is logged; the readiness polls of /health are left out here.
     let lines: Vec<Value> = std::fs::read_to_string(&log)
@@ -516,11 +330,7 @@ fn proxy_command_records_openai_and_anthropic_requests() {
     let m = &lines[3];
     assert_eq!(m["path"], "/v1/messages");
     assert_eq!(m["status"], 200);
-    assert_eq!(
-        u(&m["prompt_n"]) as f64,
-        msg["usage"]["input_tokens"].as_f64().unwrap(),
-        "from Anthropic usage: {m}"
-    );
+    assert_eq!(u(&m["prompt_n"]) as f64, msg["usage"]["input_tokens"].as_f64().unwrap(), "from Anthropic usage: {m}");
     assert_eq!(m["prompt_ms"], Value::Null, "/v1/messages has no timings");
 }
 
@@ -529,27 +339,14 @@ fn doctor_on_a_live_server_and_a_run_without_metrics() {
     // No --metrics, two slots.
     let server = LlamaServer::start_raw(&["-c", "2048", "-np", "2", "-t", "2"]);
     let sb = Sandbox::new();
-    let out = run_expect(
-        fixbench(sb.path()).args(["doctor", "--server", &server.url(), "--json"]),
-        0,
-    );
+    let out = run_expect(fixbench(sb.path()).args(["doctor", "--server", &server.url(), "--json"]), 0);
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let finding = |check: &str| {
-        doc["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["check"] == check)
-            .cloned()
-            .unwrap()
-    };
+    let finding =
+        |check: &str| doc["findings"].as_array().unwrap().iter().find(|f| f["check"] == check).cloned().unwrap();
     assert_eq!(finding("metrics_endpoint")["kind"], "blind_spot");
     assert_eq!(finding("metrics_endpoint")["fix"], "--metrics");
     assert_eq!(finding("slots")["kind"], "note");
-    assert!(finding("slots")["fix"]
-        .as_str()
-        .unwrap()
-        .starts_with("-np 1"));
+    assert!(finding("slots")["fix"].as_str().unwrap().starts_with("-np 1"));
 
     // A trial on that server is still graded; its counters are missing and say why.
     let run = run(&sb, "results", &server, &[multiturn_cmd("--turns 1")], &[]);
@@ -557,10 +354,7 @@ fn doctor_on_a_live_server_and_a_run_without_metrics() {
     assert_eq!(t["total"], 15);
     assert_eq!(t["server"], Value::Null);
     let missing = t["telemetry_missing"][0].as_str().unwrap();
-    assert!(
-        missing.contains("/metrics is off") && missing.contains("--metrics"),
-        "{missing}"
-    );
+    assert!(missing.contains("/metrics is off") && missing.contains("--metrics"), "{missing}");
     assert_eq!(requests(t).len(), 1, "the proxy still records requests");
 
     // No server and no run: nothing to examine.
@@ -627,28 +421,14 @@ fn requests_abandoned_by_their_client_are_recorded_with_the_servers_timings() {
         eprintln!("stream {stream}: end waited {waited:?} for {r:?}");
         let gone = r.abandoned_ms.expect("marked as abandoned");
         assert!(gone + 100.0 < r.total_ms, "the client left first: {r:?}");
-        assert!(
-            waited < Duration::from_secs(50),
-            "end waited for the server, not the whole grace: {waited:?}"
-        );
+        assert!(waited < Duration::from_secs(50), "end waited for the server, not the whole grace: {waited:?}");
         assert_eq!((r.status, r.stream), (200, stream), "{r:?}");
         assert_eq!(r.predicted_n, Some(128), "{r:?}");
-        assert!(
-            r.error.as_deref().unwrap().contains("client closed"),
-            "{r:?}"
-        );
+        assert!(r.error.as_deref().unwrap().contains("client closed"), "{r:?}");
         let d = metrics::delta(&before, &after).unwrap();
-        assert_eq!(
-            d.prompt_tokens,
-            r.prompt_n.unwrap() as f64,
-            "{d:?} vs {r:?}"
-        );
+        assert_eq!(d.prompt_tokens, r.prompt_n.unwrap() as f64, "{d:?} vs {r:?}");
         assert_eq!(d.cached_tokens, r.cache_n.unwrap() as f64, "{d:?} vs {r:?}");
-        assert_eq!(
-            d.predicted_tokens,
-            r.predicted_n.unwrap() as f64,
-            "{d:?} vs {r:?}"
-        );
+        assert_eq!(d.predicted_tokens, r.predicted_n.unwrap() as f64, "{d:?} vs {r:?}");
     }
 }
 
@@ -667,11 +447,7 @@ fn a_request_abandoned_past_the_grace_is_cut_short_and_the_server_stops() {
     assert_eq!((got.records.len(), got.unfinished), (1, 0), "{got:?}");
     let r = &got.records[0];
     assert!(r.abandoned_ms.is_some(), "{r:?}");
-    assert_eq!(
-        (r.status, r.prompt_n, r.predicted_n),
-        (0, None, None),
-        "unknown, not zero: {r:?}"
-    );
+    assert_eq!((r.status, r.prompt_n, r.predicted_n), (0, None, None), "unknown, not zero: {r:?}");
     assert!(r.error.as_deref().unwrap().contains("cancelled"), "{r:?}");
 
     // The closed connection told the server to stop generating. Watched in its log: polling
@@ -679,16 +455,10 @@ fn a_request_abandoned_past_the_grace_is_cut_short_and_the_server_stops() {
     // (it checks only when no other result arrived for a second).
     let t = Instant::now();
     while !server.log_text().contains("cancel task") {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "the server kept generating"
-        );
+        assert!(t.elapsed() < Duration::from_secs(10), "the server kept generating");
         std::thread::sleep(Duration::from_millis(20));
     }
-    eprintln!(
-        "the server cancelled the task {:?} after the cut",
-        t.elapsed()
-    );
+    eprintln!("the server cancelled the task {:?} after the cut", t.elapsed());
     // The slot is released just after the log line: give it a moment.
     let t = Instant::now();
     while server.get_json("/slots")[0]["is_processing"] != false {
@@ -700,11 +470,7 @@ fn a_request_abandoned_past_the_grace_is_cut_short_and_the_server_stops() {
     proxy.begin(true);
     let t = Instant::now();
     let next = proxy.end(Duration::from_secs(5));
-    assert!(
-        t.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        t.elapsed()
-    );
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     assert_eq!((next.records.len(), next.unfinished), (0, 0));
 }
 
@@ -712,9 +478,7 @@ fn a_request_abandoned_past_the_grace_is_cut_short_and_the_server_stops() {
 fn doctor_says_whether_the_agent_sandbox_starts_here() {
     let dir = tempfile::tempdir().unwrap();
     let run = fixbench::report::synth::run_record("r1", chrono::Utc::now(), &["a".into()]);
-    fixbench::store::Store::new(dir.path().join("results"))
-        .save(&run)
-        .unwrap();
+    fixbench::store::Store::new(dir.path().join("results")).save(&run).unwrap();
     let doctor = |bwrap: Option<&str>, json: bool| {
         let mut cmd = fixbench(dir.path());
         cmd.args(["doctor", "latest"]);
@@ -741,20 +505,11 @@ fn doctor_says_whether_the_agent_sandbox_starts_here() {
     // bubblewrap is installed on this machine (scripts/setup.sh).
     let here = sandbox_finding(None);
     assert_eq!(here["kind"], "ok", "{here}");
-    assert!(
-        here["message"].as_str().unwrap().contains("--unshare-pid"),
-        "{here}"
-    );
+    assert!(here["message"].as_str().unwrap().contains("--unshare-pid"), "{here}");
 
     let missing = sandbox_finding(Some("/nonexistent/bwrap"));
     assert_eq!(missing["kind"], "blocker", "{missing}");
-    assert!(
-        missing["message"]
-            .as_str()
-            .unwrap()
-            .contains("`/nonexistent/bwrap` is not installed"),
-        "{missing}"
-    );
+    assert!(missing["message"].as_str().unwrap().contains("`/nonexistent/bwrap` is not installed"), "{missing}");
     let fix = missing["fix"].as_str().unwrap();
     for part in ["scripts/setup.sh", "user namespaces", "--isolation none"] {
         assert!(fix.contains(part), "{fix}");
@@ -785,5 +540,8 @@ fn an_agent_that_leaves_a_request_running_is_timed_to_when_it_left() {
     let timing = &t["timing"];
     let (wait, own) = (timing["server_wait_s"].as_f64().unwrap(), timing["agent_own_s"].as_f64().unwrap());
     assert!(wait <= agent_s + 0.05, "the wait on the server ({wait} s) outlasts the agent ({agent_s} s): {timing}");
-    assert!((wait + own - agent_s).abs() < 0.5, "wait {wait} + own {own} should make the agent's {agent_s} s: {timing}");
+    assert!(
+        (wait + own - agent_s).abs() < 0.5,
+        "wait {wait} + own {own} should make the agent's {agent_s} s: {timing}"
+    );
 }

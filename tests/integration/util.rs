@@ -134,7 +134,11 @@ pub fn tiny_problem(root: &Path, tests: &str, count: u32) {
         std::fs::create_dir_all(p.join(d)).unwrap();
     }
     std::fs::write(p.join("PROBLEM.md"), "`tiny.add` subtracts. Make it add.\n").unwrap();
-    std::fs::write(p.join("problem.toml"), format!("difficulty = \"easy\"\ndescription = \"add\"\ntests = {count}\nbaseline = 1\n")).unwrap();
+    std::fs::write(
+        p.join("problem.toml"),
+        format!("difficulty = \"easy\"\ndescription = \"add\"\ntests = {count}\nbaseline = 1\n"),
+    )
+    .unwrap();
     std::fs::write(p.join("tiny/__init__.py"), "def add(a, b):\n    return a - b\n").unwrap();
     std::fs::write(p.join("tiny.reference/__init__.py"), "def add(a, b):\n    return a + b\n").unwrap();
     std::fs::write(p.join("tiny.reference/FIX.md"), "add subtracted\n").unwrap();

@@ -38,18 +38,8 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub(super) fn new(
-        kind: Kind,
-        check: &'static str,
-        message: String,
-        fix: Option<&str>,
-    ) -> Finding {
-        Finding {
-            kind,
-            check,
-            message,
-            fix: fix.map(str::to_string),
-        }
+    pub(super) fn new(kind: Kind, check: &'static str, message: String, fix: Option<&str>) -> Finding {
+        Finding { kind, check, message, fix: fix.map(str::to_string) }
     }
 }
 
@@ -117,14 +107,7 @@ mod tests {
         }
     }
 
-    fn req(
-        conv: u32,
-        turn: u32,
-        offset: f64,
-        prompt_n: u64,
-        cache_n: u64,
-        re: u64,
-    ) -> RequestRecord {
+    fn req(conv: u32, turn: u32, offset: f64, prompt_n: u64, cache_n: u64, re: u64) -> RequestRecord {
         RequestRecord {
             offset_ms: offset,
             total_ms: 1000.0,
@@ -158,10 +141,7 @@ mod tests {
 
     #[test]
     fn more_slots_than_conversations_names_np() {
-        let run = run_with(vec![
-            req(0, 0, 0.0, 100, 0, 0),
-            req(0, 1, 2000.0, 20, 100, 0),
-        ]);
+        let run = run_with(vec![req(0, 0, 0.0, 100, 0, 0), req(0, 1, 2000.0, 20, 100, 0)]);
         let f = diagnose(&ev(props(4, 4096), Some(run)));
         let x = find(&f, "slots", Kind::Cost).expect("slots finding");
         assert_eq!(x.fix.as_deref(), Some("-np 1"));
@@ -171,10 +151,7 @@ mod tests {
     #[test]
     fn high_reprefill_share_is_a_cost() {
         // Evicted between turns: only the shared system prompt was still cached.
-        let run = run_with(vec![
-            req(0, 0, 0.0, 100, 0, 0),
-            req(0, 1, 2000.0, 110, 10, 90),
-        ]);
+        let run = run_with(vec![req(0, 0, 0.0, 100, 0, 0), req(0, 1, 2000.0, 110, 10, 90)]);
         let f = diagnose(&ev(props(1, 4096), Some(run)));
         let x = find(&f, "reprefill", Kind::Cost).expect("reprefill finding");
         assert!(x.message.contains("90 of the 210"), "{}", x.message);
@@ -184,48 +161,25 @@ mod tests {
 
     #[test]
     fn follow_ups_with_nothing_cached_point_at_the_prompt_cache() {
-        let run = run_with(vec![
-            req(0, 0, 0.0, 100, 0, 0),
-            req(0, 1, 2000.0, 120, 0, 100),
-        ]);
+        let run = run_with(vec![req(0, 0, 0.0, 100, 0, 0), req(0, 1, 2000.0, 120, 0, 100)]);
         let f = diagnose(&ev(props(1, 4096), Some(run)));
         let x = find(&f, "prompt_cache", Kind::Cost).expect("prompt cache finding");
-        assert!(
-            x.message.contains("1 of the 1 follow-up") && x.message.contains("100 tokens"),
-            "{}",
-            x.message
-        );
-        assert!(
-            find(&f, "reprefill", Kind::Ok).is_some(),
-            "not blamed on eviction"
-        );
+        assert!(x.message.contains("1 of the 1 follow-up") && x.message.contains("100 tokens"), "{}", x.message);
+        assert!(find(&f, "reprefill", Kind::Ok).is_some(), "not blamed on eviction");
     }
 
     #[test]
     fn oversized_context_and_disabled_endpoints() {
-        let mut e = ev(
-            props(1, 131072),
-            Some(run_with(vec![req(0, 0, 0.0, 1000, 0, 0)])),
-        );
+        let mut e = ev(props(1, 131072), Some(run_with(vec![req(0, 0, 0.0, 1000, 0, 0)])));
         e.metrics = Endpoint::Off;
         e.slots = Endpoint::Off;
         e.slot_actions = Some(false);
         let f = diagnose(&e);
         assert_eq!(
-            find(&f, "context", Kind::Cost)
-                .unwrap()
-                .fix
-                .as_deref()
-                .map(|s| s.starts_with("-c 4096")),
+            find(&f, "context", Kind::Cost).unwrap().fix.as_deref().map(|s| s.starts_with("-c 4096")),
             Some(true)
         );
-        assert_eq!(
-            find(&f, "metrics_endpoint", Kind::BlindSpot)
-                .unwrap()
-                .fix
-                .as_deref(),
-            Some("--metrics")
-        );
+        assert_eq!(find(&f, "metrics_endpoint", Kind::BlindSpot).unwrap().fix.as_deref(), Some("--metrics"));
         assert!(find(&f, "slots_endpoint", Kind::BlindSpot).is_some());
         assert!(find(&f, "slot_save_path", Kind::Note).is_some());
         assert_eq!(f[0].kind, Kind::Cost, "costs come first");
@@ -246,9 +200,6 @@ mod tests {
         a.ttft_ms = Some(5100.0);
         a.total_ms = 6000.0;
         let f = diagnose(&ev(props(1, 4096), Some(run_with(vec![a]))));
-        assert!(find(&f, "queue", Kind::Cost)
-            .unwrap()
-            .message
-            .contains("5.0 s"));
+        assert!(find(&f, "queue", Kind::Cost).unwrap().message.contains("5.0 s"));
     }
 }

@@ -15,9 +15,7 @@ pub(super) fn reprefill(facts: &RunFacts, f: &mut Vec<Finding>) {
     let evicted_share = evicted as f64 / facts.prefilled as f64;
     if evicted_share > 0.10 {
         let secs = facts.prefill_tps.map(|tps| evicted as f64 / tps);
-        let cost = secs
-            .map(|s| format!(", about {s:.0} s of prefill"))
-            .unwrap_or_default();
+        let cost = secs.map(|s| format!(", about {s:.0} s of prefill")).unwrap_or_default();
         f.push(Finding::new(
             Kind::Cost,
             "reprefill",
@@ -69,9 +67,7 @@ pub(super) fn follow_ups_uncached(facts: &RunFacts, f: &mut Vec<Finding>) {
 
 pub(super) fn queue(ev: &Evidence, facts: &RunFacts, f: &mut Vec<Finding>) {
     if facts.queued_s > 1.0 && facts.queued_s > 0.1 * facts.server_wait_s {
-        let n = prop_u64(ev, "/total_slots")
-            .map(|n| format!(" (the server has {n})"))
-            .unwrap_or_default();
+        let n = prop_u64(ev, "/total_slots").map(|n| format!(" (the server has {n})")).unwrap_or_default();
         f.push(Finding::new(
             Kind::Cost,
             "queue",
@@ -96,11 +92,7 @@ pub(super) fn time(facts: &RunFacts, f: &mut Vec<Finding>) {
     if let Some(d) = facts.decode_s {
         parts.push(format!("decode {d:.1} s"));
     }
-    let inner = if parts.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", parts.join(", "))
-    };
+    let inner = if parts.is_empty() { String::new() } else { format!(" ({})", parts.join(", ")) };
     f.push(Finding::new(
         Kind::Note,
         "time",
@@ -121,7 +113,9 @@ pub(super) fn time(facts: &RunFacts, f: &mut Vec<Finding>) {
             f.push(Finding::new(
                 Kind::Cost,
                 "prefill",
-                format!("prefill took {p:.1} s against {d:.1} s of decoding: prompt processing is what the agents wait for"),
+                format!(
+                    "prefill took {p:.1} s against {d:.1} s of decoding: prompt processing is what the agents wait for"
+                ),
                 Some("keep the cache hitting (see above); on a GPU -fa on and a larger -ub (e.g. -ub 2048 -b 2048)"),
             ));
         }

@@ -14,10 +14,7 @@ pub(super) fn sandbox(ev: &Evidence, f: &mut Vec<Finding>) {
             return f.push(Finding::new(
                 Kind::Ok,
                 "sandbox",
-                format!(
-                    "the agent sandbox starts here (bubblewrap {})",
-                    flags.join(" ")
-                ),
+                format!("the agent sandbox starts here (bubblewrap {})", flags.join(" ")),
                 None,
             ))
         }
@@ -31,10 +28,7 @@ pub(super) fn sandbox(ev: &Evidence, f: &mut Vec<Finding>) {
              kernel.apparmor_restrict_unprivileged_userns=0), or reinstall bubblewrap with scripts/setup.sh; or {UNISOLATED}"
         )
     };
-    let unisolated_run = ev
-        .run
-        .as_ref()
-        .is_some_and(|r| r.config.isolation == Isolation::None.as_str());
+    let unisolated_run = ev.run.as_ref().is_some_and(|r| r.config.isolation == Isolation::None.as_str());
     let (kind, message) = if unisolated_run {
         (
             Kind::Note,
@@ -69,49 +63,32 @@ mod tests {
     fn a_sandbox_that_starts_is_ok_and_names_its_namespaces() {
         let x = judge(&ev(Ok(vec!["--unshare-pid", "--unshare-user-try"]), None));
         assert_eq!((x.kind, x.fix), (Kind::Ok, None));
-        assert!(
-            x.message.contains("--unshare-pid --unshare-user-try"),
-            "{}",
-            x.message
-        );
+        assert!(x.message.contains("--unshare-pid --unshare-user-try"), "{}", x.message);
     }
 
     #[test]
     fn no_bubblewrap_blocks_runs_and_names_setup_and_isolation_none() {
         let x = judge(&ev(Err("`/opt/none/bwrap` is not installed".into()), None));
         assert_eq!(x.kind, Kind::Blocker);
-        assert!(
-            x.message.contains("`/opt/none/bwrap` is not installed"),
-            "{}",
-            x.message
-        );
+        assert!(x.message.contains("`/opt/none/bwrap` is not installed"), "{}", x.message);
         let fix = x.fix.unwrap();
         assert!(
-            fix.starts_with("install bubblewrap with scripts/setup.sh")
-                && fix.contains("--isolation none"),
+            fix.starts_with("install bubblewrap with scripts/setup.sh") && fix.contains("--isolation none"),
             "{fix}"
         );
     }
 
     #[test]
     fn refused_namespaces_point_at_the_sysctl_first() {
-        let x = judge(&ev(
-            Err("bwrap: setting up uid map: Permission denied".into()),
-            None,
-        ));
+        let x = judge(&ev(Err("bwrap: setting up uid map: Permission denied".into()), None));
         assert_eq!(x.kind, Kind::Blocker);
         let fix = x.fix.unwrap();
-        assert!(
-            fix.starts_with("enable unprivileged user namespaces")
-                && fix.contains("--isolation none"),
-            "{fix}"
-        );
+        assert!(fix.starts_with("enable unprivileged user namespaces") && fix.contains("--isolation none"), "{fix}");
     }
 
     #[test]
     fn a_run_without_isolation_makes_it_a_note() {
-        let mut run =
-            crate::report::synth::run_record("r1", chrono::Utc::now(), &["a".to_string()]);
+        let mut run = crate::report::synth::run_record("r1", chrono::Utc::now(), &["a".to_string()]);
         run.config.isolation = Isolation::None.as_str().into();
         let x = judge(&ev(Err("`bwrap` is not installed".into()), Some(run)));
         assert_eq!(x.kind, Kind::Note);

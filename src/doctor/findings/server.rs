@@ -9,12 +9,7 @@ use crate::doctor::facts::RunFacts;
 
 pub(super) fn endpoints(ev: &Evidence, f: &mut Vec<Finding>) {
     let metrics_off = matches!(ev.metrics, Endpoint::Off)
-        || ev
-            .props
-            .as_ref()
-            .and_then(|p| p.get("endpoint_metrics"))
-            .and_then(Value::as_bool)
-            == Some(false);
+        || ev.props.as_ref().and_then(|p| p.get("endpoint_metrics")).and_then(Value::as_bool) == Some(false);
     if metrics_off {
         f.push(Finding::new(
             Kind::BlindSpot,
@@ -23,19 +18,9 @@ pub(super) fn endpoints(ev: &Evidence, f: &mut Vec<Finding>) {
             Some("--metrics"),
         ));
     } else if let Endpoint::Failed(why) = &ev.metrics {
-        f.push(Finding::new(
-            Kind::BlindSpot,
-            "metrics_endpoint",
-            format!("/metrics could not be read: {why}"),
-            None,
-        ));
+        f.push(Finding::new(Kind::BlindSpot, "metrics_endpoint", format!("/metrics could not be read: {why}"), None));
     } else {
-        f.push(Finding::new(
-            Kind::Ok,
-            "metrics_endpoint",
-            "/metrics is on".into(),
-            None,
-        ));
+        f.push(Finding::new(Kind::Ok, "metrics_endpoint", "/metrics is on".into(), None));
     }
     match &ev.slots {
         Endpoint::Off => f.push(Finding::new(
@@ -44,24 +29,17 @@ pub(super) fn endpoints(ev: &Evidence, f: &mut Vec<Finding>) {
             "/slots is off, so what each slot holds cannot be seen".into(),
             Some("drop --no-slots"),
         )),
-        Endpoint::Failed(why) => f.push(Finding::new(
-            Kind::BlindSpot,
-            "slots_endpoint",
-            format!("/slots could not be read: {why}"),
-            None,
-        )),
-        Endpoint::Ok(_) => f.push(Finding::new(
-            Kind::Ok,
-            "slots_endpoint",
-            "/slots is on".into(),
-            None,
-        )),
+        Endpoint::Failed(why) => {
+            f.push(Finding::new(Kind::BlindSpot, "slots_endpoint", format!("/slots could not be read: {why}"), None))
+        }
+        Endpoint::Ok(_) => f.push(Finding::new(Kind::Ok, "slots_endpoint", "/slots is on".into(), None)),
     }
     if ev.slot_actions == Some(false) {
         f.push(Finding::new(
             Kind::Note,
             "slot_save_path",
-            "slot actions are off, so `fixbench run --cache-state cold` cannot erase the slots before each trial".into(),
+            "slot actions are off, so `fixbench run --cache-state cold` cannot erase the slots before each trial"
+                .into(),
             Some("--slot-save-path DIR"),
         ));
     }
@@ -145,15 +123,13 @@ pub(super) fn context(ev: &Evidence, facts: &Option<RunFacts>, f: &mut Vec<Findi
                 "each slot holds {n_ctx} tokens of KV cache but {source} used {used}: that memory could keep more \
                  of the model on the GPU (fewer -ncmoe / CPU layers) or hold more slots"
             ),
-            Some(&format!("-c {} (per slot; without --kv-unified, -c is split between the slots)", suggest_ctx(used * 2))),
+            Some(&format!(
+                "-c {} (per slot; without --kv-unified, -c is split between the slots)",
+                suggest_ctx(used * 2)
+            )),
         ));
     } else {
-        f.push(Finding::new(
-            Kind::Ok,
-            "context",
-            format!("{source} used {used} of {n_ctx} tokens per slot"),
-            None,
-        ));
+        f.push(Finding::new(Kind::Ok, "context", format!("{source} used {used} of {n_ctx} tokens per slot"), None));
     }
 }
 

@@ -14,11 +14,7 @@ impl Formatter for MarkdownFormatter {
         let mut align = vec![":--".to_string()];
         for g in 0..cmp.groups.len() {
             for i in 0..7 {
-                header.push(format!(
-                    "{}<br>{}",
-                    escape(&group_title(cmp, g)),
-                    figure_header(i, cmp.k)
-                ));
+                header.push(format!("{}<br>{}", escape(&group_title(cmp, g)), figure_header(i, cmp.k)));
                 align.push("--:".into());
             }
         }
@@ -26,11 +22,7 @@ impl Formatter for MarkdownFormatter {
         out.push_str(&line(&header));
         out.push_str(&line(&align));
         for row in &cmp.rows {
-            let problem = if row.is_total {
-                format!("**{}**", row.problem)
-            } else {
-                escape(&row.problem)
-            };
+            let problem = if row.is_total { format!("**{}**", row.problem) } else { escape(&row.problem) };
             let mut cells = vec![problem];
             for c in &row.cells {
                 match c {
@@ -57,8 +49,5 @@ fn line(cells: &[String]) -> String {
 
 /// Keeps a value from breaking the table or turning into markup.
 fn escape(s: &str) -> String {
-    s.replace('|', "\\|")
-        .replace('*', "\\*")
-        .replace('_', "\\_")
-        .replace('`', "\\`")
+    s.replace('|', "\\|").replace('*', "\\*").replace('_', "\\_").replace('`', "\\`")
 }

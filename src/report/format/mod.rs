@@ -38,15 +38,8 @@ pub fn formatter(kind: FormatKind) -> Box<dyn Formatter> {
 }
 
 /// The figures of a column group, in order, as the human-readable formats show them.
-pub(crate) const FIGURES: [&str; 7] = [
-    "passed",
-    "resolved [95% CI]",
-    "pass@k",
-    "wall",
-    "prefill tok/s",
-    "decode tok/s",
-    "cache hit",
-];
+pub(crate) const FIGURES: [&str; 7] =
+    ["passed", "resolved [95% CI]", "pass@k", "wall", "prefill tok/s", "decode tok/s", "cache hit"];
 
 /// The header of figure `i` (`pass@k` spelled with its k).
 pub(crate) fn figure_header(i: usize, k: u32) -> String {
@@ -60,11 +53,7 @@ pub(crate) fn figure_header(i: usize, k: u32) -> String {
 /// The text of each figure of a cell, and of its delta when it has one.
 pub(crate) fn cell_texts(c: &Cell) -> [(String, Option<String>); 7] {
     let d = c.delta.as_ref();
-    let server_missing = if c.server_trials == 0 {
-        "no server"
-    } else {
-        "n/a"
-    };
+    let server_missing = if c.server_trials == 0 { "no server" } else { "n/a" };
     let opt_spread = |s: &Option<Spread>, digits: usize, scale: f64| match s {
         Some(s) => fmt_num(s.mean * scale, digits),
         None => server_missing.to_string(),
@@ -75,39 +64,25 @@ pub(crate) fn cell_texts(c: &Cell) -> [(String, Option<String>); 7] {
             d.map(|d| delta_text(&d.passed, DeltaUnit::Absolute(1))),
         ),
         (
-            format!(
-                "{} [{}–{}]",
-                pct(c.resolved_rate),
-                pct_bare(c.resolved_ci.0),
-                pct_bare(c.resolved_ci.1)
-            ),
+            format!("{} [{}–{}]", pct(c.resolved_rate), pct_bare(c.resolved_ci.0), pct_bare(c.resolved_ci.1)),
             d.map(|d| delta_text(&d.resolved_rate, DeltaUnit::Points)),
         ),
         (
             c.pass_at_k.map(pct).unwrap_or_else(|| "n/a".into()),
-            d.and_then(|d| d.pass_at_k.as_ref())
-                .map(|d| delta_text(d, DeltaUnit::Points)),
+            d.and_then(|d| d.pass_at_k.as_ref()).map(|d| delta_text(d, DeltaUnit::Points)),
         ),
-        (
-            wall_text(&c.wall_s),
-            d.map(|d| delta_text(&d.wall_s, DeltaUnit::Relative)),
-        ),
+        (wall_text(&c.wall_s), d.map(|d| delta_text(&d.wall_s, DeltaUnit::Relative))),
         (
             opt_spread(&c.prefill_tps, 1, 1.0),
-            d.and_then(|d| d.prefill_tps.as_ref())
-                .map(|d| delta_text(d, DeltaUnit::Relative)),
+            d.and_then(|d| d.prefill_tps.as_ref()).map(|d| delta_text(d, DeltaUnit::Relative)),
         ),
         (
             opt_spread(&c.decode_tps, 1, 1.0),
-            d.and_then(|d| d.decode_tps.as_ref())
-                .map(|d| delta_text(d, DeltaUnit::Relative)),
+            d.and_then(|d| d.decode_tps.as_ref()).map(|d| delta_text(d, DeltaUnit::Relative)),
         ),
         (
-            c.cache_hit_ratio
-                .map(|s| pct(s.mean))
-                .unwrap_or_else(|| server_missing.to_string()),
-            d.and_then(|d| d.cache_hit_ratio.as_ref())
-                .map(|d| delta_text(d, DeltaUnit::Points)),
+            c.cache_hit_ratio.map(|s| pct(s.mean)).unwrap_or_else(|| server_missing.to_string()),
+            d.and_then(|d| d.cache_hit_ratio.as_ref()).map(|d| delta_text(d, DeltaUnit::Points)),
         ),
     ]
 }
@@ -197,12 +172,7 @@ pub(crate) fn footer(cmp: &Comparison) -> Vec<String> {
         lines.push(noise_legend(cmp));
     }
     for (g, info) in cmp.groups.iter().enumerate() {
-        lines.push(format!(
-            "{}: {} trial(s) from {}",
-            group_title(cmp, g),
-            info.trials,
-            info.runs.join(", ")
-        ));
+        lines.push(format!("{}: {} trial(s) from {}", group_title(cmp, g), info.trials, info.runs.join(", ")));
     }
     lines.extend(cmp.notes.iter().cloned());
     lines
@@ -214,22 +184,11 @@ mod tests {
 
     #[test]
     fn delta_texts() {
-        let d = Delta {
-            diff: -1.5,
-            relative: Some(-0.1),
-            ci: Some((-2.0, -1.0)),
-            verdict: Verdict::Worse,
-            noise: false,
-        };
+        let d =
+            Delta { diff: -1.5, relative: Some(-0.1), ci: Some((-2.0, -1.0)), verdict: Verdict::Worse, noise: false };
         assert_eq!(delta_text(&d, DeltaUnit::Absolute(1)), "-1.5 worse");
         assert_eq!(delta_text(&d, DeltaUnit::Relative), "-10% worse");
-        let d = Delta {
-            diff: 0.25,
-            relative: None,
-            ci: Some((-0.1, 0.6)),
-            verdict: Verdict::Better,
-            noise: true,
-        };
+        let d = Delta { diff: 0.25, relative: None, ci: Some((-0.1, 0.6)), verdict: Verdict::Better, noise: true };
         assert_eq!(delta_text(&d, DeltaUnit::Points), "+25 pp better?");
         assert_eq!(fmt_num(1234.56, 1), "1235");
     }

@@ -17,11 +17,7 @@ impl Formatter for TableFormatter {
         for g in 0..cmp.groups.len() {
             for (j, &i) in figures.iter().enumerate() {
                 // The group's name heads its first column only, so the eye finds where it starts.
-                let title = if j == 0 {
-                    group_title(cmp, g)
-                } else {
-                    String::new()
-                };
+                let title = if j == 0 { group_title(cmp, g) } else { String::new() };
                 header.push(TCell::new(format!("{title}\n{}", figure_header(i, cmp.k))));
             }
         }
@@ -30,11 +26,9 @@ impl Formatter for TableFormatter {
             let mut cells = vec![TCell::new(&row.problem)];
             for c in &row.cells {
                 match c {
-                    None => cells.extend(
-                        figures
-                            .iter()
-                            .map(|_| TCell::new("not run").set_alignment(CellAlignment::Right)),
-                    ),
+                    None => {
+                        cells.extend(figures.iter().map(|_| TCell::new("not run").set_alignment(CellAlignment::Right)))
+                    }
                     Some(c) => {
                         let texts = cell_texts(c);
                         for &i in &figures {
@@ -62,11 +56,7 @@ impl Formatter for TableFormatter {
 /// Every figure, except that when no group had a server the three server figures shrink to
 /// one column saying so.
 fn shown_figures(cmp: &Comparison) -> Vec<usize> {
-    let any_server = cmp
-        .rows
-        .iter()
-        .flat_map(|r| r.cells.iter().flatten())
-        .any(|c| c.server_trials > 0);
+    let any_server = cmp.rows.iter().flat_map(|r| r.cells.iter().flatten()).any(|c| c.server_trials > 0);
     if any_server {
         (0..7).collect()
     } else {

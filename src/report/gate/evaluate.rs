@@ -80,12 +80,7 @@ type Key = (String, String);
 
 /// Whether to pair by problem alone: each run has one agent, under different names.
 fn pair_by_problem(base: &RunRecord, run: &RunRecord) -> bool {
-    let agents = |r: &RunRecord| {
-        r.trials
-            .iter()
-            .map(|t| t.agent.clone())
-            .collect::<std::collections::BTreeSet<_>>()
-    };
+    let agents = |r: &RunRecord| r.trials.iter().map(|t| t.agent.clone()).collect::<std::collections::BTreeSet<_>>();
     let (a, b) = (agents(base), agents(run));
     a.len() == 1 && b.len() == 1 && a != b
 }
@@ -94,11 +89,7 @@ fn pair_by_problem(base: &RunRecord, run: &RunRecord) -> bool {
 fn group(run: &RunRecord, by_problem: bool) -> BTreeMap<Key, Vec<&TrialRecord>> {
     let mut m: BTreeMap<Key, Vec<&TrialRecord>> = BTreeMap::new();
     for t in &run.trials {
-        let agent = if by_problem {
-            String::new()
-        } else {
-            t.agent.clone()
-        };
+        let agent = if by_problem { String::new() } else { t.agent.clone() };
         m.entry((t.problem.clone(), agent)).or_default().push(t);
     }
     for v in m.values_mut() {
@@ -115,12 +106,7 @@ fn key_name(k: &Key) -> String {
     }
 }
 
-pub fn evaluate(
-    base: &RunRecord,
-    run: &RunRecord,
-    max_drop: f64,
-    max_slowdown: Option<f64>,
-) -> Result<Verdict> {
+pub fn evaluate(base: &RunRecord, run: &RunRecord, max_drop: f64, max_slowdown: Option<f64>) -> Result<Verdict> {
     let by_problem = pair_by_problem(base, run);
     let b = group(base, by_problem);
     let r = group(run, by_problem);
@@ -129,11 +115,7 @@ pub fn evaluate(
     if by_problem {
         notes.push("each run has one agent, under different names: paired by problem".into());
     }
-    let missing: Vec<String> = b
-        .keys()
-        .filter(|k| !r.contains_key(*k))
-        .map(key_name)
-        .collect();
+    let missing: Vec<String> = b.keys().filter(|k| !r.contains_key(*k)).map(key_name).collect();
     if !missing.is_empty() {
         failures.push(format!(
             "the run lacks {} the baseline has: {}",
@@ -141,16 +123,9 @@ pub fn evaluate(
             missing.join(", ")
         ));
     }
-    let extra: Vec<String> = r
-        .keys()
-        .filter(|k| !b.contains_key(*k))
-        .map(key_name)
-        .collect();
+    let extra: Vec<String> = r.keys().filter(|k| !b.contains_key(*k)).map(key_name).collect();
     if !extra.is_empty() {
-        notes.push(format!(
-            "not in the baseline, left out: {}",
-            extra.join(", ")
-        ));
+        notes.push(format!("not in the baseline, left out: {}", extra.join(", ")));
     }
     let keys: Vec<&Key> = b.keys().filter(|k| r.contains_key(*k)).collect();
     if keys.is_empty() {
@@ -164,23 +139,13 @@ pub fn evaluate(
     // Score: suite sums of per-pair means.
     let passed = |ts: &[&TrialRecord]| ts.iter().map(|t| t.passed as f64).collect::<Vec<f64>>();
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-    let samples: Vec<(Vec<f64>, Vec<f64>)> = keys
-        .iter()
-        .map(|k| (passed(&b[*k]), passed(&r[*k])))
-        .collect();
+    let samples: Vec<(Vec<f64>, Vec<f64>)> = keys.iter().map(|k| (passed(&b[*k]), passed(&r[*k]))).collect();
     let base_score: f64 = samples.iter().map(|(x, _)| mean(x)).sum();
     let run_score: f64 = samples.iter().map(|(_, y)| mean(y)).sum();
     let drop = base_score - run_score;
-    let drop_ci = stats::bootstrap(|rng| {
-        samples
-            .iter()
-            .map(|(x, y)| resample_mean(x, rng) - resample_mean(y, rng))
-            .sum()
-    });
-    let tests: u32 = keys
-        .iter()
-        .map(|k| b[*k].iter().map(|t| t.total).max().unwrap_or(0))
-        .sum();
+    let drop_ci =
+        stats::bootstrap(|rng| samples.iter().map(|(x, y)| resample_mean(x, rng) - resample_mean(y, rng)).sum());
+    let tests: u32 = keys.iter().map(|k| b[*k].iter().map(|t| t.total).max().unwrap_or(0)).sum();
 
     // McNemar over per-test outcomes, repeat i against repeat i.
     let (mut p2f, mut f2p) = (0u32, 0u32);
@@ -189,10 +154,7 @@ pub fn evaluate(
         let (bt, rt) = (&b[*k], &r[*k]);
         for (x, y) in bt.iter().zip(rt.iter()) {
             let outcomes = |t: &TrialRecord| {
-                t.tests
-                    .iter()
-                    .map(|r| (r.name.clone(), r.outcome == Outcome::Passed))
-                    .collect::<BTreeMap<_, _>>()
+                t.tests.iter().map(|r| (r.name.clone(), r.outcome == Outcome::Passed)).collect::<BTreeMap<_, _>>()
             };
             let (ox, oy) = (outcomes(x), outcomes(y));
             for (name, &px) in &ox {
@@ -210,47 +172,20 @@ pub fn evaluate(
             let always: Vec<String> = bt[0]
                 .tests
                 .iter()
+                .filter(|t| bt.iter().all(|x| x.tests.iter().any(|u| u.name == t.name && u.outcome == Outcome::Passed)))
                 .filter(|t| {
-                    bt.iter().all(|x| {
-                        x.tests
-                            .iter()
-                            .any(|u| u.name == t.name && u.outcome == Outcome::Passed)
-                    })
-                })
-                .filter(|t| {
-                    rt.iter().any(|y| {
-                        !y.tests
-                            .iter()
-                            .any(|u| u.name == t.name && u.outcome == Outcome::Passed)
-                    })
+                    rt.iter().any(|y| !y.tests.iter().any(|u| u.name == t.name && u.outcome == Outcome::Passed))
                 })
                 .map(|t| t.name.rsplit("::").next().unwrap_or(&t.name).to_string())
                 .collect();
-            moved.push(Moved {
-                pair: key_name(k),
-                baseline: mb,
-                run: mr,
-                broke: always,
-            });
+            moved.push(Moved { pair: key_name(k), baseline: mb, run: mr, broke: always });
         }
     }
     moved.sort_by(|x, y| (y.baseline - y.run).total_cmp(&(x.baseline - x.run)));
     let mcnemar_p = stats::mcnemar_one_sided(p2f, f2p);
-    let min_repeats = keys
-        .iter()
-        .map(|k| b[*k].len().min(r[*k].len()))
-        .min()
-        .unwrap_or(0);
-    let judged_by = if min_repeats >= 2 {
-        "bootstrap"
-    } else {
-        "mcnemar"
-    };
-    let significant = if min_repeats >= 2 {
-        drop_ci.0 > max_drop
-    } else {
-        mcnemar_p < ALPHA
-    };
+    let min_repeats = keys.iter().map(|k| b[*k].len().min(r[*k].len())).min().unwrap_or(0);
+    let judged_by = if min_repeats >= 2 { "bootstrap" } else { "mcnemar" };
+    let significant = if min_repeats >= 2 { drop_ci.0 > max_drop } else { mcnemar_p < ALPHA };
     let regressed = drop > max_drop + 1e-9 && significant;
     if regressed {
         failures.push(format!(
@@ -283,18 +218,7 @@ pub fn evaluate(
 
     let mut speed = Vec::new();
     for (metric, unit, lower_better, f) in SPEEDS {
-        let c = speed_check(
-            metric,
-            unit,
-            lower_better,
-            f,
-            &keys,
-            &b,
-            &r,
-            max_slowdown,
-            base,
-            run,
-        );
+        let c = speed_check(metric, unit, lower_better, f, &keys, &b, &r, max_slowdown, base, run);
         if c.regressed {
             failures.push(format!(
                 "{metric} is {:.2}× slower (95% CI {:.2} to {:.2}), more than --max-slowdown {}",
@@ -329,9 +253,7 @@ type Figure = fn(&TrialRecord) -> Option<f64>;
 /// (name, unit, lower is better, the trial's figure)
 const SPEEDS: [(&str, &str, bool, Figure); 3] = [
     ("wall", "s", true, |t| Some(t.wall_s)),
-    ("prefill", "tok/s", false, |t| {
-        t.server.as_ref()?.prefill_tps
-    }),
+    ("prefill", "tok/s", false, |t| t.server.as_ref()?.prefill_tps),
     ("decode", "tok/s", false, |t| t.server.as_ref()?.decode_tps),
 ];
 
@@ -348,17 +270,9 @@ fn speed_check(
     base: &RunRecord,
     run: &RunRecord,
 ) -> SpeedCheck {
-    let vals = |ts: &[&TrialRecord]| {
-        ts.iter()
-            .filter_map(|t| f(t))
-            .filter(|v| v.is_finite())
-            .collect::<Vec<f64>>()
-    };
-    let pairs: Vec<(Vec<f64>, Vec<f64>)> = keys
-        .iter()
-        .map(|k| (vals(&b[*k]), vals(&r[*k])))
-        .filter(|(x, y)| !x.is_empty() && !y.is_empty())
-        .collect();
+    let vals = |ts: &[&TrialRecord]| ts.iter().filter_map(|t| f(t)).filter(|v| v.is_finite()).collect::<Vec<f64>>();
+    let pairs: Vec<(Vec<f64>, Vec<f64>)> =
+        keys.iter().map(|k| (vals(&b[*k]), vals(&r[*k]))).filter(|(x, y)| !x.is_empty() && !y.is_empty()).collect();
     let mut c = SpeedCheck {
         metric: metric.into(),
         unit: unit.into(),
@@ -416,10 +330,8 @@ mod tests {
         // passed[i] = (expr_calc passed, mini_sheet passed) of repeat i
         let mut r = synth::run_record(id, Utc::now(), &["a".to_string()]);
         for (i, &(e, m)) in passed.iter().enumerate() {
-            r.trials
-                .push(synth::trial("expr_calc", "a", i as u32, e, 15, 11));
-            r.trials
-                .push(synth::trial("mini_sheet", "a", i as u32, m, 24, 12));
+            r.trials.push(synth::trial("expr_calc", "a", i as u32, e, 15, 11));
+            r.trials.push(synth::trial("mini_sheet", "a", i as u32, m, 24, 12));
         }
         r
     }
@@ -471,10 +383,7 @@ mod tests {
         let v = evaluate(&a, &b, 0.0, Some(1.2)).unwrap();
         assert!(!v.passed);
         assert!(v.failures[0].contains("mini_sheet/a"), "{:?}", v.failures);
-        assert_eq!(
-            v.speed[1].missing.as_deref(),
-            Some("no server in either run")
-        );
+        assert_eq!(v.speed[1].missing.as_deref(), Some("no server in either run"));
     }
 
     #[test]

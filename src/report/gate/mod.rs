@@ -16,15 +16,13 @@ pub use evaluate::{evaluate, Moved, ScoreCheck, SpeedCheck, Verdict, ALPHA};
 pub use render::render;
 
 #[derive(Debug, clap::Args)]
-#[command(
-    after_help = "Exit status: 0 when the run holds up against the baseline; 5 when the score \
+#[command(after_help = "Exit status: 0 when the run holds up against the baseline; 5 when the score \
 dropped beyond what the repeats' spread allows, the run lacks a problem the baseline has, either \
 side did not finish every planned trial (unless --allow-incomplete), or (with \
 --max-slowdown) wall, prefill or decode speed regressed beyond the ratio with its 95% interval; \
 2 for a bad flag or an unknown run or baseline.\n\n\
 The score drop is judged by a bootstrap over trials (two or more repeats a side), else by the \
-exact McNemar test on per-test outcomes (p < 0.05)."
-)]
+exact McNemar test on per-test outcomes (p < 0.05).")]
 pub struct GateArgs {
     /// What to compare against: a saved baseline's name, a run id, `latest~1`, …
     #[arg(long, value_name = "NAME|RUN_ID")]
@@ -52,11 +50,7 @@ pub struct GateArgs {
 
 pub fn command(args: GateArgs) -> Result<i32> {
     if args.max_drop < 0.0 || !args.max_drop.is_finite() {
-        return Err(Error::BadInput(format!(
-            "--max-drop {} must be 0 or more tests",
-            args.max_drop
-        ))
-        .into());
+        return Err(Error::BadInput(format!("--max-drop {} must be 0 or more tests", args.max_drop)).into());
     }
     if let Some(x) = args.max_slowdown {
         if x.is_nan() || x < 1.0 {
@@ -91,10 +85,6 @@ pub fn command(args: GateArgs) -> Result<i32> {
     if verdict.passed {
         Ok(crate::exit_codes::OK)
     } else {
-        Err(Error::CheckFailed(
-            format!("gate failed: {}", verdict.failures.join("; ")),
-            GATE_FAILED,
-        )
-        .into())
+        Err(Error::CheckFailed(format!("gate failed: {}", verdict.failures.join("; ")), GATE_FAILED).into())
     }
 }

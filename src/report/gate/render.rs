@@ -40,11 +40,7 @@ pub fn render(v: &Verdict, base_name: &str) -> String {
         sc.fail_to_pass,
         fmt_p(sc.mcnemar_p),
         sc.judged_by,
-        if sc.regressed {
-            format!("REGRESSED (allowed drop {})", sc.max_drop)
-        } else {
-            "ok".to_string()
-        }
+        if sc.regressed { format!("REGRESSED (allowed drop {})", sc.max_drop) } else { "ok".to_string() }
     );
     for c in &v.speed {
         match (&c.missing, c.slowdown) {
@@ -86,18 +82,10 @@ pub fn render(v: &Verdict, base_name: &str) -> String {
                 format!(
                     "; broke: {}{}",
                     shown.join(", "),
-                    if more > 0 {
-                        format!(" (+{more} more)")
-                    } else {
-                        String::new()
-                    }
+                    if more > 0 { format!(" (+{more} more)") } else { String::new() }
                 )
             };
-            let _ = writeln!(
-                s,
-                "  {:<28} {:.1} → {:.1} passed{broke}",
-                m.pair, m.baseline, m.run
-            );
+            let _ = writeln!(s, "  {:<28} {:.1} → {:.1} passed{broke}", m.pair, m.baseline, m.run);
         }
         if v.moved.len() > 8 {
             let _ = writeln!(s, "  … and {} more", v.moved.len() - 8);

@@ -79,16 +79,7 @@ impl Bars {
             .iter()
             .enumerate()
             .filter(|(gi, _)| values.iter().all(|row| row[*gi].is_none()))
-            .map(|(_, g)| {
-                format!(
-                    "{g}: {}",
-                    if metric.needs_server() {
-                        "no server"
-                    } else {
-                        "no value"
-                    }
-                )
-            })
+            .map(|(_, g)| format!("{g}: {}", if metric.needs_server() { "no server" } else { "no value" }))
             .collect();
         if groups.is_empty() || missing.len() == groups.len() {
             return Err(no_figure(metric, runs));
@@ -111,32 +102,16 @@ impl Chart for Bars {
         let ymax = if self.metric.is_percent() {
             100.0
         } else {
-            style::nice_max(
-                self.values
-                    .iter()
-                    .flatten()
-                    .flatten()
-                    .map(|v| v.2)
-                    .fold(0.0, f64::max),
-            )
+            style::nice_max(self.values.iter().flatten().flatten().map(|v| v.2).fold(0.0, f64::max))
         };
-        let whiskers = if self.metric == Metric::Resolved {
-            "Wilson 95% interval"
-        } else {
-            "min–max of trials"
-        };
-        let runs = if self.runs.len() <= 2 {
-            self.runs.join(", ")
-        } else {
-            format!("{} runs", self.runs.len())
-        };
+        let whiskers = if self.metric == Metric::Resolved { "Wilson 95% interval" } else { "min–max of trials" };
+        let runs = if self.runs.len() <= 2 { self.runs.join(", ") } else { format!("{} runs", self.runs.len()) };
         let title = format!("{} by {}", style::capitalised(self.metric.title()), self.by);
         let subtitle = format!("{runs} · bar: mean over trials · whiskers: {whiskers}");
         let (plot, side) = style::plot_and_legend(root, &title, &subtitle)?;
 
         let clusters = self.clusters.clone();
-        let mut chart =
-            style::cartesian(&plot, -0.5..(self.clusters.len() as f64 - 0.5), 0.0..ymax)?;
+        let mut chart = style::cartesian(&plot, -0.5..(self.clusters.len() as f64 - 0.5), 0.0..ymax)?;
         style::draw_axes(
             chart
                 .configure_mesh()
@@ -164,12 +139,7 @@ impl Chart for Bars {
                 let c = style::colour(gi);
                 let x0 = ci as f64 - 0.4 + gi as f64 * slot;
                 let x1 = x0 + slot * 0.9;
-                chart
-                    .draw_series(std::iter::once(Rectangle::new(
-                        [(x0, 0.0), (x1, mean)],
-                        c.filled(),
-                    )))
-                    .map_err(pe)?;
+                chart.draw_series(std::iter::once(Rectangle::new([(x0, 0.0), (x1, mean)], c.filled()))).map_err(pe)?;
                 let xm = (x0 + x1) / 2.0;
                 if hi > lo {
                     // A whisker with caps (ErrorBar would also mark the mean, which the bar shows).
@@ -185,18 +155,10 @@ impl Chart for Bars {
                 }
             }
         }
-        let mut entries: Vec<_> = self
-            .groups
-            .iter()
-            .enumerate()
-            .map(|(i, g)| (g.clone(), style::colour(i), Mark::Block))
-            .collect();
+        let mut entries: Vec<_> =
+            self.groups.iter().enumerate().map(|(i, g)| (g.clone(), style::colour(i), Mark::Block)).collect();
         entries.retain(|(g, _, _)| !self.missing.iter().any(|m| m.starts_with(&format!("{g}:"))));
-        entries.extend(
-            self.missing
-                .iter()
-                .map(|m| (m.clone(), style::GRID_BOLD, Mark::Block)),
-        );
+        entries.extend(self.missing.iter().map(|m| (m.clone(), style::GRID_BOLD, Mark::Block)));
         style::legend(&side, &self.by, &entries)?;
         Ok(())
     }

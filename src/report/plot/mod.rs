@@ -82,11 +82,7 @@ pub fn command(args: PlotArgs) -> Result<i32> {
             save(&chart, &args.output, format, args.size)?;
         }
         Kind::Bars => {
-            let names = if args.runs.is_empty() {
-                vec!["latest".to_string()]
-            } else {
-                args.runs.clone()
-            };
+            let names = if args.runs.is_empty() { vec!["latest".to_string()] } else { args.runs.clone() };
             let (mut runs, skipped) = runs::load_named(&store, &names)?;
             Skipped::warn_all(&skipped);
             if let Some(since) = args.since {
@@ -104,21 +100,13 @@ pub fn command(args: PlotArgs) -> Result<i32> {
         }
         Kind::Timeline => {
             if args.runs.len() > 1 {
-                return Err(Error::BadInput(
-                    "`--kind timeline` draws one trial of one run: name one RUN_ID".into(),
-                )
-                .into());
+                return Err(
+                    Error::BadInput("`--kind timeline` draws one trial of one run: name one RUN_ID".into()).into()
+                );
             }
-            let run = runs::load_one(
-                &store,
-                args.runs.first().map(String::as_str).unwrap_or("latest"),
-            )?;
+            let run = runs::load_one(&store, args.runs.first().map(String::as_str).unwrap_or("latest"))?;
             let chart = timeline::Timeline::build(&run, args.trial.as_deref())?;
-            eprintln!(
-                "timeline of trial {} of run {}",
-                chart.trial_id(),
-                run.run_id
-            );
+            eprintln!("timeline of trial {} of run {}", chart.trial_id(), run.run_id);
             save(&chart, &args.output, format, args.size)?;
         }
     }
@@ -134,17 +122,10 @@ pub enum ImageFormat {
 
 impl ImageFormat {
     pub fn of(path: &Path) -> Result<ImageFormat> {
-        match path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
+        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
             Some("png") => Ok(ImageFormat::Png),
             Some("svg") => Ok(ImageFormat::Svg),
-            _ => Err(
-                Error::BadInput(format!("-o {}: name a .png or .svg file", path.display())).into(),
-            ),
+            _ => Err(Error::BadInput(format!("-o {}: name a .png or .svg file", path.display())).into()),
         }
     }
 }
@@ -152,19 +133,13 @@ impl ImageFormat {
 /// Draws `chart` into `path`, through a temp file renamed into place.
 pub fn save(chart: &impl Chart, path: &Path, format: ImageFormat, size: (u32, u32)) -> Result<()> {
     style::register_fonts();
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
     let suffix = match format {
         ImageFormat::Png => ".png",
         ImageFormat::Svg => ".svg",
     };
-    let tmp = tempfile::Builder::new()
-        .prefix(".fixbench-plot-")
-        .suffix(suffix)
-        .tempfile_in(dir)?;
+    let tmp = tempfile::Builder::new().prefix(".fixbench-plot-").suffix(suffix).tempfile_in(dir)?;
     match format {
         ImageFormat::Png => {
             let root = BitMapBackend::new(tmp.path(), size).into_drawing_area();
@@ -178,8 +153,7 @@ pub fn save(chart: &impl Chart, path: &Path, format: ImageFormat, size: (u32, u3
         }
     }
     readable(tmp.path())?;
-    tmp.persist(path)
-        .with_context(|| format!("failed to write {}", path.display()))?;
+    tmp.persist(path).with_context(|| format!("failed to write {}", path.display()))?;
     Ok(())
 }
 
@@ -192,22 +166,14 @@ pub(crate) fn readable(path: &Path) -> Result<()> {
 
 /// The error when none of `runs` has a figure of `metric` to plot: names the metric, the runs
 /// looked at, and what would record the figure.
-pub(crate) fn no_figure<'a>(
-    metric: Metric,
-    runs: impl IntoIterator<Item = &'a RunRecord>,
-) -> anyhow::Error {
+pub(crate) fn no_figure<'a>(metric: Metric, runs: impl IntoIterator<Item = &'a RunRecord>) -> anyhow::Error {
     let runs: Vec<&RunRecord> = runs.into_iter().collect();
     let ids: Vec<&str> = runs.iter().map(|r| r.run_id.as_str()).collect();
     let looked_at = match ids.as_slice() {
         [] => "the runs".to_string(),
         [one] => format!("run {one}"),
         few if few.len() <= 3 => format!("runs {}", few.join(", ")),
-        many => format!(
-            "{} runs ({} … {})",
-            many.len(),
-            many[0],
-            many[many.len() - 1]
-        ),
+        many => format!("{} runs ({} … {})", many.len(), many[0], many[many.len() - 1]),
     };
     let fix = if !metric.needs_server() {
         "they hold no graded trial: plot runs whose trials ran their tests (see `fixbench history`)"
@@ -218,11 +184,7 @@ pub(crate) fn no_figure<'a>(
         "it is llama-server telemetry, and runs without a server record none: make runs with \
          `fixbench run --server URL`, or plot --metric passed, resolved or wall"
     };
-    Error::BadInput(format!(
-        "no `{}` figure to plot in {looked_at}: {fix}",
-        metric.name()
-    ))
-    .into()
+    Error::BadInput(format!("no `{}` figure to plot in {looked_at}: {fix}", metric.name())).into()
 }
 
 /// A plotters error as an anyhow error (its types carry backend generics).

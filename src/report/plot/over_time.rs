@@ -53,25 +53,15 @@ struct Suite {
 impl Suite {
     fn value(&self, metric: Metric) -> Option<f64> {
         match metric {
-            Metric::Passed => {
-                (self.total > 0).then(|| self.passed as f64 / self.total as f64 * 100.0)
-            }
-            Metric::Resolved => {
-                (self.trials > 0).then(|| self.resolved as f64 / self.trials as f64 * 100.0)
-            }
-            _ => (!self.values.is_empty())
-                .then(|| self.values.iter().sum::<f64>() / self.values.len() as f64),
+            Metric::Passed => (self.total > 0).then(|| self.passed as f64 / self.total as f64 * 100.0),
+            Metric::Resolved => (self.trials > 0).then(|| self.resolved as f64 / self.trials as f64 * 100.0),
+            _ => (!self.values.is_empty()).then(|| self.values.iter().sum::<f64>() / self.values.len() as f64),
         }
     }
 }
 
 impl OverTime {
-    pub fn build(
-        runs: &[RunRecord],
-        by: &GroupBy,
-        metric: Metric,
-        results: &Path,
-    ) -> Result<OverTime> {
+    pub fn build(runs: &[RunRecord], by: &GroupBy, metric: Metric, results: &Path) -> Result<OverTime> {
         if runs.is_empty() {
             return Err(Error::BadInput(format!(
                 "no runs to plot in {} (start one with `fixbench run`, or widen --since)",
@@ -109,10 +99,7 @@ impl OverTime {
                 let mean = vals.iter().sum::<f64>() / vals.len() as f64;
                 let lo = vals.iter().cloned().fold(f64::INFINITY, f64::min);
                 let hi = vals.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                points
-                    .entry(g.to_string())
-                    .or_default()
-                    .push(Point { x, mean, lo, hi });
+                points.entry(g.to_string()).or_default().push(Point { x, mean, lo, hi });
             }
         }
         let mut series = Vec::new();
@@ -142,11 +129,7 @@ impl OverTime {
 impl Chart for OverTime {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
         let all = self.series.iter().flat_map(|s| s.points.iter());
-        let (xmin, xmax) = all
-            .clone()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
-                (a.min(p.x), b.max(p.x))
-            });
+        let (xmin, xmax) = all.clone().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.x), b.max(p.x)));
         let first = self.t0 + Duration::seconds((xmin * 86_400.0) as i64);
         let last = self.t0 + Duration::seconds((xmax * 86_400.0) as i64);
         // At least a day wide, centred on the runs, so one run or one afternoon still reads.
@@ -159,17 +142,10 @@ impl Chart for OverTime {
         let span = xmax - xmin;
         let pad = span * 0.04;
         // Percentages get a little headroom so a point at 100% does not sit on the frame.
-        let ymax = if self.metric.is_percent() {
-            104.0
-        } else {
-            style::nice_max(all.map(|p| p.hi).fold(0.0, f64::max))
-        };
+        let ymax =
+            if self.metric.is_percent() { 104.0 } else { style::nice_max(all.map(|p| p.hi).fold(0.0, f64::max)) };
 
-        let title = format!(
-            "{} over time, by {}",
-            style::capitalised(self.metric.title()),
-            self.by
-        );
+        let title = format!("{} over time, by {}", style::capitalised(self.metric.title()), self.by);
         let subtitle = format!(
             "{} run{}, {} to {} · point: mean of the run's repeats · shading and whiskers: their min–max",
             self.runs,
@@ -203,16 +179,10 @@ impl Chart for OverTime {
         let mut entries = Vec::new();
         for (i, s) in self.series.iter().enumerate() {
             let c = style::colour(i);
-            let band: Vec<(f64, f64)> = s
-                .points
-                .iter()
-                .map(|p| (p.x, p.hi))
-                .chain(s.points.iter().rev().map(|p| (p.x, p.lo)))
-                .collect();
+            let band: Vec<(f64, f64)> =
+                s.points.iter().map(|p| (p.x, p.hi)).chain(s.points.iter().rev().map(|p| (p.x, p.lo))).collect();
             if s.points.len() > 1 {
-                chart
-                    .draw_series(std::iter::once(Polygon::new(band, c.mix(0.14).filled())))
-                    .map_err(pe)?;
+                chart.draw_series(std::iter::once(Polygon::new(band, c.mix(0.14).filled()))).map_err(pe)?;
             }
             // Whiskers help with a few runs; with many, the band says it without the clutter.
             let whiskers = s.points.len() <= 20;
@@ -221,31 +191,13 @@ impl Chart for OverTime {
                     s.points
                         .iter()
                         .filter(|p| whiskers && p.hi > p.lo)
-                        .map(|p| {
-                            ErrorBar::new_vertical(
-                                p.x,
-                                p.lo,
-                                p.mean,
-                                p.hi,
-                                c.mix(0.7).stroke_width(2),
-                                8,
-                            )
-                        }),
+                        .map(|p| ErrorBar::new_vertical(p.x, p.lo, p.mean, p.hi, c.mix(0.7).stroke_width(2), 8)),
                 )
                 .map_err(pe)?;
             chart
-                .draw_series(LineSeries::new(
-                    s.points.iter().map(|p| (p.x, p.mean)),
-                    c.stroke_width(3),
-                ))
+                .draw_series(LineSeries::new(s.points.iter().map(|p| (p.x, p.mean)), c.stroke_width(3)))
                 .map_err(pe)?;
-            chart
-                .draw_series(
-                    s.points
-                        .iter()
-                        .map(|p| Circle::new((p.x, p.mean), 5, c.filled())),
-                )
-                .map_err(pe)?;
+            chart.draw_series(s.points.iter().map(|p| Circle::new((p.x, p.mean), 5, c.filled()))).map_err(pe)?;
             entries.push((s.name.clone(), c, Mark::Line));
         }
         let mut heading = self.by.clone();

@@ -83,14 +83,8 @@ pub fn title<DB: DrawingBackend>(
     root.fill(&WHITE).map_err(pe)?;
     let band = (TITLE_SIZE + SUBTITLE_SIZE + 30.0) as u32;
     let (top, rest) = root.split_vertically(band);
-    top.draw_text(title, &bold(TITLE_SIZE), (MARGIN as i32, 12))
-        .map_err(pe)?;
-    top.draw_text(
-        subtitle,
-        &font(SUBTITLE_SIZE).color(&MUTED),
-        (MARGIN as i32, 14 + TITLE_SIZE as i32),
-    )
-    .map_err(pe)?;
+    top.draw_text(title, &bold(TITLE_SIZE), (MARGIN as i32, 12)).map_err(pe)?;
+    top.draw_text(subtitle, &font(SUBTITLE_SIZE).color(&MUTED), (MARGIN as i32, 14 + TITLE_SIZE as i32)).map_err(pe)?;
     Ok(rest)
 }
 
@@ -154,33 +148,22 @@ pub fn legend<DB: DrawingBackend>(
     let x = 8;
     let mut y = 30;
     if !heading.is_empty() {
-        area.draw_text(heading, &bold(LEGEND_SIZE), (x, y))
-            .map_err(pe)?;
+        area.draw_text(heading, &bold(LEGEND_SIZE), (x, y)).map_err(pe)?;
         y += (LEGEND_SIZE * 1.8) as i32;
     }
     for (label, c, mark) in entries {
         let mid = y + (LEGEND_SIZE / 2.0) as i32;
         match mark {
             Mark::Line => {
-                area.draw(&PathElement::new(
-                    vec![(x, mid), (x + 28, mid)],
-                    c.stroke_width(3),
-                ))
-                .map_err(pe)?;
-                area.draw(&Circle::new((x + 14, mid), 5, c.filled()))
-                    .map_err(pe)?;
+                area.draw(&PathElement::new(vec![(x, mid), (x + 28, mid)], c.stroke_width(3))).map_err(pe)?;
+                area.draw(&Circle::new((x + 14, mid), 5, c.filled())).map_err(pe)?;
             }
             Mark::Block => {
-                area.draw(&Rectangle::new(
-                    [(x, mid - 8), (x + 28, mid + 8)],
-                    c.filled(),
-                ))
-                .map_err(pe)?;
+                area.draw(&Rectangle::new([(x, mid - 8), (x + 28, mid + 8)], c.filled())).map_err(pe)?;
             }
         }
         let text = clip(label, 22);
-        area.draw_text(&text, &font(LEGEND_SIZE), (x + 38, y))
-            .map_err(pe)?;
+        area.draw_text(&text, &font(LEGEND_SIZE), (x + 38, y)).map_err(pe)?;
         y += (LEGEND_SIZE * 1.7) as i32;
     }
     Ok(())
@@ -235,11 +218,7 @@ pub fn nice_ceil(v: f64) -> f64 {
     }
     let raw = v / 8.0;
     let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
-        .into_iter()
-        .map(|s| s * mag)
-        .find(|s| *s >= raw)
-        .unwrap_or(10.0 * mag);
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0].into_iter().map(|s| s * mag).find(|s| *s >= raw).unwrap_or(10.0 * mag);
     (v / step).ceil() * step
 }
 

@@ -86,11 +86,7 @@ impl Timeline {
                 "trial {} of run {} made no recorded requests{}",
                 t.id,
                 run.run_id,
-                if run.server.is_none() {
-                    " (the run had no server)"
-                } else {
-                    ""
-                }
+                if run.server.is_none() { " (the run had no server)" } else { "" }
             ))
             .into());
         }
@@ -113,12 +109,7 @@ impl Timeline {
             };
             let mut push = |from: f64, to: f64, part: Part| {
                 if to > from {
-                    segments.push(Segment {
-                        row,
-                        from: start + from,
-                        to: start + to,
-                        part,
-                    });
+                    segments.push(Segment { row, from: start + from, to: start + to, part });
                 }
             };
             if r.prompt_ms.is_none() && r.predicted_ms.is_none() {
@@ -136,30 +127,14 @@ impl Timeline {
         let mut cursor = 0.0;
         for (a, b) in &busy {
             if *a > cursor {
-                segments.push(Segment {
-                    row: 0,
-                    from: cursor,
-                    to: *a,
-                    part: Part::Agent,
-                });
+                segments.push(Segment { row: 0, from: cursor, to: *a, part: Part::Agent });
             }
             cursor = f64::max(cursor, *b);
         }
         if end > cursor {
-            segments.push(Segment {
-                row: 0,
-                from: cursor,
-                to: end,
-                part: Part::Agent,
-            });
+            segments.push(Segment { row: 0, from: cursor, to: end, part: Part::Agent });
         }
-        let sum = |part: Part| {
-            segments
-                .iter()
-                .filter(|s| s.part == part)
-                .map(|s| s.to - s.from)
-                .sum::<f64>()
-        };
+        let sum = |part: Part| segments.iter().filter(|s| s.part == part).map(|s| s.to - s.from).sum::<f64>();
         let server: f64 = reqs.iter().map(|r| r.total_ms / 1000.0).sum();
         let mut subtitle = format!(
             "{} requests · {:.0} s on the server ({:.0}% of {:.0} s): queued {:.0} s, prefill {:.0} s, decode {:.0} s · agent's own time {:.0} s",
@@ -231,23 +206,14 @@ impl Chart for Timeline {
         chart
             .draw_series(self.segments.iter().map(|s| {
                 let y = y_of(s.row);
-                Rectangle::new(
-                    [(s.from, y - half), (s.to, y + half)],
-                    s.part.colour().filled(),
-                )
+                Rectangle::new([(s.from, y - half), (s.to, y + half)], s.part.colour().filled())
             }))
             .map_err(pe)?;
         // Name the long waits on the bar itself.
         let long = self.end * 0.06;
-        for s in self
-            .segments
-            .iter()
-            .filter(|s| s.part == Part::Queue && s.to - s.from >= long.max(5.0))
-        {
+        for s in self.segments.iter().filter(|s| s.part == Part::Queue && s.to - s.from >= long.max(5.0)) {
             let text = format!("queued {:.0} s", s.to - s.from);
-            let size = (style::LABEL_SIZE - 2.0)
-                .min(plot.dim_in_pixel().1 as f64 / (n + 2.0) * 0.6)
-                .max(11.0);
+            let size = (style::LABEL_SIZE - 2.0).min(plot.dim_in_pixel().1 as f64 / (n + 2.0) * 0.6).max(11.0);
             chart
                 .draw_series(std::iter::once(Text::new(
                     text,

@@ -16,8 +16,7 @@ use crate::telemetry::capture::Capture;
 
 const CLIENT_GONE: &str = "the client closed the connection before the answer ended";
 const READ_TO_END: &str = "the rest of the answer was read for its timings";
-const CUT_SHORT: &str =
-    "the server had not finished when fixbench stopped waiting, so the request was cancelled";
+const CUT_SHORT: &str = "the server had not finished when fixbench stopped waiting, so the request was cancelled";
 
 /// What is left of an answer when its client hangs up.
 pub(super) enum Rest {
@@ -51,18 +50,11 @@ async fn read_then_record(mut pending: Pending, rest: Rest, epoch: u64) {
         _ = closing.wait_for(|&e| e >= epoch) => Err(CUT_SHORT.to_string()),
     };
     let why = outcome.err().unwrap_or_else(|| READ_TO_END.to_string());
-    pending.finish(
-        capture.unwrap_or_else(|| Capture::new(None)),
-        Some(format!("{CLIENT_GONE}; {why}")),
-    );
+    pending.finish(capture.unwrap_or_else(|| Capture::new(None)), Some(format!("{CLIENT_GONE}; {why}")));
     shared.abandoned.fetch_sub(1, Ordering::SeqCst);
 }
 
-async fn read_rest(
-    pending: &mut Pending,
-    capture: &mut Option<Capture>,
-    rest: Rest,
-) -> Result<(), String> {
+async fn read_rest(pending: &mut Pending, capture: &mut Option<Capture>, rest: Rest) -> Result<(), String> {
     let mut body = match rest {
         Rest::Body(body, c) => {
             *capture = Some(*c);
@@ -102,25 +94,15 @@ mod tests {
         stub::hang_up_after(&proxy, Duration::from_millis(100));
         let t = Instant::now();
         let got = proxy.end(Duration::from_secs(3));
-        assert!(
-            t.elapsed() < Duration::from_secs(2),
-            "waits for the server, not the grace: {:?}",
-            t.elapsed()
-        );
+        assert!(t.elapsed() < Duration::from_secs(2), "waits for the server, not the grace: {:?}", t.elapsed());
         assert_eq!((got.records.len(), got.unfinished), (1, 0), "{got:?}");
         let r = &got.records[0];
         let gone = r.abandoned_ms.expect("marked as abandoned");
         assert!(gone >= 90.0 && gone + 200.0 < r.total_ms, "{r:?}");
-        assert_eq!(
-            (r.status, r.stream, r.prompt_n, r.predicted_n),
-            (200, false, Some(3), Some(4))
-        );
+        assert_eq!((r.status, r.stream, r.prompt_n, r.predicted_n), (200, false, Some(3), Some(4)));
         assert_eq!((r.conversation, r.turn), (Some(0), Some(0)));
         let e = r.error.as_deref().unwrap();
-        assert!(
-            e.contains("client closed") && e.contains("read for its timings"),
-            "{e}"
-        );
+        assert!(e.contains("client closed") && e.contains("read for its timings"), "{e}");
     }
 
     #[test]
@@ -132,11 +114,7 @@ mod tests {
         assert_eq!((got.records.len(), got.unfinished), (1, 0), "{got:?}");
         let r = &got.records[0];
         assert!(r.abandoned_ms.is_some(), "{r:?}");
-        assert_eq!(
-            (r.status, r.prompt_n),
-            (0, None),
-            "unknown, not zero: {r:?}"
-        );
+        assert_eq!((r.status, r.prompt_n), (0, None), "unknown, not zero: {r:?}");
         assert!(r.error.as_deref().unwrap().contains("cancelled"), "{r:?}");
     }
 }

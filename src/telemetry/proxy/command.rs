@@ -59,19 +59,13 @@ pub fn command(args: ProxyArgs) -> Result<i32> {
     let proxy = Proxy::start(&args.server, args.listen, Some(sink))?;
     proxy.begin(false);
     if let Reply::Unreachable(why) = server.get("/health") {
-        eprintln!(
-            "warning: no llama-server answers at {} yet ({why}); forwarding anyway",
-            server.root()
-        );
+        eprintln!("warning: no llama-server answers at {} yet ({why}); forwarding anyway", server.root());
     }
     eprintln!(
         "fixbench proxy: clients → {} → {}{}; Ctrl-C stops",
         proxy.base_url(),
         server.root(),
-        args.log
-            .as_ref()
-            .map(|p| format!("; one JSON line per request in {}", p.display()))
-            .unwrap_or_default()
+        args.log.as_ref().map(|p| format!("; one JSON line per request in {}", p.display())).unwrap_or_default()
     );
     let cancel = crate::interrupt::cancel_flag();
     while !cancel.load(Ordering::SeqCst) {
@@ -83,13 +77,7 @@ pub fn command(args: ProxyArgs) -> Result<i32> {
 
 /// One request as a line: `POST /v1/chat/completions 200 stream ttft 120 ms total 900 ms …`.
 pub fn describe(r: &RequestRecord) -> String {
-    let mut s = format!(
-        "{} {} {} {}",
-        r.start.format("%H:%M:%S"),
-        r.method,
-        r.path,
-        r.status
-    );
+    let mut s = format!("{} {} {} {}", r.start.format("%H:%M:%S"), r.method, r.path, r.status);
     if r.stream {
         s.push_str(" stream");
     }

@@ -27,18 +27,11 @@ pub(super) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type ProxyBody = BoxBody<Bytes, BoxError>;
 type Answered = Result<Response<Incoming>, String>;
 
-pub(super) async fn handle(
-    shared: Arc<Shared>,
-    req: Request<Incoming>,
-) -> Result<Response<ProxyBody>, Infallible> {
+pub(super) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<ProxyBody>, Infallible> {
     let start = Instant::now();
     let start_utc = Utc::now();
     let (mut parts, body) = req.into_parts();
-    let path = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "/".into());
+    let path = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
     let body = match body.collect().await {
         Ok(c) => c.to_bytes(),
         Err(e) => {
@@ -56,20 +49,10 @@ pub(super) async fn handle(
         authority: shared.authority.clone(),
         body: body.clone(),
     };
-    let mut waiting = Waiting {
-        answer: Some(Answer::spawn(upstream.send(shared.client.clone()))),
-        pending: None,
-    };
+    let mut waiting = Waiting { answer: Some(Answer::spawn(upstream.send(shared.client.clone()))), pending: None };
     // Let the request go out first; it is read while the server works on it.
     tokio::task::yield_now().await;
-    waiting.pending = Some(Pending::open(
-        &shared,
-        start,
-        start_utc,
-        &parts.method,
-        path,
-        &body,
-    ));
+    waiting.pending = Some(Pending::open(&shared, start, start_utc, &parts.method, path, &body));
     let answer = waiting.answer.as_mut().expect("sent above").await;
     let mut pending = waiting.answered();
 
@@ -82,10 +65,7 @@ pub(super) async fn handle(
             copy_headers(&head.headers, &mut headers, &[]);
             head.headers = headers;
             let body = Recording::new(incoming, capture, pending);
-            Ok(Response::from_parts(
-                head,
-                body.map_err(|e| Box::new(e) as BoxError).boxed(),
-            ))
+            Ok(Response::from_parts(head, body.map_err(|e| Box::new(e) as BoxError).boxed()))
         }
         Err(why) => {
             let msg = no_answer(&shared, &why);
@@ -97,10 +77,7 @@ pub(super) async fn handle(
 }
 
 pub(super) fn no_answer(shared: &Shared, why: &str) -> String {
-    format!(
-        "fixbench proxy: the llama-server at {} did not answer: {why}",
-        shared.upstream
-    )
+    format!("fixbench proxy: the llama-server at {} did not answer: {why}", shared.upstream)
 }
 
 /// Why a request's record ends early: the server's answer broke off with `e`.
@@ -109,9 +86,7 @@ pub(super) fn broke_off(e: &hyper::Error) -> String {
 }
 
 pub(super) fn content_type(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(hyper::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
+    headers.get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
 }
 
 /// The server's answer, awaited on a task of its own so that it outlives a client that hangs
@@ -128,9 +103,7 @@ impl Future for Answer {
     type Output = Answered;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Answered> {
-        Pin::new(&mut self.0)
-            .poll(cx)
-            .map(|r| r.unwrap_or_else(|e| Err(format!("the request was lost: {e}"))))
+        Pin::new(&mut self.0).poll(cx).map(|r| r.unwrap_or_else(|e| Err(format!("the request was lost: {e}"))))
     }
 }
 
@@ -151,9 +124,7 @@ impl Waiting {
     /// The answer came while the client still waited.
     fn answered(mut self) -> Pending {
         self.answer = None;
-        self.pending
-            .take()
-            .expect("opened before the answer was awaited")
+        self.pending.take().expect("opened before the answer was awaited")
     }
 }
 
@@ -176,20 +147,13 @@ struct Upstream {
 
 impl Upstream {
     fn build(&self) -> Result<Request<Full<Bytes>>, String> {
-        let mut up = Request::builder()
-            .method(self.method.clone())
-            .uri(&self.uri);
+        let mut up = Request::builder().method(self.method.clone()).uri(&self.uri);
         if let Some(h) = up.headers_mut() {
             // The proxy reads the answer, so it asks for it uncompressed.
-            copy_headers(
-                &self.headers,
-                h,
-                &["host", "content-length", "accept-encoding"],
-            );
+            copy_headers(&self.headers, h, &["host", "content-length", "accept-encoding"]);
             h.insert(hyper::header::HOST, self.authority.clone());
         }
-        up.body(Full::new(self.body.clone()))
-            .map_err(|e| format!("bad request: {e}"))
+        up.body(Full::new(self.body.clone())).map_err(|e| format!("bad request: {e}"))
     }
 
     /// Sends once, and once more when a kept-alive connection turned out closed before the
@@ -197,10 +161,7 @@ impl Upstream {
     async fn send(self, client: Client<HttpConnector, Full<Bytes>>) -> Answered {
         match client.request(self.build()?).await {
             Ok(r) => Ok(r),
-            Err(e) if closed_before_answer(&e) => client
-                .request(self.build()?)
-                .await
-                .map_err(|e| error_chain(&e)),
+            Err(e) if closed_before_answer(&e) => client.request(self.build()?).await.map_err(|e| error_chain(&e)),
             Err(e) => Err(error_chain(&e)),
         }
     }
@@ -249,16 +210,9 @@ pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
 
 fn error_response(status: StatusCode, msg: &str) -> Response<ProxyBody> {
     let body = serde_json::json!({"error": {"code": status.as_u16(), "message": msg, "type": "unavailable_error"}});
-    let mut r = Response::new(
-        Full::new(Bytes::from(body.to_string()))
-            .map_err(|e| match e {})
-            .boxed(),
-    );
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())).map_err(|e| match e {}).boxed());
     *r.status_mut() = status;
-    r.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    r.headers_mut().insert(hyper::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 
@@ -274,53 +228,31 @@ mod tests {
         let proxy = stub::proxy_to(&stub::sse_upstream(5));
         proxy.begin(true);
         let text = stub::chat(&proxy);
-        assert!(
-            text.contains("t4") && text.ends_with("data: [DONE]\n\n"),
-            "{text}"
-        );
+        assert!(text.contains("t4") && text.ends_with("data: [DONE]\n\n"), "{text}");
         let got = proxy.end(Duration::from_secs(2));
         assert_eq!(got.records.len(), 1);
         let r = &got.records[0];
-        assert_eq!(
-            (r.status, r.stream, r.error.as_deref(), r.abandoned_ms),
-            (200, true, None, None)
-        );
+        assert_eq!((r.status, r.stream, r.error.as_deref(), r.abandoned_ms), (200, true, None, None));
         let ttft = r.ttft_ms.unwrap();
-        assert!(
-            ttft >= 15.0 && ttft + 60.0 < r.total_ms,
-            "the first token is not held back: {r:?}"
-        );
-        assert_eq!(
-            (r.prompt_n, r.cache_n, r.predicted_n),
-            (Some(3), Some(7), Some(4))
-        );
+        assert!(ttft >= 15.0 && ttft + 60.0 < r.total_ms, "the first token is not held back: {r:?}");
+        assert_eq!((r.prompt_n, r.cache_n, r.predicted_n), (Some(3), Some(7), Some(4)));
         assert_eq!((r.conversation, r.turn), (Some(0), Some(0)));
         assert_eq!(got.first_request.unwrap().path, "/v1/chat/completions");
     }
 
     #[test]
     fn a_dead_upstream_gives_502_and_a_record_saying_so() {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let proxy = stub::proxy_to(&format!("http://127.0.0.1:{port}"));
         proxy.begin(true);
         let err = ureq::post(&format!("{}/chat/completions", proxy.base_url()))
             .send_json(serde_json::json!({"messages": []}))
             .unwrap_err();
-        let ureq::Error::Status(502, resp) = err else {
-            panic!("expected 502, got {err:?}")
-        };
+        let ureq::Error::Status(502, resp) = err else { panic!("expected 502, got {err:?}") };
         assert!(resp.into_string().unwrap().contains("did not answer"));
         let got = proxy.end(Duration::from_secs(1));
         assert_eq!(got.records[0].status, 502);
-        assert!(got.records[0]
-            .error
-            .as_deref()
-            .unwrap()
-            .contains("did not answer"));
+        assert!(got.records[0].error.as_deref().unwrap().contains("did not answer"));
         assert_eq!(got.records[0].prompt_n, None);
     }
 }

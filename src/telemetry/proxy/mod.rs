@@ -163,12 +163,7 @@ impl Proxy {
             .recv()
             .map_err(|_| anyhow::anyhow!("the proxy's thread ended before it listened"))?
             .map_err(Error::Environment)?;
-        Ok(Proxy {
-            addr,
-            shared,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        })
+        Ok(Proxy { addr, shared, stop: Some(stop_tx), thread: Some(thread) })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -184,13 +179,7 @@ impl Proxy {
     pub fn begin(&self, keep: bool) {
         let mut b = self.shared.book.lock().unwrap();
         let epoch = b.epoch + 1;
-        *b = Book {
-            epoch,
-            open: true,
-            keep,
-            started: Some(Instant::now()),
-            ..Default::default()
-        };
+        *b = Book { epoch, open: true, keep, started: Some(Instant::now()), ..Default::default() };
     }
 
     /// Waits up to `grace` for requests still running, then hands over what was collected.
@@ -211,11 +200,7 @@ impl Proxy {
         let mut b = self.shared.book.lock().unwrap();
         b.open = false;
         b.epoch += 1;
-        Collected {
-            records: std::mem::take(&mut b.records),
-            first_request: b.first_request.take(),
-            unfinished,
-        }
+        Collected { records: std::mem::take(&mut b.records), first_request: b.first_request.take(), unfinished }
     }
 }
 
@@ -244,9 +229,7 @@ async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
         let shared = shared.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| forward::handle(shared.clone(), req));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
         });
     }
 }
@@ -276,11 +259,7 @@ mod tests {
         proxy.begin(true);
         let t = Instant::now();
         let next = proxy.end(Duration::from_secs(2));
-        assert!(
-            t.elapsed() < Duration::from_secs(1),
-            "nothing left to wait for: {:?}",
-            t.elapsed()
-        );
+        assert!(t.elapsed() < Duration::from_secs(1), "nothing left to wait for: {:?}", t.elapsed());
         assert_eq!((next.records.len(), next.unfinished), (0, 0));
     }
 }

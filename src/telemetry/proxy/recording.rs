@@ -46,16 +46,9 @@ impl Pending {
         path: String,
         body: &Bytes,
     ) -> Pending {
-        let json: Option<serde_json::Value> = if method == hyper::Method::POST {
-            serde_json::from_slice(body).ok()
-        } else {
-            None
-        };
-        let stream_req = json
-            .as_ref()
-            .and_then(|j| j.get("stream"))
-            .and_then(|s| s.as_bool())
-            .unwrap_or(false);
+        let json: Option<serde_json::Value> =
+            if method == hyper::Method::POST { serde_json::from_slice(body).ok() } else { None };
+        let stream_req = json.as_ref().and_then(|j| j.get("stream")).and_then(|s| s.as_bool()).unwrap_or(false);
         let units = json.as_ref().and_then(|j| conversation::units(&path, j));
         let mut pending = Pending {
             shared: shared.clone(),
@@ -72,10 +65,7 @@ impl Pending {
         let mut b = shared.book.lock().unwrap();
         if b.open {
             if b.first_request.is_none() && units.is_some() {
-                b.first_request = Some(FirstRequest {
-                    path: pending.path.clone(),
-                    body: body.clone(),
-                });
+                b.first_request = Some(FirstRequest { path: pending.path.clone(), body: body.clone() });
             }
             pending.placement = units.map(|u| b.tracker.place(u));
             shared.in_flight.fetch_add(1, Ordering::SeqCst);
@@ -90,11 +80,7 @@ impl Pending {
         let sse = capture.is_stream();
         let o = capture.finish();
         let error = broke_off.or_else(|| {
-            (self.status >= 400).then(|| {
-                o.error
-                    .clone()
-                    .unwrap_or_else(|| format!("HTTP {}", self.status))
-            })
+            (self.status >= 400).then(|| o.error.clone().unwrap_or_else(|| format!("HTTP {}", self.status)))
         });
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         let mut rec = RequestRecord {
@@ -104,11 +90,7 @@ impl Pending {
             path: std::mem::take(&mut self.path),
             stream,
             status: self.status,
-            ttft_ms: if sse {
-                o.first_token.map(|t| ms(t - self.start))
-            } else {
-                None
-            },
+            ttft_ms: if sse { o.first_token.map(|t| ms(t - self.start)) } else { None },
             total_ms: ms(end - self.start),
             prompt_n: o.prompt_n,
             cache_n: o.cache_n,
@@ -171,11 +153,7 @@ struct Reading {
 
 impl Recording {
     pub(super) fn new(body: Incoming, capture: Capture, pending: Pending) -> Recording {
-        Recording(Some(Reading {
-            body,
-            capture,
-            pending,
-        }))
+        Recording(Some(Reading { body, capture, pending }))
     }
 
     fn finish(&mut self, broke_off: Option<String>) {
@@ -189,10 +167,7 @@ impl Body for Recording {
     type Data = Bytes;
     type Error = hyper::Error;
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let Some(r) = self.0.as_mut() else {
             return Poll::Ready(None);
         };
@@ -218,9 +193,7 @@ impl Body for Recording {
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.0
-            .as_ref()
-            .map_or_else(|| SizeHint::with_exact(0), |r| r.body.size_hint())
+        self.0.as_ref().map_or_else(|| SizeHint::with_exact(0), |r| r.body.size_hint())
     }
 }
 
@@ -248,28 +221,18 @@ mod tests {
     fn a_client_hanging_up_mid_stream_is_recorded_with_the_servers_timings() {
         let proxy = stub::proxy_to(&stub::sse_upstream(20));
         proxy.begin(true);
-        let body =
-            serde_json::json!({"stream": true, "messages": [{"role": "user", "content": "hi"}]});
-        let resp = ureq::post(&format!("{}/chat/completions", proxy.base_url()))
-            .send_json(body)
-            .unwrap();
+        let body = serde_json::json!({"stream": true, "messages": [{"role": "user", "content": "hi"}]});
+        let resp = ureq::post(&format!("{}/chat/completions", proxy.base_url())).send_json(body).unwrap();
         let mut reader = resp.into_reader();
         let mut first = [0u8; 16];
         reader.read_exact(&mut first).unwrap();
         drop(reader);
         let t = Instant::now();
         let got = proxy.end(Duration::from_secs(3));
-        assert!(
-            t.elapsed() < Duration::from_secs(2),
-            "waits for the server, not the grace: {:?}",
-            t.elapsed()
-        );
+        assert!(t.elapsed() < Duration::from_secs(2), "waits for the server, not the grace: {:?}", t.elapsed());
         assert_eq!((got.records.len(), got.unfinished), (1, 0));
         let r = &got.records[0];
-        assert!(
-            r.error.as_deref().unwrap_or("").contains("client closed"),
-            "{r:?}"
-        );
+        assert!(r.error.as_deref().unwrap_or("").contains("client closed"), "{r:?}");
         let gone = r.abandoned_ms.expect("marked as abandoned");
         assert!(gone > 15.0 && gone + 200.0 < r.total_ms, "{r:?}");
         assert_eq!(

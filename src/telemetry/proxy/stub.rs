@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use super::Proxy;
 
-const TIMINGS: &str =
-    r#""timings":{"cache_n":7,"prompt_n":3,"prompt_ms":1.5,"predicted_n":4,"predicted_ms":2.5}"#;
+const TIMINGS: &str = r#""timings":{"cache_n":7,"prompt_n":3,"prompt_ms":1.5,"predicted_n":4,"predicted_ms":2.5}"#;
 
 /// Serves every connection on a thread of its own: reads one request, then `answer`s it.
 fn upstream(answer: impl Fn(&mut TcpStream) + Send + Sync + Copy + 'static) -> String {
@@ -61,15 +60,9 @@ pub fn sse_upstream(events: usize) -> String {
         };
         for i in 0..events {
             std::thread::sleep(Duration::from_millis(20));
-            chunk(
-                s,
-                &format!("data: {{\"choices\":[{{\"delta\":{{\"content\":\"t{i}\"}}}}]}}\n\n"),
-            );
+            chunk(s, &format!("data: {{\"choices\":[{{\"delta\":{{\"content\":\"t{i}\"}}}}]}}\n\n"));
         }
-        chunk(
-            s,
-            &format!("data: {{\"choices\":[],{TIMINGS}}}\n\ndata: [DONE]\n\n"),
-        );
+        chunk(s, &format!("data: {{\"choices\":[],{TIMINGS}}}\n\ndata: [DONE]\n\n"));
         let _ = s.write_all(b"0\r\n\r\n");
     })
 }
@@ -90,11 +83,7 @@ pub fn json_upstream(delay: Duration) -> String {
 /// A streamed chat request through the proxy; the whole answer.
 pub fn chat(proxy: &Proxy) -> String {
     let body = serde_json::json!({"stream": true, "messages": [{"role": "user", "content": "hi"}]});
-    ureq::post(&format!("{}/chat/completions", proxy.base_url()))
-        .send_json(body)
-        .unwrap()
-        .into_string()
-        .unwrap()
+    ureq::post(&format!("{}/chat/completions", proxy.base_url())).send_json(body).unwrap().into_string().unwrap()
 }
 
 /// Sends a non-streamed chat request on a connection of its own and hangs up after `after`.
