@@ -19,7 +19,7 @@ pub enum Command {
     /// Run agents on the problems and grade what they leave behind.
     Run(crate::runner::RunArgs),
     /// Check that every problem is sound: starter at baseline, reference passes, each bug caught.
-    Validate(crate::problem::validate::ValidateArgs),
+    Validate(crate::validate::ValidateArgs),
     /// Re-run the suite once per llama-server configuration of a sweep file.
     Sweep(crate::sweep::SweepArgs),
     /// List the agent presets and built-ins, installed or not.
@@ -47,7 +47,7 @@ pub enum Command {
 pub fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Run(args) => crate::runner::command(args),
-        Command::Validate(args) => crate::problem::validate::command(args),
+        Command::Validate(args) => crate::validate::command(args),
         Command::Sweep(args) => crate::sweep::command(args),
         Command::Agents(args) => crate::agent::presets::command(args),
         Command::Show(args) => crate::report::show::command(args),

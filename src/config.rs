@@ -221,7 +221,7 @@ impl Harness {
         }
         for (name, def) in &self.file.agents {
             let key = format!("[agents.\"{name}\"]");
-            if crate::agent::BUILTINS.contains(&name.as_str()) {
+            if crate::model::BUILTIN_AGENTS.contains(&name.as_str()) {
                 return bad(format!("{key}: `{name}` is a built-in agent's name: give your agent another name"));
             }
             if let Err(why) = check_agent_name(name) {
@@ -290,7 +290,7 @@ impl Harness {
     }
 
     /// How agents are isolated: `flag`, else `run.isolation`, else the sandbox.
-    pub fn isolation(&self, flag: Option<crate::sandbox::Isolation>) -> anyhow::Result<crate::sandbox::Isolation> {
+    pub fn isolation(&self, flag: Option<crate::model::Isolation>) -> anyhow::Result<crate::model::Isolation> {
         match (flag, &self.file.run.isolation) {
             (Some(i), _) => Ok(i),
             (None, Some(s)) => self.choice(s, "run.isolation"),
@@ -301,8 +301,8 @@ impl Harness {
     /// How grading is contained: `flag`, else `run.grade_isolation`, else the sandbox.
     pub fn grade_isolation(
         &self,
-        flag: Option<crate::sandbox::GradeIsolation>,
-    ) -> anyhow::Result<crate::sandbox::GradeIsolation> {
+        flag: Option<crate::model::GradeIsolation>,
+    ) -> anyhow::Result<crate::model::GradeIsolation> {
         match (flag, &self.file.run.grade_isolation) {
             (Some(i), _) => Ok(i),
             (None, Some(s)) => self.choice(s, "run.grade_isolation"),

@@ -2,7 +2,7 @@
 
 use similar::TextDiff;
 
-use crate::problem::bugs::Files;
+use crate::files::Files;
 
 /// A unified diff (`a/<pkg>/file` → `b/<pkg>/file`) over every file added, removed or changed.
 pub fn unified(package: &str, before: &Files, after: &Files) -> String {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::runner::options::TrialKey;
+use crate::model::TrialKey;
 use crate::store::TrialRecord;
 
 pub struct Progress {

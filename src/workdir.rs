@@ -6,18 +6,13 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::problem::bugs::Files;
+use crate::files::is_cache;
 use crate::problem::{Problem, PROMPT_FILE, TESTS_DIR};
 
 /// What `copy_tree` left out, so grading can say what the agent's tree held besides code.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Skipped {
     pub paths: Vec<String>,
-}
-
-/// Names never copied anywhere: caches that could carry stale or forged bytecode.
-fn is_cache(name: &str) -> bool {
-    name == "__pycache__" || name == ".pytest_cache" || name.ends_with(".pyc")
 }
 
 /// Copies the regular files and folders of `src` into `dst`. Symbolic links, sockets and
@@ -74,42 +69,6 @@ pub fn prepare_grade(problem: &Problem, package_src: &Path, grade_dir: &Path) ->
         fs::create_dir_all(&pkg_dst)?;
         Ok(Skipped::default())
     }
-}
-
-/// Reads the text files of a package (relative path → content); caches are left out.
-pub fn read_files(dir: &Path) -> Result<Files> {
-    let mut files = Files::new();
-    if !dir.is_dir() {
-        return Ok(files);
-    }
-    let mut it = walkdir::WalkDir::new(dir).follow_links(false).min_depth(1).into_iter();
-    while let Some(entry) = it.next() {
-        let entry = entry?;
-        if is_cache(&entry.file_name().to_string_lossy()) {
-            if entry.file_type().is_dir() {
-                it.skip_current_dir();
-            }
-            continue;
-        }
-        if entry.file_type().is_file() {
-            let rel = entry.path().strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-            let bytes = fs::read(entry.path())?;
-            files.insert(rel, String::from_utf8_lossy(&bytes).into_owned());
-        }
-    }
-    Ok(files)
-}
-
-/// Writes `files` under `dir` (created fresh).
-pub fn write_files(dir: &Path, files: &Files) -> Result<()> {
-    for (rel, text) in files {
-        let p = dir.join(rel);
-        if let Some(parent) = p.parent() {
-            fs::create_dir_all(parent)?;
-        }
-        fs::write(&p, text).with_context(|| format!("failed to write {}", p.display()))?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

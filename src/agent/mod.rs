@@ -2,8 +2,6 @@
 //! trial's workdir. Templates are lists of words; placeholders are substituted inside each
 //! word, so `{prompt}` always stays one argument and no shell ever sees it.
 
-pub mod exec;
-mod exit_wait;
 pub mod presets;
 pub mod usage;
 
@@ -18,8 +16,7 @@ use crate::store::AgentConfig;
 pub const PLACEHOLDERS: &[&str] =
     &["prompt", "prompt_file", "workdir", "problem", "base_url", "server_root", "model", "agent_home"];
 
-/// The built-in agents' names, which no configured agent may take.
-pub const BUILTINS: &[&str] = &["null", "oracle"];
+pub use crate::model::BUILTIN_AGENTS as BUILTINS;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum AgentKind {
@@ -112,7 +109,7 @@ impl Agent {
         let mut env: BTreeMap<String, String> =
             self.env.iter().map(|(k, v)| (k.clone(), expand_word(v, &vars, &[]))).collect();
         env.insert("HOME".into(), vars.agent_home.clone());
-        let spec = exec::ExecSpec {
+        let spec = crate::exec::ExecSpec {
             argv: expand(argv, &vars, &[]),
             cwd: work,
             env,
@@ -126,7 +123,7 @@ impl Agent {
         let cancel = std::sync::atomic::AtomicBool::new(false);
         let outcome = match sandbox {
             Some(sb) => sb.run(spec.clone(), scratch.path(), &cancel),
-            None => exec::run(&spec, &cancel),
+            None => crate::exec::run(&spec, &cancel),
         };
         if outcome.exit_code != Some(0) {
             return None;

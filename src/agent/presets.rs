@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use super::usage::{self, Format};
 use super::{Agent, AgentKind};
 use crate::config::Harness;
-use crate::sandbox::{self, Isolation};
+use crate::model::Isolation;
+use crate::sandbox;
 
 /// The shipped presets.
 pub const PRESETS_TOML: &str = include_str!("../../presets/agents.toml");

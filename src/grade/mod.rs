@@ -20,10 +20,11 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::agent::exec::{self, ExecOutcome, ExecSpec};
 use crate::error::Error;
+use crate::exec::{self, ExecOutcome, ExecSpec};
+use crate::model::GradeIsolation;
 use crate::problem::Problem;
-use crate::sandbox::{GradeIsolation, Sandbox};
+use crate::sandbox::Sandbox;
 use crate::store::{Outcome, TestResult};
 use crate::workdir;
 
@@ -272,7 +273,7 @@ pub fn sandbox_for(
             .into());
         }
     }
-    crate::sandbox::for_harness(crate::sandbox::Isolation::Sandbox, problems_dir, results, harness, start)
+    crate::sandbox::for_harness(crate::model::Isolation::Sandbox, problems_dir, results, harness, start)
 }
 
 /// How pytest's process ended: `exit 0`, `killed by SIGKILL`.

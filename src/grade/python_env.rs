@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::agent::exec;
+use crate::exec;
 
 /// Prints pytest's version, then the paths whose change would change the answer. `-I` as in
 /// grading: no user site, no PYTHON* variables, no cwd on `sys.path`.
@@ -123,7 +123,7 @@ mod tests {
 
     #[test]
     fn the_check_is_cached_until_a_package_or_the_interpreter_changes() {
-        let _serial = crate::agent::exec::tests::serial();
+        let _serial = crate::exec::tests::serial();
         let d = tempfile::tempdir().unwrap();
         let (bin, site, cache) = (d.path().join("bin"), d.path().join("site"), d.path().join("cache"));
         std::fs::create_dir_all(site.join("pytest")).unwrap();
@@ -160,7 +160,7 @@ mod tests {
 
     #[test]
     fn a_python_without_pytest_is_never_cached() {
-        let _serial = crate::agent::exec::tests::serial();
+        let _serial = crate::exec::tests::serial();
         let d = tempfile::tempdir().unwrap();
         let py = d.path().join("python");
         std::fs::write(&py, "#!/bin/sh\necho 'No module named pytest' >&2\nexit 1\n").unwrap();

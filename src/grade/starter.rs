@@ -46,7 +46,7 @@ fn cache_key(grader: &Grader, pytest_version: &str, problem: &Problem) -> Result
     h.update(super::channel::ENTRY.as_bytes());
     h.update(grader.isolation().as_str().as_bytes());
     for (tag, dir) in [("tests", problem.tests_dir()), ("package", problem.package_dir())] {
-        for (rel, text) in workdir::read_files(&dir)? {
+        for (rel, text) in crate::files::read_files(&dir)? {
             h.update(tag.as_bytes());
             h.update([0]);
             h.update(rel.as_bytes());

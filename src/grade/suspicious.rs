@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
-use crate::problem::bugs::Files;
+use crate::files::Files;
 
 /// What each pattern means, in the words `show` prints.
 const PATTERNS: &[(&str, &str)] = &[

@@ -1,7 +1,6 @@
 //! `<name>.reference/bugs.toml`: every bug as a (fixed → broken) snippet, so that
 //! `validate` can put each bug back into the reference mechanically.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -45,8 +44,7 @@ pub fn load(path: &Path) -> Result<Vec<Bug>> {
     Ok(file.bugs)
 }
 
-/// Package files by relative path.
-pub type Files = BTreeMap<String, String>;
+use crate::files::Files;
 
 /// Puts `bugs` into `files` (a copy of the reference); each `fixed` snippet must occur
 /// exactly once in its file.

@@ -3,7 +3,6 @@
 
 pub mod bugs;
 pub mod manifest;
-pub mod validate;
 
 use std::path::{Path, PathBuf};
 
@@ -47,7 +46,7 @@ impl Problem {
     pub fn fingerprint(&self) -> Result<String> {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
-        for (rel, text) in crate::workdir::read_files(&self.dir)? {
+        for (rel, text) in crate::files::read_files(&self.dir)? {
             h.update(rel.as_bytes());
             h.update([0]);
             h.update(text.len().to_le_bytes());

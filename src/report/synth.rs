@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::sandbox::Isolation;
+use crate::model::Isolation;
 use crate::store::*;
 
 /// The problems a synthetic run uses: name, tests, tests the starter passes.

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Result;
 use chrono::Utc;
 
-use crate::agent::exec;
 use crate::error::Error;
+use crate::exec;
 use crate::grade::Grade;
 use crate::progress::Progress;
 use crate::store::{self, RunRecord, RunStatus, TrialRecord};

@@ -12,10 +12,10 @@ use crate::agent::{self, Agent};
 use crate::config::{check_timeout, first_repeated, split_command, Harness};
 use crate::error::Error;
 use crate::grade::{self, Grader};
+use crate::model::{CacheState, GradeIsolation, Isolation, TrialKey};
 use crate::problem::{self, Problem};
-use crate::sandbox::{self, GradeIsolation, Isolation, Sandbox};
+use crate::sandbox::{self, Sandbox};
 use crate::store::{RunConfig, RunRecord, RunStatus, Store, TrialRecord, SCHEMA_VERSION};
-use crate::telemetry::CacheState;
 
 #[derive(Debug, Clone, clap::Args, serde::Serialize, serde::Deserialize)]
 pub struct RunArgs {
@@ -95,23 +95,6 @@ impl RunArgs {
             run: RunArgs,
         }
         Only::parse_from(["fixbench"]).run
-    }
-}
-
-/// One trial to run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrialKey {
-    pub problem: String,
-    pub agent: String,
-    pub repeat: u32,
-}
-
-impl TrialKey {
-    pub fn id(&self) -> String {
-        format!("{}/{}/{}", self.problem, self.agent, self.repeat)
-    }
-    pub fn dir_name(&self) -> String {
-        format!("{}__{}__{}", self.problem, self.agent, self.repeat)
     }
 }
 
@@ -277,7 +260,7 @@ impl Plan {
             grade_sandbox,
             grade_timeout_s,
             model: args.model.unwrap_or_else(|| "local".into()),
-            log_cap: crate::agent::exec::DEFAULT_LOG_CAP,
+            log_cap: crate::exec::DEFAULT_LOG_CAP,
             agent_versions: BTreeMap::new(),
         }
         .with_versions())
@@ -352,7 +335,7 @@ impl Plan {
             grade_sandbox,
             grade_timeout_s,
             model: c.model.clone().unwrap_or_else(|| "local".into()),
-            log_cap: crate::agent::exec::DEFAULT_LOG_CAP,
+            log_cap: crate::exec::DEFAULT_LOG_CAP,
             agent_versions: BTreeMap::new(),
             record,
             run_dir: RunDir::Resumed,

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use chrono::Utc;
 
-use super::options::{Plan, TrialKey};
-use crate::agent::exec::{self, ExecOutcome, ExecSpec};
+use super::options::Plan;
 use crate::agent::{self, Agent, AgentKind, Vars};
 use crate::error::Error;
+use crate::exec::{self, ExecOutcome, ExecSpec};
 use crate::grade::{self, Grade, Grader};
+use crate::model::TrialKey;
 use crate::problem::bugs::{BUGS_FILE, FIX_FILE};
 use crate::problem::Problem;
 use crate::store::{OutputStats, ServerInfo, TrialPaths, TrialRecord};
@@ -203,8 +204,8 @@ pub fn run(ctx: &Context, key: &TrialKey, telemetry: Option<&mut RunTelemetry>) 
     let grade = grade::align(ctx.starter, graded);
     let (fixed, broken) = grade::flips(ctx.starter, &grade);
 
-    let before = workdir::read_files(&problem.package_dir())?;
-    let after = workdir::read_files(&package)?;
+    let before = crate::files::read_files(&problem.package_dir())?;
+    let after = crate::files::read_files(&package)?;
     std::fs::write(ctx.run_dir.join(&paths.diff), diff::unified(&problem.name, &before, &after))?;
     let suspicious = grade::suspicious::scan(&problem.name, &before, &after);
 
@@ -299,10 +300,10 @@ fn describe_error(
 fn put_reference(problem: &Problem, workdir: &Path) -> Result<()> {
     let pkg = workdir.join(&problem.name);
     std::fs::remove_dir_all(&pkg).with_context(|| format!("failed to clear {}", pkg.display()))?;
-    let mut files = workdir::read_files(&problem.reference_dir())?;
+    let mut files = crate::files::read_files(&problem.reference_dir())?;
     files.remove(FIX_FILE);
     files.remove(BUGS_FILE);
-    workdir::write_files(&pkg, &files)
+    crate::files::write_files(&pkg, &files)
 }
 
 fn write_agent_files(agent: &str, home: &Path, files: &[(String, String)]) -> Result<()> {

@@ -15,49 +15,11 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::Result;
 
-use crate::agent::exec::{self, ExecOutcome, ExecSpec};
 use crate::error::Error;
+use crate::exec::{self, ExecOutcome, ExecSpec};
 pub use view::{is_executable, resolve_program, Guard};
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Isolation {
-    /// A bubblewrap sandbox that shows the agent only its workdir, its home and the system.
-    #[default]
-    Sandbox,
-    /// No isolation: the agent runs as you, seeing everything you can.
-    None,
-}
-
-impl Isolation {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Isolation::Sandbox => "sandbox",
-            Isolation::None => "none",
-        }
-    }
-}
-
-/// How pytest is contained while it runs the agent's package.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GradeIsolation {
-    /// pytest runs in a bubblewrap sandbox: the grading folder read-only, nothing of yours visible.
-    #[default]
-    Sandbox,
-    /// pytest runs as you, and the agent's package with it: it can read and write all your
-    /// files, including the problems' answers and earlier results. Only for code you trust.
-    None,
-}
-
-impl GradeIsolation {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GradeIsolation::Sandbox => "sandbox",
-            GradeIsolation::None => "none",
-        }
-    }
-}
+use crate::model::Isolation;
 
 /// The sandbox of one run: what it hides, what it adds, and the namespaces that work here.
 #[derive(Debug, Clone)]

@@ -23,32 +23,11 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use crate::error::Error;
+use crate::model::CacheState;
 use crate::store::{RequestRecord, ServerDelta, ServerInfo, TimeSplit};
 use client::Server;
 use metrics::Counters;
 use proxy::{FirstRequest, Proxy};
-
-/// How the prompt cache is prepared before each trial.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CacheState {
-    /// Leave the server as it is.
-    Shared,
-    /// One warm-up request shaped like the agent's first prompt before each trial.
-    Warm,
-    /// Erase every slot before each trial (needs `--slot-save-path` on the server).
-    Cold,
-}
-
-impl CacheState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CacheState::Shared => "shared",
-            CacheState::Warm => "warm",
-            CacheState::Cold => "cold",
-        }
-    }
-}
 
 /// What the runner hands telemetry about the trial about to start.
 #[derive(Debug, Clone)]

@@ -3,7 +3,7 @@
 
 use super::{Finding, Kind};
 use crate::doctor::evidence::Evidence;
-use crate::sandbox::Isolation;
+use crate::model::Isolation;
 
 const UNISOLATED: &str = "--isolation none (the agents then see all your files)";
 

@@ -10,10 +10,11 @@ use anyhow::Result;
 use comfy_table::Cell;
 use serde::Serialize;
 
-use super::bugs::{self, Files, BUGS_FILE, FIX_FILE};
-use super::Problem;
 use crate::error::Error;
+use crate::files::Files;
 use crate::grade::{Grade, Grader};
+use crate::problem::bugs::{self, BUGS_FILE, FIX_FILE};
+use crate::problem::Problem;
 use crate::store::Outcome;
 use crate::workdir;
 
@@ -39,7 +40,7 @@ pub struct ValidateArgs {
     pub grade_timeout: Option<f64>,
     /// How pytest is contained while it runs a suite [default: sandbox]
     #[arg(long, value_enum, value_name = "ISOLATION")]
-    pub grade_isolation: Option<crate::sandbox::GradeIsolation>,
+    pub grade_isolation: Option<crate::model::GradeIsolation>,
 }
 
 #[derive(Debug, Serialize)]
@@ -189,7 +190,7 @@ fn validate_dir(dir: &Path, grader: &Grader, cancel: &AtomicBool) -> Result<Prob
     let starter = finished(grader.grade(&problem, &problem.package_dir(), &junit, cancel)?)?;
     report.starter_passed = Some(starter.passed);
 
-    let mut reference = workdir::read_files(&problem.reference_dir())?;
+    let mut reference = crate::files::read_files(&problem.reference_dir())?;
     reference.remove(FIX_FILE);
     reference.remove(BUGS_FILE);
     let graded = grade_files(&problem, &reference, grader, scratch.path(), "reference", cancel)?;
@@ -221,7 +222,7 @@ fn validate_dir(dir: &Path, grader: &Grader, cancel: &AtomicBool) -> Result<Prob
         match bugs::apply(&reference, &all) {
             Err(e) => r.push(e),
             Ok(rebuilt) => {
-                let starter_files = workdir::read_files(&problem.package_dir())?;
+                let starter_files = crate::files::read_files(&problem.package_dir())?;
                 if rebuilt != starter_files {
                     let differing: Vec<&String> = rebuilt
                         .keys()
@@ -291,7 +292,7 @@ fn grade_files(
     cancel: &AtomicBool,
 ) -> Result<Grade> {
     let dir = scratch.join(format!("pkg-{tag}"));
-    workdir::write_files(&dir, files)?;
+    crate::files::write_files(&dir, files)?;
     let g = grader.grade(problem, &dir, &scratch.join("junit.xml"), cancel)?;
     let _ = std::fs::remove_dir_all(&dir);
     finished(g)

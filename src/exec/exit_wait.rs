@@ -50,7 +50,7 @@ mod tests {
 
     #[test]
     fn wakes_when_the_child_exits_not_at_the_timeout() {
-        let _serial = crate::agent::exec::tests::serial();
+        let _serial = crate::exec::tests::serial();
         let mut child = std::process::Command::new("sleep").arg("0.05").spawn().unwrap();
         let mut w = ExitWait::new(child.id() as i32);
         assert!(w.uses_pidfd(), "this kernel should have pidfd_open");
@@ -63,7 +63,7 @@ mod tests {
 
     #[test]
     fn returns_at_the_timeout_while_the_child_runs() {
-        let _serial = crate::agent::exec::tests::serial();
+        let _serial = crate::exec::tests::serial();
         let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
         let mut w = ExitWait::new(child.id() as i32);
         w.wait(Duration::from_millis(20));

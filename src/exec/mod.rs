@@ -3,6 +3,8 @@
 //! process that escapes the agent's session (double fork, `setsid`) is re-parented to us and
 //! killed with the rest.
 
+mod exit_wait;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{Read, Write};
@@ -17,7 +19,7 @@ use nix::sys::signal::{kill, killpg, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::Pid;
 
-use super::exit_wait::ExitWait;
+use exit_wait::ExitWait;
 
 /// How often a running agent is checked for a Ctrl-C (its exit wakes us at once).
 const CANCEL_CHECK: Duration = Duration::from_millis(50);
