@@ -12,8 +12,6 @@ use crate::error::Error;
 
 pub const FILE_NAME: &str = "harness.toml";
 
-/// A grading's time limit when none is given, in seconds.
-pub const DEFAULT_GRADE_TIMEOUT_S: f64 = 300.0;
 /// The longest time limit accepted anywhere (a week): past it, a `Duration` or a deadline
 /// computed from it is no longer meaningful.
 pub const MAX_TIMEOUT_S: f64 = 7.0 * 24.0 * 3600.0;
@@ -269,55 +267,6 @@ impl Harness {
             Error::BadInput(format!("{}: `{field}` is `{s}`; expected one of {}", self.source(), choices.join(", ")))
                 .into()
         })
-    }
-
-    /// The problems folder: `flag`, else `run.problems_dir`, else `problems`.
-    pub fn problems_dir(&self, flag: Option<&Path>) -> PathBuf {
-        self.run_path(flag, &self.file.run.problems_dir, "problems")
-    }
-
-    /// The results store: `flag`, else `run.results`, else `results`.
-    pub fn results_dir(&self, flag: Option<&Path>) -> PathBuf {
-        self.run_path(flag, &self.file.run.results, "results")
-    }
-
-    fn run_path(&self, flag: Option<&Path>, here: &Option<PathBuf>, default: &str) -> PathBuf {
-        match (flag, here) {
-            (Some(f), _) => f.to_path_buf(),
-            (None, Some(p)) => self.resolve(p),
-            (None, None) => PathBuf::from(default),
-        }
-    }
-
-    /// How agents are isolated: `flag`, else `run.isolation`, else the sandbox.
-    pub fn isolation(&self, flag: Option<crate::model::Isolation>) -> anyhow::Result<crate::model::Isolation> {
-        match (flag, &self.file.run.isolation) {
-            (Some(i), _) => Ok(i),
-            (None, Some(s)) => self.choice(s, "run.isolation"),
-            (None, None) => Ok(Default::default()),
-        }
-    }
-
-    /// How grading is contained: `flag`, else `run.grade_isolation`, else the sandbox.
-    pub fn grade_isolation(
-        &self,
-        flag: Option<crate::model::GradeIsolation>,
-    ) -> anyhow::Result<crate::model::GradeIsolation> {
-        match (flag, &self.file.run.grade_isolation) {
-            (Some(i), _) => Ok(i),
-            (None, Some(s)) => self.choice(s, "run.grade_isolation"),
-            (None, None) => Ok(Default::default()),
-        }
-    }
-
-    /// One grading's time limit in seconds: `flag`, else `run.grade_timeout`, else 300; a
-    /// value that is not a usable time limit is an error naming where it came from.
-    pub fn grade_timeout(&self, flag: Option<f64>) -> anyhow::Result<f64> {
-        match (flag, self.file.run.grade_timeout) {
-            (Some(v), _) => check_timeout(v, "--grade-timeout"),
-            (None, Some(v)) => check_timeout(v, &format!("{}: `run.grade_timeout`", self.source())),
-            (None, None) => Ok(DEFAULT_GRADE_TIMEOUT_S),
-        }
     }
 
     pub fn resolve(&self, p: &Path) -> PathBuf {

@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod diff;
 pub mod doctor;
@@ -23,6 +24,7 @@ pub mod report;
 pub mod runner;
 pub mod sandbox;
 pub mod server;
+pub mod settings;
 pub mod store;
 pub mod sweep;
 pub mod telemetry;

@@ -42,10 +42,11 @@ impl GradeIsolation {
 }
 
 /// How the prompt cache is prepared before each trial.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CacheState {
     /// Leave the server as it is.
+    #[default]
     Shared,
     /// One warm-up request shaped like the agent's first prompt before each trial.
     Warm,

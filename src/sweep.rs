@@ -16,18 +16,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::runner::{self, Plan, RunArgs};
 use crate::server::{self, RunningServer, ServerSpec};
+use crate::settings::Settings;
 use crate::store::{self, RunRecord, RunStatus};
-
-#[derive(Debug, clap::Args)]
-pub struct SweepArgs {
-    /// The sweep file: one `[[server]]` table per llama-server configuration.
-    pub file: PathBuf,
-    /// How long to wait for each server's /health, in seconds.
-    #[arg(long, default_value_t = 180.0, value_name = "SECS")]
-    pub health_timeout: f64,
-    #[command(flatten)]
-    pub run: RunArgs,
-}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -123,37 +113,44 @@ fn resolve_path(raw: &str, base: &Path) -> Result<PathBuf> {
     Ok(if p.is_absolute() { p } else { base.join(p) })
 }
 
-pub fn command(args: SweepArgs) -> Result<i32> {
-    if args.run.server.is_some() {
-        return Err(Error::BadInput("a sweep starts its own servers: drop --server".into()).into());
+/// A finished (or stopped) sweep: its record, where it is saved, and the runs it made or kept.
+#[derive(Debug)]
+pub struct Swept {
+    pub record: SweepRecord,
+    pub path: PathBuf,
+    pub runs: Vec<RunRecord>,
+}
+
+impl Swept {
+    /// Whether a configuration is still to run (Ctrl-C, or a stop before its turn).
+    pub fn unfinished(&self) -> bool {
+        self.record.configs.iter().any(|c| matches!(c.status, ConfigStatus::Interrupted | ConfigStatus::Pending))
     }
-    if args.run.dry_run {
-        return Err(Error::BadInput(
-            "--dry-run is for `fixbench run`; a sweep has nothing to show without servers".into(),
-        )
-        .into());
-    }
-    crate::config::check_timeout(args.health_timeout, "--health-timeout")?;
-    let file = load(&args.file)?;
-    let base = args.file.parent().map(Path::to_path_buf).unwrap_or_default();
+}
+
+/// Runs the sweep of `file_path` (or resumes `run.resume`) with the `fixbench run` flags `run`
+/// under `settings` (built from the same flags), saving its record after every step.
+pub fn sweep(file_path: &Path, health_timeout: f64, run: &RunArgs, settings: &Settings) -> Result<Swept> {
+    let file = load(file_path)?;
+    let base = file_path.parent().map(Path::to_path_buf).unwrap_or_default();
     // The store the runs go to: --results, else harness.toml's, as `fixbench run` chooses it.
-    let harness = crate::config::Harness::load(args.run.config.as_deref())?;
-    let store = store::Store::new(harness.results_dir(args.run.results.as_deref()));
+    let harness = &settings.harness;
+    let store = settings.store();
     let sweeps_dir = store.root.join("sweeps");
     let cancel = crate::interrupt::cancel_flag();
 
-    let resuming = args.run.resume.is_some();
+    let resuming = run.resume.is_some();
     if resuming {
         let strip =
             |a: &RunArgs| RunArgs { resume: None, json: false, results: None, python: None, config: None, ..a.clone() };
-        if serde_json::to_value(strip(&args.run))? != serde_json::to_value(strip(&RunArgs::empty()))? {
+        if serde_json::to_value(strip(run))? != serde_json::to_value(strip(&RunArgs::empty()))? {
             return Err(Error::BadInput(
                 "--resume continues a sweep with the run flags it was started with: drop the others (--json and --results may stay)".into(),
             )
             .into());
         }
     }
-    let mut record = match &args.run.resume {
+    let mut record = match &run.resume {
         Some(id) => {
             let p = sweeps_dir.join(format!("{id}.json"));
             let text = std::fs::read_to_string(&p)
@@ -164,10 +161,10 @@ pub fn command(args: SweepArgs) -> Result<i32> {
             let now = Utc::now();
             SweepRecord {
                 sweep_id: format!("sweep-{}", store::new_run_id(now)),
-                file: args.file.to_string_lossy().into_owned(),
+                file: file_path.to_string_lossy().into_owned(),
                 started_at: now,
                 ended_at: None,
-                run_args: RunArgs { json: false, resume: None, ..args.run.clone() },
+                run_args: RunArgs { json: false, resume: None, ..run.clone() },
                 configs: file
                     .servers
                     .iter()
@@ -226,7 +223,7 @@ pub fn command(args: SweepArgs) -> Result<i32> {
                 ..RunArgs::empty()
             };
         }
-        let mut plan = Plan::from_args(run_args)?;
+        let mut plan = Plan::new(run_args, settings)?;
         plan.server_label = Some(cfg.label.clone());
         plan.record.config.server_label = Some(cfg.label.clone());
         plan.record.labels.entry("server".into()).or_insert_with(|| cfg.label.clone());
@@ -237,14 +234,14 @@ pub fn command(args: SweepArgs) -> Result<i32> {
 
         let binary = match &cfg.binary {
             Some(b) => resolve_path(b, &base)?,
-            None => file_binary_default(&harness),
+            None => file_binary_default(harness),
         };
         let spec = ServerSpec {
             binary,
             model: resolve_path(&cfg.model, &base)?,
             args: cfg.args.clone(),
             log: store.run_dir(&run_id).join("server.log"),
-            health_timeout: Duration::from_secs_f64(args.health_timeout),
+            health_timeout: Duration::from_secs_f64(health_timeout),
         };
         let mut server = match RunningServer::start(&spec, &cancel) {
             Ok(s) => s,
@@ -287,30 +284,8 @@ pub fn command(args: SweepArgs) -> Result<i32> {
     record.ended_at = Some(Utc::now());
     save(&record)?;
 
-    if args.run.json {
-        let skipped: Vec<&ConfigOutcome> = record.configs.iter().filter(|c| c.status == ConfigStatus::Failed).collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({ "sweep_id": record.sweep_id, "runs": runs, "skipped": skipped })
-            )?
-        );
-    } else {
-        print!("{}", summary(&record, &runs));
-        eprintln!("sweep: {}", sweeps_dir.join(format!("{}.json", record.sweep_id)).display());
-    }
-    if record.configs.iter().any(|c| matches!(c.status, ConfigStatus::Interrupted | ConfigStatus::Pending)) {
-        return Err(Error::Interrupted(format!(
-            "finished configurations are saved; continue with `fixbench sweep {} --resume {}`",
-            args.file.display(),
-            record.sweep_id
-        ))
-        .into());
-    }
-    if runs.is_empty() {
-        return Err(Error::Environment("no server configuration could be started (see the table above)".into()).into());
-    }
-    Ok(crate::exit_codes::OK)
+    let path = sweeps_dir.join(format!("{}.json", record.sweep_id));
+    Ok(Swept { record, path, runs })
 }
 
 /// The binary of a configuration that names none: the harness file's `[server] binary` (the

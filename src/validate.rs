@@ -1,13 +1,11 @@
-//! `fixbench validate`: proves each problem sound. The starter passes exactly `baseline` of
+//! Validation (`fixbench validate`): proves each problem sound. The starter passes exactly `baseline` of
 //! `tests`, the reference passes all, the bugs of `bugs.toml` turn the reference into the
 //! starter exactly, and each bug alone makes at least one test fail.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 
 use anyhow::Result;
-use comfy_table::Cell;
 use serde::Serialize;
 
 use crate::error::Error;
@@ -17,31 +15,6 @@ use crate::problem::bugs::{self, BUGS_FILE, FIX_FILE};
 use crate::problem::Problem;
 use crate::store::Outcome;
 use crate::workdir;
-
-#[derive(Debug, clap::Args)]
-pub struct ValidateArgs {
-    /// The folder holding the problems [default: harness.toml's run.problems_dir, else problems]
-    #[arg(long, value_name = "DIR")]
-    pub problems_dir: Option<PathBuf>,
-    /// A problem to check (default: all). Repeatable.
-    #[arg(long = "problem", value_name = "NAME")]
-    pub problems: Vec<String>,
-    /// Print the report as JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// The Python (with pytest) used to run the suites [default: .venv/bin/python]
-    #[arg(long, env = "FIXBENCH_PYTHON", value_name = "PATH")]
-    pub python: Option<PathBuf>,
-    /// The harness config file [default: ./harness.toml when present]
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Time limit of one grading, in seconds [default: run.grade_timeout, else 300]
-    #[arg(long, value_name = "SECS")]
-    pub grade_timeout: Option<f64>,
-    /// How pytest is contained while it runs a suite [default: sandbox]
-    #[arg(long, value_enum, value_name = "ISOLATION")]
-    pub grade_isolation: Option<crate::model::GradeIsolation>,
-}
 
 #[derive(Debug, Serialize)]
 pub struct ProblemReport {
@@ -65,44 +38,15 @@ pub struct BugReport {
     pub caught_by: Vec<String>,
 }
 
-pub fn command(args: ValidateArgs) -> Result<i32> {
-    let harness = crate::config::Harness::load(args.config.as_deref())?;
-    let problems_dir = harness.problems_dir(args.problems_dir.as_deref());
-    let python =
-        args.python.clone().or_else(|| harness.file.run.python.as_ref().map(|p| harness.resolve(p))).unwrap_or_else(
-            || {
-                let venv = PathBuf::from(".venv/bin/python");
-                if venv.exists() {
-                    venv
-                } else {
-                    PathBuf::from("python3")
-                }
-            },
-        );
-    let timeout = Duration::from_secs_f64(harness.grade_timeout(args.grade_timeout)?);
-    let isolation = harness.grade_isolation(args.grade_isolation)?;
-    let results = harness.results_dir(None);
-    let sandbox = crate::grade::sandbox_for(isolation, &problems_dir, &results, &harness, true)?;
-    let grader = Grader::new(python, timeout, sandbox);
-    grader.check(None)?;
-    let cancel = crate::interrupt::cancel_flag();
-    let dirs = problem_dirs(&problems_dir, &args.problems)?;
-    let reports: Vec<ProblemReport> = dirs.iter().map(|d| validate_dir(d, &grader, &cancel)).collect::<Result<_>>()?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "problems": reports }))?);
-    } else {
-        print!("{}", table(&reports));
-    }
-    let bad: Vec<&ProblemReport> = reports.iter().filter(|r| !r.ok).collect();
-    if bad.is_empty() {
-        return Ok(crate::exit_codes::OK);
-    }
-    let why: Vec<String> = bad.iter().map(|r| format!("{}: {}", r.problem, r.reasons.join("; "))).collect();
-    Err(Error::CheckFailed(
-        format!("{} problem(s) are not sound:\n  {}", bad.len(), why.join("\n  ")),
-        crate::exit_codes::VALIDATION_FAILED,
-    )
-    .into())
+/// Checks the problems `names` (all when empty) of `problems_dir`, one report per problem
+/// folder; a folder whose layout is broken is reported, not skipped.
+pub fn validate(
+    problems_dir: &Path,
+    names: &[String],
+    grader: &Grader,
+    cancel: &AtomicBool,
+) -> Result<Vec<ProblemReport>> {
+    problem_dirs(problems_dir, names)?.iter().map(|d| validate_dir(d, grader, cancel)).collect()
 }
 
 /// Problem folders to check; a folder whose layout is broken is still reported, not skipped.
@@ -304,24 +248,4 @@ fn finished(g: Grade) -> Result<Grade> {
         return Err(Error::Interrupted("validation stopped".into()).into());
     }
     Ok(g)
-}
-
-fn table(reports: &[ProblemReport]) -> String {
-    let mut t = crate::report::table::new_table();
-    t.set_header(["problem", "difficulty", "tests", "starter", "reference", "bugs caught", "verdict"]);
-    for r in reports {
-        let opt = |v: Option<u32>| v.map(|x| x.to_string()).unwrap_or_else(|| "-".into());
-        let caught = r.bugs.iter().filter(|b| !b.caught_by.is_empty()).count();
-        let caught = if r.bugs_checked { format!("{caught}/{}", r.bugs.len()) } else { "not checked".into() };
-        t.add_row([
-            Cell::new(&r.problem),
-            Cell::new(r.difficulty.as_deref().unwrap_or("-")),
-            Cell::new(opt(r.tests)),
-            Cell::new(format!("{}/{} (baseline {})", opt(r.starter_passed), opt(r.tests), opt(r.baseline))),
-            Cell::new(format!("{}/{}", opt(r.reference_passed), opt(r.tests))),
-            Cell::new(caught),
-            Cell::new(if r.ok { "ok".to_string() } else { format!("FAIL: {}", r.reasons.join("\n")) }),
-        ]);
-    }
-    format!("{t}\n")
 }

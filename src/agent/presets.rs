@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use super::usage::{self, Format};
 use super::{Agent, AgentKind};
-use crate::config::Harness;
 use crate::model::Isolation;
 use crate::sandbox;
+use crate::settings::Settings;
 
 /// The shipped presets.
 pub const PRESETS_TOML: &str = include_str!("../../presets/agents.toml");
@@ -204,20 +204,6 @@ fn read_all(p: &Path) -> Option<String> {
     (!texts.is_empty()).then(|| texts.join("\n"))
 }
 
-#[derive(Debug, clap::Args)]
-pub struct AgentsArgs {
-    /// Print the list as JSON: `{"agents": [{"name", "command", "installed", ...}]}`
-    #[arg(long)]
-    pub json: bool,
-    /// The harness config file whose [agents] are listed too [default: ./harness.toml when present]
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Where the version probes run: in the agent sandbox, as trials do, or unisolated
-    /// [default: harness.toml's run.isolation, else sandbox]
-    #[arg(long, value_enum)]
-    pub isolation: Option<Isolation>,
-}
-
 /// One line of `fixbench agents`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Listing {
@@ -235,21 +221,11 @@ pub struct Listing {
     pub about: Option<String>,
 }
 
-pub fn command(args: AgentsArgs) -> Result<i32> {
-    let harness = Harness::load(args.config.as_deref())?;
-    let listings = list(&harness, harness.isolation(args.isolation)?)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "agents": listings }))?);
-    } else {
-        print!("{}", table(&listings));
-    }
-    Ok(crate::exit_codes::OK)
-}
-
 /// Every built-in, harness.toml agent and preset (a harness agent hides the preset it names),
 /// with versions probed in parallel, under `isolation` as a run's are. Where the sandbox cannot
 /// start, versions are not probed (a note says why): never unisolated unless asked.
-pub fn list(harness: &Harness, isolation: Isolation) -> Result<Vec<Listing>> {
+pub fn list(settings: &Settings, isolation: Isolation) -> Result<Vec<Listing>> {
+    let harness = &settings.harness;
     let mut agents: Vec<(Agent, &str)> = Vec::new();
     for name in ["null", "oracle"] {
         agents.push((super::resolve(name, harness)?, "built-in"));
@@ -265,14 +241,14 @@ pub fn list(harness: &Harness, isolation: Isolation) -> Result<Vec<Listing>> {
         }
     }
     let dirs = search_dirs(Some(&harness.base_dir));
-    let (problems_dir, results) = (harness.problems_dir(None), harness.results_dir(None));
-    let (sandbox, may_probe) = match sandbox::for_harness(isolation, &problems_dir, &results, harness, true) {
-        Ok(sb) => (sb, true),
-        Err(e) => {
-            eprintln!("note: agent versions not probed: {e:#}");
-            (None, false)
-        }
-    };
+    let (sandbox, may_probe) =
+        match sandbox::for_harness(isolation, &settings.problems_dir, &settings.results, harness, true) {
+            Ok(sb) => (sb, true),
+            Err(e) => {
+                eprintln!("note: agent versions not probed: {e:#}");
+                (None, false)
+            }
+        };
     let sandbox = sandbox.as_ref();
     let versions: Vec<Option<String>> = std::thread::scope(|s| {
         let handles: Vec<_> = agents
@@ -321,27 +297,6 @@ fn binary_path(a: &Agent, dirs: &[PathBuf]) -> Option<PathBuf> {
         (AgentKind::Command { template, .. }, None) => locate(&template[0], dirs),
         _ => None,
     }
-}
-
-fn table(listings: &[Listing]) -> String {
-    let mut t = crate::report::table::new_table();
-    t.set_header(["agent", "source", "installed", "version", "command / how to install"]);
-    for l in listings {
-        let installed = if l.installed { "yes" } else { "no" };
-        let detail = match (&l.installed, &l.install) {
-            (false, Some(hint)) => format!("not installed: {hint}"),
-            (false, None) => format!("{} (its program is not on PATH)", l.command),
-            (true, _) => l.command.clone(),
-        };
-        t.add_row([
-            l.name.as_str(),
-            l.source.as_str(),
-            installed,
-            l.version.as_deref().unwrap_or("-"),
-            detail.as_str(),
-        ]);
-    }
-    format!("{t}\n")
 }
 
 #[cfg(test)]

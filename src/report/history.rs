@@ -1,25 +1,11 @@
 //! `fixbench history`: one line per stored run, newest first.
 
-use anyhow::Result;
 use comfy_table::{Cell, CellAlignment};
 use serde::Serialize;
 
 use super::group::{self, NO_SERVER};
-use super::runs::{self, ResultsArg};
 use super::table::new_table;
 use crate::store::{RunRecord, RunStatus};
-
-#[derive(Debug, clap::Args)]
-pub struct HistoryArgs {
-    /// Show only the newest N runs
-    #[arg(long, short = 'n', value_name = "N")]
-    pub limit: Option<usize>,
-    /// Print the lines as JSON
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub results: ResultsArg,
-}
 
 /// One run's line.
 #[derive(Debug, Clone, Serialize)]
@@ -68,7 +54,7 @@ impl Line {
         }
     }
 
-    fn unreadable(run_id: &str, reason: &str) -> Line {
+    pub fn unreadable(run_id: &str, reason: &str) -> Line {
         Line {
             run_id: run_id.into(),
             started_at: None,
@@ -86,27 +72,6 @@ impl Line {
             unreadable: Some(reason.into()),
         }
     }
-}
-
-pub fn command(args: HistoryArgs) -> Result<i32> {
-    let store = args.results.store()?;
-    let (loaded, skipped) = runs::load_all(&store, None)?;
-    let mut lines: Vec<Line> = loaded.iter().map(Line::of).collect();
-    lines.extend(skipped.iter().map(|s| Line::unreadable(&s.name, &s.reason)));
-    // Newest first: run ids start with their start time.
-    lines.sort_by(|a, b| b.run_id.cmp(&a.run_id));
-    if let Some(n) = args.limit {
-        lines.truncate(n);
-    }
-    runs::Skipped::warn_all(&skipped);
-    if args.json {
-        super::emit(&(serde_json::to_string_pretty(&lines)? + "\n"))?;
-    } else if lines.is_empty() {
-        eprintln!("no runs in {} (start one with `fixbench run`)", store.root.display());
-    } else {
-        super::emit(&render(&lines))?;
-    }
-    Ok(crate::exit_codes::OK)
 }
 
 pub fn render(lines: &[Line]) -> String {

@@ -3,41 +3,14 @@
 //! `agent run` testcase that fails on a timeout and errors on a harness or agent error.
 //! Suite properties carry the labels, model, quant and server figures.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::group::{self, NO_SERVER};
-use super::runs::{self, ResultsArg};
 use crate::store::{self, Outcome, RunRecord, TrialRecord};
-
-#[derive(Debug, clap::Args)]
-pub struct JunitArgs {
-    /// The run: a run id, `latest` or `latest~N`
-    #[arg(value_name = "RUN_ID", default_value = "latest")]
-    pub run: String,
-    /// Where to write the XML [default: standard output]
-    #[arg(long, short = 'o', value_name = "FILE")]
-    pub output: Option<PathBuf>,
-    #[command(flatten)]
-    pub results: ResultsArg,
-}
-
-pub fn command(args: JunitArgs) -> Result<i32> {
-    let store = args.results.store()?;
-    let run = runs::load_one(&store, &args.run)?;
-    let run_dir = store.run_dir(&run.run_id);
-    match &args.output {
-        Some(path) if path.as_os_str() != "-" => {
-            write_file(&run, &run_dir, path)?;
-            eprintln!("wrote {} ({} testsuites)", path.display(), run.trials.len());
-        }
-        _ => super::emit(&to_xml(&run, &run_dir)?)?,
-    }
-    Ok(crate::exit_codes::OK)
-}
 
 /// Writes `run` as JUnit XML to `path` (`run_dir` holds its logs), atomically.
 pub fn write_file(run: &RunRecord, run_dir: &Path, path: &Path) -> Result<()> {

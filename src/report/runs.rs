@@ -1,33 +1,11 @@
 //! Reading runs for the reports: names resolved (`latest`, `latest~N`, ids), runs loaded in
 //! parallel, and a missing or corrupt run named and skipped where the report can go on.
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
 use crate::error::Error;
 use crate::store::{RunRecord, RunStatus, Store};
-
-/// `--results DIR` and `--config FILE`, shared by every report command.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ResultsArg {
-    /// The results folder to read [default: harness.toml's run.results, else results]
-    #[arg(long, value_name = "DIR")]
-    pub results: Option<PathBuf>,
-    /// The harness config file [default: ./harness.toml when present]
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-}
-
-impl ResultsArg {
-    /// The store: `--results`, else harness.toml's `run.results`, else `results`, as
-    /// `fixbench run` chooses it.
-    pub fn store(&self) -> Result<Store> {
-        let harness = crate::config::Harness::load(self.config.as_deref())?;
-        Ok(Store::new(harness.results_dir(self.results.as_deref())))
-    }
-}
 
 /// A run that could not be read, and why.
 #[derive(Debug)]

@@ -4,34 +4,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::Result;
-
 use super::group::{self, NO_SERVER};
-use super::runs::{self, ResultsArg};
 use crate::store::{Outcome, RunRecord, TrialRecord, RUN_FILE};
-
-#[derive(Debug, clap::Args)]
-pub struct ShowArgs {
-    /// The run: a run id, `latest` or `latest~N`
-    #[arg(value_name = "RUN_ID", default_value = "latest")]
-    pub run: String,
-    /// Print the run record as JSON instead
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub results: ResultsArg,
-}
-
-pub fn command(args: ShowArgs) -> Result<i32> {
-    let store = args.results.store()?;
-    let run = runs::load_one(&store, &args.run)?;
-    if args.json {
-        super::emit(&(serde_json::to_string_pretty(&run)? + "\n"))?;
-        return Ok(crate::exit_codes::OK);
-    }
-    super::emit(&render(&run, &store.run_dir(&run.run_id)))?;
-    Ok(crate::exit_codes::OK)
-}
 
 /// The whole `show` text; `run_dir` is where the trials' files are.
 pub fn render(run: &RunRecord, run_dir: &Path) -> String {

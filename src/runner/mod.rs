@@ -10,42 +10,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Result;
 use chrono::Utc;
 
-use crate::error::Error;
 use crate::exec;
 use crate::grade::Grade;
 use crate::progress::Progress;
 use crate::store::{self, RunRecord, RunStatus, TrialRecord};
 use crate::telemetry::RunTelemetry;
 pub use options::{Plan, RunArgs, RunDir};
-
-pub fn command(args: RunArgs) -> Result<i32> {
-    let json = args.json;
-    let junit = args.junit.clone();
-    if args.dry_run {
-        let plan = Plan::from_args(args)?;
-        trial::print_dry_run(&plan)?;
-        return Ok(crate::exit_codes::OK);
-    }
-    let plan = Plan::from_args(args)?;
-    let run = execute(&plan, None)?;
-    if let Some(path) = junit {
-        crate::report::junit::write_file(&run, &plan.store.run_dir(&run.run_id), &path)?;
-    }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&run)?);
-    } else {
-        print!("{}", crate::report::table::run_table(&run));
-        eprintln!("results: {}", plan.store.run_dir(&run.run_id).join(store::RUN_FILE).display());
-    }
-    if run.status == RunStatus::Interrupted {
-        return Err(Error::Interrupted(format!(
-            "finished trials are saved; continue with `fixbench run --resume {}`",
-            run.run_id
-        ))
-        .into());
-    }
-    Ok(crate::exit_codes::OK)
-}
 
 /// Runs every trial of `plan` that `plan.record` has not finished, saving after each one.
 /// `telemetry` may be handed in by a caller that already started it (sweeps).

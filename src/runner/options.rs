@@ -15,6 +15,7 @@ use crate::grade::{self, Grader};
 use crate::model::{CacheState, GradeIsolation, Isolation, TrialKey};
 use crate::problem::{self, Problem};
 use crate::sandbox::{self, Sandbox};
+use crate::settings::{defaults, Settings, Sources};
 use crate::store::{RunConfig, RunRecord, RunStatus, Store, TrialRecord, SCHEMA_VERSION};
 
 #[derive(Debug, Clone, clap::Args, serde::Serialize, serde::Deserialize)]
@@ -86,6 +87,16 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// The flags that choose the folders, the Python and the harness file.
+    pub fn sources(&self) -> Sources {
+        Sources {
+            config: self.config.clone(),
+            results: self.results.clone(),
+            problems_dir: self.problems_dir.clone(),
+            python: self.python.clone(),
+        }
+    }
+
     /// No flags at all: every value from harness.toml or the defaults.
     pub fn empty() -> RunArgs {
         use clap::Parser;
@@ -139,14 +150,15 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn from_args(args: RunArgs) -> Result<Plan> {
-        let harness = Harness::load(args.config.as_deref())?;
+    /// The plan of `args` under `settings` (built from the same flags, once per command).
+    pub fn new(args: RunArgs, settings: &Settings) -> Result<Plan> {
+        let harness = &settings.harness;
         let d = &harness.file.run;
-        let store = Store::new(harness.results_dir(args.results.as_deref()));
+        let store = settings.store();
         if let Some(id) = &args.resume {
-            return Self::resume(args.clone(), store, &harness, id);
+            return Self::resume(args.clone(), store, settings, id);
         }
-        let problems_dir = harness.problems_dir(args.problems_dir.as_deref());
+        let problems_dir = settings.problems_dir.clone();
         if let Some(twice) = first_repeated(&args.problems) {
             return Err(Error::BadInput(format!(
                 "problem `{twice}` is named twice: name each problem once (use --repeat for more trials)"
@@ -159,12 +171,12 @@ impl Plan {
 
         let mut agents = Vec::new();
         let agent_names = if args.agents.is_empty() && args.cmds.is_empty() {
-            d.agents.clone().unwrap_or_else(|| vec!["null".into(), "oracle".into()])
+            d.agents.clone().unwrap_or_else(|| defaults::AGENTS.iter().map(|a| a.to_string()).collect())
         } else {
             args.agents.clone()
         };
         for name in &agent_names {
-            agents.push(agent::resolve(name, &harness)?);
+            agents.push(agent::resolve(name, harness)?);
         }
         for (i, line) in args.cmds.iter().enumerate() {
             let name = if i == 0 { "cmd".to_string() } else { format!("cmd{}", i + 1) };
@@ -177,31 +189,19 @@ impl Plan {
             }
         }
 
-        let repeat = args.repeat.or(d.repeat).unwrap_or(1);
+        let repeat = args.repeat.or(d.repeat).unwrap_or(defaults::REPEAT);
         if repeat == 0 {
             return Err(Error::BadInput("--repeat must be at least 1".into()).into());
         }
-        // harness.toml's `run.timeout` was checked when it was loaded.
-        let timeout_s = match args.timeout {
-            Some(t) => check_timeout(t, "--timeout")?,
-            None => d.timeout.unwrap_or(600.0),
-        };
-        let python = args
-            .python
-            .clone()
-            .or_else(|| d.python.as_ref().map(|p| harness.resolve(p)))
-            .unwrap_or_else(default_python);
+        let timeout_s = settings.agent_timeout(args.timeout)?;
+        let python = settings.python.clone();
         let server_url = args.server.clone().or_else(|| d.server.clone());
-        let cache_state = match (&args.cache_state, &d.cache_state) {
-            (Some(c), _) => *c,
-            (None, Some(s)) => harness.choice::<CacheState>(s, "run.cache_state")?,
-            (None, None) => CacheState::Shared,
-        };
-        let isolation = harness.isolation(args.isolation)?;
-        let sandbox = sandbox::for_harness(isolation, &problems_dir, &store.root, &harness, !args.dry_run)?;
-        let grade_isolation = harness.grade_isolation(args.grade_isolation)?;
-        let grade_sandbox = grade::sandbox_for(grade_isolation, &problems_dir, &store.root, &harness, !args.dry_run)?;
-        let grade_timeout_s = harness.grade_timeout(args.grade_timeout)?;
+        let cache_state = settings.cache_state(args.cache_state)?;
+        let isolation = settings.isolation(args.isolation)?;
+        let sandbox = sandbox::for_harness(isolation, &problems_dir, &store.root, harness, !args.dry_run)?;
+        let grade_isolation = settings.grade_isolation(args.grade_isolation)?;
+        let grade_sandbox = grade::sandbox_for(grade_isolation, &problems_dir, &store.root, harness, !args.dry_run)?;
+        let grade_timeout_s = settings.grade_timeout(args.grade_timeout)?;
         let mut labels = d.labels.clone();
         for l in &args.labels {
             let (k, v) = l
@@ -259,7 +259,7 @@ impl Plan {
             sandbox,
             grade_sandbox,
             grade_timeout_s,
-            model: args.model.unwrap_or_else(|| "local".into()),
+            model: args.model.unwrap_or_else(|| defaults::MODEL.into()),
             log_cap: crate::exec::DEFAULT_LOG_CAP,
             agent_versions: BTreeMap::new(),
         }
@@ -267,7 +267,8 @@ impl Plan {
     }
 
     /// Rebuilds the plan of a stored run; only the trials it lacks will run.
-    fn resume(args: RunArgs, store: Store, harness: &Harness, id: &str) -> Result<Plan> {
+    fn resume(args: RunArgs, store: Store, settings: &Settings, id: &str) -> Result<Plan> {
+        let harness = &settings.harness;
         // An unknown, corrupt or too-new run is bad input, as for `show`.
         let record = crate::report::runs::load_one(&store, id)?;
         let id = record.run_id.clone();
@@ -318,7 +319,7 @@ impl Plan {
             (None, None) => GradeIsolation::Sandbox,
         };
         let grade_sandbox = grade::sandbox_for(grade_isolation, &problems_dir, &store.root, harness, !args.dry_run)?;
-        let grade_timeout_s = harness.grade_timeout(args.grade_timeout.or(c.grade_timeout_s))?;
+        let grade_timeout_s = settings.grade_timeout(args.grade_timeout.or(c.grade_timeout_s))?;
         Ok(Plan {
             store,
             problems,
@@ -334,7 +335,7 @@ impl Plan {
             sandbox,
             grade_sandbox,
             grade_timeout_s,
-            model: c.model.clone().unwrap_or_else(|| "local".into()),
+            model: c.model.clone().unwrap_or_else(|| defaults::MODEL.into()),
             log_cap: crate::exec::DEFAULT_LOG_CAP,
             agent_versions: BTreeMap::new(),
             record,
@@ -439,13 +440,4 @@ fn cmd_agent(name: &str, line: &str) -> Result<Agent> {
         }
     }
     Agent::command(name, words)
-}
-
-fn default_python() -> PathBuf {
-    let venv = PathBuf::from(".venv/bin/python");
-    if venv.exists() {
-        venv
-    } else {
-        PathBuf::from("python3")
-    }
 }

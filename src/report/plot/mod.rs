@@ -1,20 +1,18 @@
 //! `fixbench plot`: charts with plotters, PNG or SVG by the file's extension. One file per
 //! chart kind (as criterion's plotters backend has), sharing `style`'s size, font and colours.
 
-mod bars;
-mod over_time;
+pub mod bars;
+pub mod over_time;
 pub mod style;
-mod timeline;
+pub mod timeline;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, Utc};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::group::{GroupBy, Metric};
-use super::runs::{self, ResultsArg, Skipped};
+use super::group::Metric;
 use crate::error::Error;
 use crate::store::RunRecord;
 
@@ -28,90 +26,9 @@ pub enum Kind {
     Timeline,
 }
 
-#[derive(Debug, clap::Args)]
-pub struct PlotArgs {
-    /// What to draw
-    #[arg(long, value_enum, default_value_t = Kind::OverTime)]
-    pub kind: Kind,
-    /// Runs to draw: for `bars` the runs to compare [default: latest], for `timeline` the run
-    /// holding the trial [default: latest]; `over-time` draws every stored run
-    #[arg(value_name = "RUN_ID")]
-    pub runs: Vec<String>,
-    /// The figure on the y axis
-    #[arg(long, value_enum, default_value_t = Metric::Passed)]
-    pub metric: Metric,
-    /// What a series (or a bar colour) is: agent, model, quant, server, run or label:KEY
-    #[arg(long, value_name = "GROUPING", default_value = "agent")]
-    pub by: GroupBy,
-    /// Only runs started since: YYYY-MM-DD, an RFC 3339 time, or a span such as 7d
-    #[arg(long, value_name = "DATE", value_parser = runs::parse_since)]
-    pub since: Option<DateTime<Utc>>,
-    /// For `timeline`: the trial, as `problem/agent/repeat` [default: the one that waited
-    /// longest on the server]
-    #[arg(long, value_name = "TRIAL_ID")]
-    pub trial: Option<String>,
-    /// The picture to write: FILE.png or FILE.svg
-    #[arg(long, short = 'o', value_name = "FILE")]
-    pub output: PathBuf,
-    /// Picture size in pixels, WIDTHxHEIGHT
-    #[arg(long, value_name = "WxH", default_value = "1280x720", value_parser = parse_size)]
-    pub size: (u32, u32),
-    #[command(flatten)]
-    pub results: ResultsArg,
-}
-
 /// A chart kind: draws itself on any plotters backend.
 pub trait Chart {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>;
-}
-
-pub fn command(args: PlotArgs) -> Result<i32> {
-    let format = ImageFormat::of(&args.output)?;
-    let store = args.results.store()?;
-    match args.kind {
-        Kind::OverTime => {
-            if !args.runs.is_empty() {
-                return Err(Error::BadInput(
-                    "`--kind over-time` draws every stored run: leave out the run ids (narrow it with --since)".into(),
-                )
-                .into());
-            }
-            let (runs, skipped) = runs::load_all(&store, args.since)?;
-            Skipped::warn_all(&skipped);
-            let chart = over_time::OverTime::build(&runs, &args.by, args.metric, &store.root)?;
-            save(&chart, &args.output, format, args.size)?;
-        }
-        Kind::Bars => {
-            let names = if args.runs.is_empty() { vec!["latest".to_string()] } else { args.runs.clone() };
-            let (mut runs, skipped) = runs::load_named(&store, &names)?;
-            Skipped::warn_all(&skipped);
-            if let Some(since) = args.since {
-                runs.retain(|r| r.started_at >= since);
-                if runs.is_empty() {
-                    return Err(Error::BadInput(format!(
-                        "none of the named runs started since {}: widen --since or name other runs",
-                        since.format("%Y-%m-%d %H:%M UTC")
-                    ))
-                    .into());
-                }
-            }
-            let chart = bars::Bars::build(&runs, &args.by, args.metric)?;
-            save(&chart, &args.output, format, args.size)?;
-        }
-        Kind::Timeline => {
-            if args.runs.len() > 1 {
-                return Err(
-                    Error::BadInput("`--kind timeline` draws one trial of one run: name one RUN_ID".into()).into()
-                );
-            }
-            let run = runs::load_one(&store, args.runs.first().map(String::as_str).unwrap_or("latest"))?;
-            let chart = timeline::Timeline::build(&run, args.trial.as_deref())?;
-            eprintln!("timeline of trial {} of run {}", chart.trial_id(), run.run_id);
-            save(&chart, &args.output, format, args.size)?;
-        }
-    }
-    eprintln!("wrote {}", args.output.display());
-    Ok(crate::exit_codes::OK)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,7 +109,7 @@ pub(crate) fn pe<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow::anyhow!("failed to draw the chart: {e:?}")
 }
 
-fn parse_size(s: &str) -> Result<(u32, u32), String> {
+pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
     let err = || format!("`{s}` is not a size: use WIDTHxHEIGHT, e.g. 1280x720 (each 320 to 8000)");
     let (w, h) = s.split_once(['x', 'X']).ok_or_else(err)?;
     let (w, h): (u32, u32) = (w.parse().map_err(|_| err())?, h.parse().map_err(|_| err())?);

@@ -1,14 +1,12 @@
 //! The recording proxy: agents talk to it on loopback, it forwards every request to
 //! llama-server and passes the answer back as it arrives (a stream is never held back), and it
-//! records each request's timings for the current trial. Also `fixbench proxy`, for watching
-//! any client.
+//! records each request's timings for the current trial. `fixbench proxy` (in `commands`)
+//! runs one for any client.
 //!
 //! `forward` sends a request on and hands the answer back, `recording` turns the answer into a
-//! [`RequestRecord`] as it passes, `abandoned` finishes reading an answer whose client hung up,
-//! `command` is `fixbench proxy`.
+//! [`RequestRecord`] as it passes, `abandoned` finishes reading an answer whose client hung up.
 
 mod abandoned;
-mod command;
 mod forward;
 mod recording;
 #[cfg(test)]
@@ -29,8 +27,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use super::conversation::Tracker;
 use crate::error::Error;
 use crate::store::RequestRecord;
-
-pub use command::{command, describe, ProxyArgs};
 
 /// Called with each finished request (the `fixbench proxy` log).
 pub type Sink = Box<dyn Fn(&RequestRecord) + Send + Sync>;

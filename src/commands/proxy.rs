@@ -9,16 +9,21 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 
-use super::{Proxy, Sink};
+use crate::error::Error;
+use crate::settings::{Settings, Sources};
 use crate::store::RequestRecord;
 use crate::telemetry::client::{Reply, Server};
+use crate::telemetry::proxy::{Proxy, Sink};
 
 /// `fixbench proxy`: a recording proxy in front of llama-server for any client.
 #[derive(Debug, clap::Args)]
 pub struct ProxyArgs {
-    /// The llama-server to forward to.
+    /// The llama-server to forward to [default: harness.toml's run.server]
     #[arg(long, env = "FIXBENCH_SERVER", value_name = "URL")]
-    pub server: String,
+    pub server: Option<String>,
+    /// The harness config file [default: ./harness.toml when present]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Where clients connect (point them at http://ADDR/v1).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
     pub listen: SocketAddr,
@@ -31,6 +36,14 @@ pub struct ProxyArgs {
 }
 
 pub fn command(args: ProxyArgs) -> Result<i32> {
+    let settings = Settings::load(&Sources { config: args.config.clone(), ..Default::default() })?;
+    let Some(upstream) = args.server.clone().or_else(|| settings.harness.file.run.server.clone()) else {
+        return Err(Error::BadInput(format!(
+            "no llama-server to forward to: give --server URL, set FIXBENCH_SERVER, or set `run.server` in {}",
+            settings.source()
+        ))
+        .into());
+    };
     let log = match &args.log {
         Some(p) => Some(Mutex::new(
             std::fs::OpenOptions::new()
@@ -55,8 +68,8 @@ pub fn command(args: ProxyArgs) -> Result<i32> {
             eprintln!("{}", describe(r));
         }
     });
-    let server = Server::new(&args.server)?;
-    let proxy = Proxy::start(&args.server, args.listen, Some(sink))?;
+    let server = Server::new(&upstream)?;
+    let proxy = Proxy::start(&upstream, args.listen, Some(sink))?;
     proxy.begin(false);
     if let Reply::Unreachable(why) = server.get("/health") {
         eprintln!("warning: no llama-server answers at {} yet ({why}); forwarding anyway", server.root());

@@ -1,0 +1,90 @@
+//! `fixbench validate`: check every problem (or those named) and print a table or JSON;
+//! exits non-zero when one is not sound.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use comfy_table::Cell;
+
+use crate::error::Error;
+use crate::grade::Grader;
+use crate::settings::{Settings, Sources};
+use crate::validate::{validate, ProblemReport};
+
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// The folder holding the problems [default: harness.toml's run.problems_dir, else problems]
+    #[arg(long, value_name = "DIR")]
+    pub problems_dir: Option<PathBuf>,
+    /// A problem to check (default: all). Repeatable.
+    #[arg(long = "problem", value_name = "NAME")]
+    pub problems: Vec<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The Python (with pytest) used to run the suites [default: .venv/bin/python]
+    #[arg(long, env = "FIXBENCH_PYTHON", value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// The harness config file [default: ./harness.toml when present]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Time limit of one grading, in seconds [default: run.grade_timeout, else 300]
+    #[arg(long, value_name = "SECS")]
+    pub grade_timeout: Option<f64>,
+    /// How pytest is contained while it runs a suite [default: sandbox]
+    #[arg(long, value_enum, value_name = "ISOLATION")]
+    pub grade_isolation: Option<crate::model::GradeIsolation>,
+}
+
+pub fn command(args: ValidateArgs) -> Result<i32> {
+    let settings = Settings::load(&Sources {
+        config: args.config.clone(),
+        results: None,
+        problems_dir: args.problems_dir.clone(),
+        python: args.python.clone(),
+    })?;
+    let timeout = Duration::from_secs_f64(settings.grade_timeout(args.grade_timeout)?);
+    let isolation = settings.grade_isolation(args.grade_isolation)?;
+    let sandbox =
+        crate::grade::sandbox_for(isolation, &settings.problems_dir, &settings.results, &settings.harness, true)?;
+    let grader = Grader::new(settings.python.clone(), timeout, sandbox);
+    grader.check(None)?;
+    let cancel = crate::interrupt::cancel_flag();
+    let reports = validate(&settings.problems_dir, &args.problems, &grader, &cancel)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "problems": reports }))?);
+    } else {
+        print!("{}", table(&reports));
+    }
+    let bad: Vec<&ProblemReport> = reports.iter().filter(|r| !r.ok).collect();
+    if bad.is_empty() {
+        return Ok(crate::exit_codes::OK);
+    }
+    let why: Vec<String> = bad.iter().map(|r| format!("{}: {}", r.problem, r.reasons.join("; "))).collect();
+    Err(Error::CheckFailed(
+        format!("{} problem(s) are not sound:\n  {}", bad.len(), why.join("\n  ")),
+        crate::exit_codes::VALIDATION_FAILED,
+    )
+    .into())
+}
+
+fn table(reports: &[ProblemReport]) -> String {
+    let mut t = crate::report::table::new_table();
+    t.set_header(["problem", "difficulty", "tests", "starter", "reference", "bugs caught", "verdict"]);
+    for r in reports {
+        let opt = |v: Option<u32>| v.map(|x| x.to_string()).unwrap_or_else(|| "-".into());
+        let caught = r.bugs.iter().filter(|b| !b.caught_by.is_empty()).count();
+        let caught = if r.bugs_checked { format!("{caught}/{}", r.bugs.len()) } else { "not checked".into() };
+        t.add_row([
+            Cell::new(&r.problem),
+            Cell::new(r.difficulty.as_deref().unwrap_or("-")),
+            Cell::new(opt(r.tests)),
+            Cell::new(format!("{}/{} (baseline {})", opt(r.starter_passed), opt(r.tests), opt(r.baseline))),
+            Cell::new(format!("{}/{}", opt(r.reference_passed), opt(r.tests))),
+            Cell::new(caught),
+            Cell::new(if r.ok { "ok".to_string() } else { format!("FAIL: {}", r.reasons.join("\n")) }),
+        ]);
+    }
+    format!("{t}\n")
+}

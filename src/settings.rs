@@ -1,0 +1,177 @@
+//! The settings of one command, built once when it starts. Priority, highest first: a flag
+//! (or its environment variable, which clap reads for the flag), then `harness.toml`, then the
+//! built-in default of [`defaults`], where each default is written once: the `--help` texts
+//! quote them from there.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::config::{check_timeout, Harness};
+use crate::model::{CacheState, GradeIsolation, Isolation};
+use crate::store::Store;
+
+/// The built-in defaults, each written here only.
+pub mod defaults {
+    pub const PROBLEMS_DIR: &str = "problems";
+    pub const RESULTS_DIR: &str = "results";
+    /// The project's own virtual environment, made by `scripts/setup.sh`.
+    pub const VENV_PYTHON: &str = ".venv/bin/python";
+    /// The Python used when there is no `.venv`.
+    pub const PYTHON: &str = "python3";
+    pub const AGENTS: &[&str] = &["null", "oracle"];
+    pub const REPEAT: u32 = 1;
+    /// One agent run's time limit, in seconds.
+    pub const AGENT_TIMEOUT_S: f64 = 600.0;
+    /// One grading's time limit, in seconds.
+    pub const GRADE_TIMEOUT_S: f64 = 300.0;
+    /// The model name agents are told to use (`{model}`).
+    pub const MODEL: &str = "local";
+}
+
+/// `text` followed by `[default: value]`, for a flag's `--help`.
+pub fn help_with_default(text: &str, value: impl std::fmt::Display) -> String {
+    format!("{text} [default: {value}]")
+}
+
+/// The flags that choose where a command reads and writes; `None` where not given.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// `--config FILE`; else `./harness.toml` when present.
+    pub config: Option<PathBuf>,
+    pub results: Option<PathBuf>,
+    pub problems_dir: Option<PathBuf>,
+    /// `--python` or `FIXBENCH_PYTHON`.
+    pub python: Option<PathBuf>,
+}
+
+/// What every command shares: the harness file and the folders and Python it names.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub harness: Harness,
+    /// The results store's folder.
+    pub results: PathBuf,
+    pub problems_dir: PathBuf,
+    /// The Python with pytest that grades.
+    pub python: PathBuf,
+}
+
+impl Settings {
+    pub fn load(sources: &Sources) -> Result<Settings> {
+        let harness = Harness::load(sources.config.as_deref())?;
+        let run = &harness.file.run;
+        let results = pick(sources.results.as_deref(), run.results.as_deref(), &harness)
+            .unwrap_or_else(|| PathBuf::from(defaults::RESULTS_DIR));
+        let problems_dir = pick(sources.problems_dir.as_deref(), run.problems_dir.as_deref(), &harness)
+            .unwrap_or_else(|| PathBuf::from(defaults::PROBLEMS_DIR));
+        let python = pick(sources.python.as_deref(), run.python.as_deref(), &harness).unwrap_or_else(default_python);
+        Ok(Settings { harness, results, problems_dir, python })
+    }
+
+    pub fn store(&self) -> Store {
+        Store::new(&self.results)
+    }
+
+    /// The file's name as errors give it (`harness.toml` when there is none).
+    pub fn source(&self) -> String {
+        self.harness.source()
+    }
+
+    /// How agents are isolated: `flag`, else `run.isolation`, else the sandbox.
+    pub fn isolation(&self, flag: Option<Isolation>) -> Result<Isolation> {
+        self.choice(flag, self.harness.file.run.isolation.as_deref(), "run.isolation")
+    }
+
+    /// How grading is contained: `flag`, else `run.grade_isolation`, else the sandbox.
+    pub fn grade_isolation(&self, flag: Option<GradeIsolation>) -> Result<GradeIsolation> {
+        self.choice(flag, self.harness.file.run.grade_isolation.as_deref(), "run.grade_isolation")
+    }
+
+    /// How the prompt cache is prepared: `flag`, else `run.cache_state`, else shared.
+    pub fn cache_state(&self, flag: Option<CacheState>) -> Result<CacheState> {
+        self.choice(flag, self.harness.file.run.cache_state.as_deref(), "run.cache_state")
+    }
+
+    /// One grading's time limit in seconds: `flag`, else `run.grade_timeout`, else the default;
+    /// one that is not a usable time limit is an error naming where it came from.
+    pub fn grade_timeout(&self, flag: Option<f64>) -> Result<f64> {
+        match (flag, self.harness.file.run.grade_timeout) {
+            (Some(v), _) => check_timeout(v, "--grade-timeout"),
+            (None, Some(v)) => check_timeout(v, &format!("{}: `run.grade_timeout`", self.source())),
+            (None, None) => Ok(defaults::GRADE_TIMEOUT_S),
+        }
+    }
+
+    /// One agent run's time limit in seconds: `flag`, else `run.timeout` (checked when the file
+    /// was loaded), else the default.
+    pub fn agent_timeout(&self, flag: Option<f64>) -> Result<f64> {
+        match (flag, self.harness.file.run.timeout) {
+            (Some(v), _) => check_timeout(v, "--timeout"),
+            (None, Some(v)) => Ok(v),
+            (None, None) => Ok(defaults::AGENT_TIMEOUT_S),
+        }
+    }
+
+    fn choice<T: clap::ValueEnum + Default>(&self, flag: Option<T>, here: Option<&str>, field: &str) -> Result<T> {
+        match (flag, here) {
+            (Some(v), _) => Ok(v),
+            (None, Some(s)) => self.harness.choice(s, field),
+            (None, None) => Ok(T::default()),
+        }
+    }
+}
+
+/// A flag's path as given, else the harness file's (relative to its folder).
+fn pick(flag: Option<&Path>, here: Option<&Path>, harness: &Harness) -> Option<PathBuf> {
+    flag.map(Path::to_path_buf).or_else(|| here.map(|p| harness.resolve(p)))
+}
+
+/// The project's `.venv` Python when there is one, else `python3` from PATH.
+fn default_python() -> PathBuf {
+    let venv = PathBuf::from(defaults::VENV_PYTHON);
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from(defaults::PYTHON)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings_in(dir: &Path, toml: &str, sources: Sources) -> Settings {
+        let file = dir.join("h.toml");
+        std::fs::write(&file, toml).unwrap();
+        Settings::load(&Sources { config: Some(file), ..sources }).unwrap()
+    }
+
+    #[test]
+    fn a_flag_beats_the_file_and_the_file_beats_the_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let toml = "[run]\nresults = \"r\"\nproblems_dir = \"p\"\npython = \"py\"\ngrade_timeout = 9\n";
+        let from_file = settings_in(dir.path(), toml, Sources::default());
+        assert_eq!(from_file.results, dir.path().join("r"));
+        assert_eq!(from_file.problems_dir, dir.path().join("p"));
+        assert_eq!(from_file.python, dir.path().join("py"));
+        assert_eq!(from_file.grade_timeout(None).unwrap(), 9.0);
+        let flags = Sources { results: Some("R".into()), python: Some("PY".into()), ..Default::default() };
+        let from_flags = settings_in(dir.path(), toml, flags);
+        assert_eq!(from_flags.results, PathBuf::from("R"));
+        assert_eq!(from_flags.python, PathBuf::from("PY"));
+        assert_eq!(from_flags.grade_timeout(Some(3.0)).unwrap(), 3.0);
+        let bare = settings_in(dir.path(), "", Sources::default());
+        assert_eq!(bare.results, PathBuf::from(defaults::RESULTS_DIR));
+        assert_eq!(bare.problems_dir, PathBuf::from(defaults::PROBLEMS_DIR));
+        assert_eq!(bare.agent_timeout(None).unwrap(), defaults::AGENT_TIMEOUT_S);
+        assert_eq!(bare.cache_state(None).unwrap(), CacheState::Shared);
+    }
+
+    #[test]
+    fn a_bad_choice_in_the_file_names_the_file_and_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = settings_in(dir.path(), "[run]\ncache_state = \"tepid\"\n", Sources::default());
+        let err = s.cache_state(None).unwrap_err().to_string();
+        assert!(err.contains("h.toml") && err.contains("run.cache_state") && err.contains("tepid"), "{err}");
+    }
+}
