@@ -13,7 +13,7 @@ pub struct DoctorArgs {
     /// A stored run whose requests to examine too: a run id, `latest` or `latest~N`
     #[arg(value_name = "RUN_ID")]
     pub run: Option<String>,
-    /// The llama-server to examine [default: the run's server]
+    /// The llama-server to examine [default: the run's server, else harness.toml's run.server]
     #[arg(long, env = "FIXBENCH_SERVER", value_name = "URL")]
     pub server: Option<String>,
     /// Print the findings as JSON
@@ -24,14 +24,20 @@ pub struct DoctorArgs {
 }
 
 pub fn command(args: DoctorArgs) -> Result<i32> {
+    let settings = args.results.settings()?;
     let run = match &args.run {
-        Some(name) => Some(runs::load_one(&args.results.store()?, name)?),
+        Some(name) => Some(runs::load_one(&settings.store(), name)?),
         None => None,
     };
-    let url = args.server.clone().or_else(|| run.as_ref().and_then(|r| r.config.server_url.clone()));
+    // The flag, else the run's server, else harness.toml's `run.server`.
+    let url = args
+        .server
+        .clone()
+        .or_else(|| run.as_ref().and_then(|r| r.config.server_url.clone()))
+        .or_else(|| settings.harness.file.run.server.clone());
     if url.is_none() && run.is_none() {
         return Err(Error::BadInput(
-            "nothing to examine: give --server URL (or set FIXBENCH_SERVER), a RUN_ID, or both".into(),
+            "nothing to examine: give --server URL (or set FIXBENCH_SERVER or harness.toml's `run.server`), a RUN_ID, or both".into(),
         )
         .into());
     }

@@ -524,3 +524,26 @@ fn proxy_forwards_to_harness_tomls_server() {
         l.assert_no_default_results();
     }
 }
+
+/// With no `--server` and no run, `doctor` examines harness.toml's `run.server`.
+#[test]
+fn doctor_examines_harness_tomls_server() {
+    for via in BOTH {
+        let (url, seen) = upstream();
+        let l = Layout::with_run_keys(&format!("server = \"{url}\""));
+        let mut cmd = l.cmd(via, &["doctor", "--json"]);
+        cmd.env_remove("FIXBENCH_SERVER");
+        let out = run_expect(&mut cmd, 0);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            v["server"].as_str().map(|s| s.trim_end_matches('/')),
+            Some(url.trim_end_matches('/')),
+            "{via:?}: {v}"
+        );
+        assert!(
+            seen.lock().unwrap().iter().any(|l| l.starts_with("GET /props")),
+            "{via:?}: {:?}",
+            seen.lock().unwrap()
+        );
+    }
+}
