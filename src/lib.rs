@@ -17,6 +17,7 @@ pub mod files;
 pub mod grade;
 pub mod host;
 pub mod interrupt;
+pub mod layers;
 pub mod model;
 pub mod problem;
 pub mod progress;

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::render::plural;
 use crate::error::Error;
 use crate::report::stats::{self, resample_mean};
 use crate::store::{Outcome, RunRecord, TrialRecord};
@@ -317,6 +316,11 @@ fn speed_check(
     c.slowdown_ci = Some(ci);
     c.regressed = max_slowdown.is_some_and(|x| c.slowdown.unwrap_or(0.0) > x && ci.0 > x);
     c
+}
+
+/// `1 pair`, `2 pairs`.
+pub(super) fn plural(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
 #[cfg(test)]

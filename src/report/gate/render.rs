@@ -2,12 +2,8 @@
 
 use std::fmt::Write as _;
 
-use super::evaluate::Verdict;
+use super::evaluate::{plural, Verdict};
 use crate::exit_codes::GATE_FAILED;
-
-pub(super) fn plural(n: usize, what: &str) -> String {
-    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
-}
 
 /// The one-screen explanation.
 pub fn render(v: &Verdict, base_name: &str) -> String {
