@@ -9,13 +9,12 @@ use comfy_table::Cell;
 
 use crate::error::Error;
 use crate::grade::Grader;
-use crate::settings::{Settings, Sources};
+use crate::settings::{defaults, help_with_default, Settings, Sources};
 use crate::validate::{validate, ProblemReport};
 
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
-    /// The folder holding the problems [default: harness.toml's run.problems_dir, else problems]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help = help_with_default("The folder holding the problems", format!("harness.toml's run.problems_dir, else {}", defaults::PROBLEMS_DIR)))]
     pub problems_dir: Option<PathBuf>,
     /// A problem to check (default: all). Repeatable.
     #[arg(long = "problem", value_name = "NAME")]
@@ -23,14 +22,12 @@ pub struct ValidateArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
-    /// The Python (with pytest) used to run the suites [default: .venv/bin/python]
-    #[arg(long, env = "FIXBENCH_PYTHON", value_name = "PATH")]
+    #[arg(long, env = "FIXBENCH_PYTHON", value_name = "PATH", help = help_with_default("The Python (with pytest) used to run the suites", defaults::VENV_PYTHON))]
     pub python: Option<PathBuf>,
     /// The harness config file [default: ./harness.toml when present]
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Time limit of one grading, in seconds [default: run.grade_timeout, else 300]
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", help = help_with_default("Time limit of one grading, in seconds", format!("run.grade_timeout, else {}", defaults::GRADE_TIMEOUT_S)))]
     pub grade_timeout: Option<f64>,
     /// How pytest is contained while it runs a suite [default: sandbox]
     #[arg(long, value_enum, value_name = "ISOLATION")]

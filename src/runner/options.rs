@@ -15,7 +15,7 @@ use crate::grade::{self, Grader};
 use crate::model::{CacheState, GradeIsolation, Isolation, TrialKey};
 use crate::problem::{self, Problem};
 use crate::sandbox::{self, Sandbox};
-use crate::settings::{defaults, Settings, Sources};
+use crate::settings::{defaults, help_with_default, Settings, Sources};
 use crate::store::{RunConfig, RunRecord, RunStatus, Store, TrialRecord, SCHEMA_VERSION};
 
 #[derive(Debug, Clone, clap::Args, serde::Serialize, serde::Deserialize)]
@@ -30,20 +30,16 @@ pub struct RunArgs {
     /// A problem to run (default: all). Repeatable.
     #[arg(long = "problem", value_name = "NAME")]
     pub problems: Vec<String>,
-    /// The folder holding the problems [default: problems]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help = help_with_default("The folder holding the problems", defaults::PROBLEMS_DIR))]
     pub problems_dir: Option<PathBuf>,
-    /// Trials per agent × problem [default: 1]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help = help_with_default("Trials per agent × problem", defaults::REPEAT))]
     pub repeat: Option<u32>,
-    /// Time limit of one agent run, in seconds [default: 600]
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", help = help_with_default("Time limit of one agent run, in seconds", defaults::AGENT_TIMEOUT_S))]
     pub timeout: Option<f64>,
     /// A label stored with the run, e.g. `--label flags=-np1`. Repeatable.
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
-    /// Where runs are stored [default: results]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help = help_with_default("Where runs are stored", defaults::RESULTS_DIR))]
     pub results: Option<PathBuf>,
     /// Print the run record as JSON on stdout instead of the table.
     #[arg(long)]
@@ -51,8 +47,7 @@ pub struct RunArgs {
     /// Run only the trials of this stored run that have not finished.
     #[arg(long, value_name = "RUN_ID")]
     pub resume: Option<String>,
-    /// The Python (with pytest) used for grading [default: .venv/bin/python]
-    #[arg(long, env = "FIXBENCH_PYTHON", value_name = "PATH")]
+    #[arg(long, env = "FIXBENCH_PYTHON", value_name = "PATH", help = help_with_default("The Python (with pytest) used for grading", defaults::VENV_PYTHON))]
     pub python: Option<PathBuf>,
     /// The harness config file [default: ./harness.toml when present]
     #[arg(long, value_name = "FILE")]
@@ -72,8 +67,7 @@ pub struct RunArgs {
     /// only for agents you trust
     #[arg(long, value_enum, value_name = "ISOLATION")]
     pub grade_isolation: Option<GradeIsolation>,
-    /// Time limit of one grading (pytest on the frozen tests), in seconds [default: 300]
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", help = help_with_default("Time limit of one grading (pytest on the frozen tests), in seconds", defaults::GRADE_TIMEOUT_S))]
     pub grade_timeout: Option<f64>,
     /// Also write the run as JUnit XML to FILE.
     #[arg(long, value_name = "FILE")]
@@ -81,8 +75,7 @@ pub struct RunArgs {
     /// Print each trial's exact command, environment and generated config files; run nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// The model name agents are told to use ({model}) [default: local]
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", help = help_with_default("The model name agents are told to use ({model})", defaults::MODEL))]
     pub model: Option<String>,
 }
 
