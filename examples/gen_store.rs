@@ -3,8 +3,8 @@
 //! cargo run --release --example gen_store -- DIR [--runs N] [--trials N] [--seed N] [--regress-from RUN_INDEX]
 
 use anyhow::{bail, Context, Result};
-use fixbench::report::synth::{generate, Options};
 use fixbench::store::Store;
+use fixbench::synth::{generate, Options};
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);

@@ -28,12 +28,6 @@ impl Error {
     }
 }
 
-/// `bail!` with a bad-input error.
-#[macro_export]
-macro_rules! bad_input {
-    ($($arg:tt)*) => { return Err($crate::error::Error::BadInput(format!($($arg)*)).into()) };
-}
-
 /// The exit code for an error chain: the first typed `Error` in it, else a harness failure.
 pub fn exit_code_for(err: &anyhow::Error) -> i32 {
     err.chain().find_map(|e| e.downcast_ref::<Error>()).map(Error::exit_code).unwrap_or(exit_codes::HARNESS_FAILURE)

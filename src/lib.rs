@@ -2,32 +2,41 @@
 //!
 //! The pipeline, one module per stage:
 //! `problem` → `workdir` → `agent` → `grade` → `telemetry` → `store` → `report`,
-//! driven by `runner` (one run) and `sweep` (a run per server configuration).
+//! driven by `runner` (one run) and `sweep` (a run per server configuration), under the
+//! commands of `commands`. `layers` names the layers and tests that none imports upwards.
+//!
+//! The library is the binary's: only what the integration tests, examples and benchmarks
+//! drive is public; the rest is `pub(crate)`, so the compiler reports what nothing uses.
 
-pub mod agent;
+pub(crate) mod agent;
 pub mod cli;
-pub mod commands;
-pub mod config;
-pub mod diff;
-pub mod doctor;
+pub(crate) mod commands;
+pub(crate) mod config;
+pub(crate) mod diff;
+pub(crate) mod doctor;
 pub mod error;
-pub mod exec;
+pub(crate) mod exec;
 pub mod exit_codes;
-pub mod files;
-pub mod grade;
-pub mod host;
-pub mod interrupt;
-pub mod layers;
-pub mod model;
-pub mod problem;
-pub mod progress;
-pub mod report;
-pub mod runner;
-pub mod sandbox;
+pub(crate) mod files;
+pub(crate) mod grade;
+pub(crate) mod host;
+pub(crate) mod interrupt;
+#[cfg(test)]
+mod layers;
+pub(crate) mod model;
+pub(crate) mod problem;
+pub(crate) mod progress;
+pub(crate) mod report;
+pub(crate) mod runner;
+pub(crate) mod sandbox;
 pub mod server;
-pub mod settings;
+pub(crate) mod settings;
 pub mod store;
-pub mod sweep;
+pub(crate) mod sweep;
 pub mod telemetry;
-pub mod validate;
-pub mod workdir;
+pub(crate) mod validate;
+pub(crate) mod workdir;
+
+/// Synthetic results stores, for the tests, examples and benchmarks (feature `synth`).
+#[cfg(feature = "synth")]
+pub use report::synth;

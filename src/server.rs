@@ -57,7 +57,6 @@ pub struct RunningServer {
     pub url: String,
     /// The full command line it was started with (the fingerprint's `flags`).
     pub flags: Vec<String>,
-    pub log: PathBuf,
 }
 
 /// What a user whose llama-server dies at start-up can do.
@@ -141,12 +140,7 @@ impl RunningServer {
         let mut full = vec![spec.binary.to_string_lossy().into_owned()];
         full.extend(flags[..flags.len() - 5].iter().cloned());
         full.push("--metrics".into());
-        let mut server = RunningServer {
-            child: Some(child),
-            url: format!("http://127.0.0.1:{port}"),
-            flags: full,
-            log: spec.log.clone(),
-        };
+        let mut server = RunningServer { child: Some(child), url: format!("http://127.0.0.1:{port}"), flags: full };
         let deadline = Instant::now() + spec.health_timeout;
         loop {
             if let Some(status) = server.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
@@ -167,10 +161,6 @@ impl RunningServer {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-    }
-
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
     }
 
     /// Terminates the server (its whole process group), killing it after a grace period.

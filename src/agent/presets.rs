@@ -69,11 +69,6 @@ fn defs() -> &'static BTreeMap<String, PresetDef> {
     })
 }
 
-/// A preset by name, its binary looked up from the current folder (see [`find_near`]).
-pub fn find(name: &str) -> Result<Option<Agent>> {
-    Ok(defs().get(name).map(|def| build(name, def, &search_dirs(None))))
-}
-
 /// A preset by name, its binary looked up in `$FIXBENCH_AGENTS_DIR`, `./.agents`,
 /// `<harness_dir>/.agents`, then `PATH`.
 pub fn find_near(name: &str, harness_dir: &Path) -> Result<Option<Agent>> {
@@ -82,11 +77,6 @@ pub fn find_near(name: &str, harness_dir: &Path) -> Result<Option<Agent>> {
 
 pub fn names() -> Vec<String> {
     defs().keys().cloned().collect()
-}
-
-/// How to install a preset's agent, for "not installed" messages.
-pub fn install_hint(name: &str) -> Option<String> {
-    defs().get(name).map(|d| d.install.clone())
 }
 
 fn build(name: &str, def: &PresetDef, dirs: &[PathBuf]) -> Agent {

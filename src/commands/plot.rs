@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::ResultsArg;
 use crate::error::Error;
 use crate::report::group::{GroupBy, Metric};
-use crate::report::plot::{bars, over_time, parse_size, save, timeline, ImageFormat, Kind};
+use crate::report::plot::{bars, over_time, parse_size, save, style, timeline, ImageFormat, Kind};
 use crate::report::runs::{self, Skipped};
 
 #[derive(Debug, clap::Args)]
@@ -37,7 +37,7 @@ pub struct PlotArgs {
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: PathBuf,
     /// Picture size in pixels, WIDTHxHEIGHT
-    #[arg(long, value_name = "WxH", default_value = "1280x720", value_parser = parse_size)]
+    #[arg(long, value_name = "WxH", default_value = style::DEFAULT_SIZE, value_parser = parse_size)]
     pub size: (u32, u32),
     #[command(flatten)]
     pub results: ResultsArg,

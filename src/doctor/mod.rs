@@ -13,6 +13,6 @@ mod facts;
 mod findings;
 mod render;
 
-pub use evidence::{Endpoint, Evidence};
-pub use findings::{diagnose, Finding, Kind};
+pub use evidence::Evidence;
+pub use findings::diagnose;
 pub use render::render;

@@ -24,6 +24,8 @@ pub struct Bug {
     pub id: String,
     /// Relative to the package folder.
     pub file: String,
+    /// For the problem's author and reader; fixbench checks only that it is there.
+    #[allow(dead_code)]
     pub summary: String,
     pub fixed: String,
     pub broken: String,

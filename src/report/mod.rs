@@ -16,6 +16,7 @@ pub mod plot;
 pub mod runs;
 pub mod show;
 pub mod stats;
+#[cfg(any(test, feature = "synth"))]
 pub mod synth;
 pub mod table;
 

@@ -130,7 +130,7 @@ pub fn run(ctx: &Context, key: &TrialKey, telemetry: Option<&mut RunTelemetry>) 
 
     let mut telemetry = telemetry;
     if let Some(t) = telemetry.as_deref_mut() {
-        t.begin_trial(&TrialContext { trial_id: key.id(), agent: key.agent.clone(), prompt: vars.prompt.clone() });
+        t.begin_trial(&TrialContext { agent: key.agent.clone(), prompt: vars.prompt.clone() });
     }
     let agent_start = Instant::now();
     let outcome = match (&agent.kind, &plan.sandbox) {

@@ -5,15 +5,15 @@
 //! `props` and `fingerprint` describe the server, `proxy` (with `capture` and `conversation`)
 //! records the agent's requests, `cache` prepares the prompt cache, `summary` sums a trial up.
 
-pub mod cache;
+pub(crate) mod cache;
 pub mod capture;
 pub mod client;
-pub mod conversation;
-pub mod fingerprint;
+pub(crate) mod conversation;
+pub(crate) mod fingerprint;
 pub mod metrics;
-pub mod props;
+pub(crate) mod props;
 pub mod proxy;
-pub mod summary;
+pub(crate) mod summary;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -32,7 +32,6 @@ use proxy::{FirstRequest, Proxy};
 /// What the runner hands telemetry about the trial about to start.
 #[derive(Debug, Clone)]
 pub struct TrialContext {
-    pub trial_id: String,
     /// The agent's name: a warm-up copies the shape of its previous trial's first request.
     pub agent: String,
     pub prompt: String,

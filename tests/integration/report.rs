@@ -1,14 +1,14 @@
 //! Reports over the results store, driving the real binary: `show`, `history`, `compare`,
 //! `gate`, `baseline`, `junit`, `plot`. Real runs (null and oracle agents, real pytest) where
-//! the numbers come from grading; synthetic stores (`fixbench::report::synth`) where a test
+//! the numbers come from grading; synthetic stores (`fixbench::synth`) where a test
 //! needs known numbers or server figures.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use chrono::{Duration, TimeZone, Utc};
-use fixbench::report::synth;
 use fixbench::store::{RunRecord, ServerDelta, Store};
+use fixbench::synth;
 use serde_json::Value;
 
 use crate::util::*;

@@ -477,7 +477,7 @@ fn a_request_abandoned_past_the_grace_is_cut_short_and_the_server_stops() {
 #[test]
 fn doctor_says_whether_the_agent_sandbox_starts_here() {
     let dir = tempfile::tempdir().unwrap();
-    let run = fixbench::report::synth::run_record("r1", chrono::Utc::now(), &["a".into()]);
+    let run = fixbench::synth::run_record("r1", chrono::Utc::now(), &["a".into()]);
     fixbench::store::Store::new(dir.path().join("results")).save(&run).unwrap();
     let doctor = |bwrap: Option<&str>, json: bool| {
         let mut cmd = fixbench(dir.path());

@@ -6,5 +6,5 @@
 mod evaluate;
 mod render;
 
-pub use evaluate::{evaluate, Moved, ScoreCheck, SpeedCheck, Verdict, ALPHA};
+pub use evaluate::evaluate;
 pub use render::render;

@@ -8,9 +8,9 @@ use plotters::prelude::*;
 
 use super::pe;
 
-/// The default picture size: sharp on a laptop screen, still readable scaled into a PR.
-pub const WIDTH: u32 = 1280;
-pub const HEIGHT: u32 = 720;
+/// The default picture size, WIDTHxHEIGHT: sharp on a laptop screen, still readable scaled
+/// into a PR.
+pub const DEFAULT_SIZE: &str = "1280x720";
 
 /// The family name the embedded font is registered under.
 pub const FONT: &str = "sans-serif";
