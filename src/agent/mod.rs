@@ -2,6 +2,7 @@
 //! trial's workdir. Templates are lists of words; placeholders are substituted inside each
 //! word, so `{prompt}` always stays one argument and no shell ever sees it.
 
+pub mod listing;
 pub mod presets;
 pub mod usage;
 

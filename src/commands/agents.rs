@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::agent::presets::{list, Listing};
+use crate::agent::listing::{list, Listing};
 use crate::model::Isolation;
 use crate::settings::{Settings, Sources};
 
