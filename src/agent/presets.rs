@@ -1,7 +1,7 @@
 //! Agent presets shipped with fixbench (`presets/agents.toml`, embedded in the binary): how to
 //! run each popular coding agent headless against the run's server with a configuration of
-//! its own, where to find its binary, its version, and the usage it reports. Also
-//! `fixbench agents`.
+//! its own, where to find its binary, its version, and the usage it reports. `listing` lists
+//! them for `fixbench agents`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
