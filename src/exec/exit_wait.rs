@@ -3,8 +3,10 @@
 //! of a sleep loop. Where pidfds are missing (old kernels, seccomp filters), it falls back to
 //! sleeping 1 ms, backing off to 10 ms.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::time::Duration;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 pub struct ExitWait {
     pidfd: Option<OwnedFd>,
@@ -25,10 +27,9 @@ impl ExitWait {
     pub fn wait(&mut self, at_most: Duration) {
         match &self.pidfd {
             Some(fd) => {
-                let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-                let ms = at_most.as_millis().clamp(1, i32::MAX as u128) as i32;
-                // SAFETY: one valid pollfd, and its count, 1. EINTR just returns early.
-                unsafe { libc::poll(&mut p, 1, ms) };
+                let timeout = PollTimeout::try_from(at_most.max(Duration::from_millis(1))).unwrap_or(PollTimeout::MAX);
+                // EINTR just returns early.
+                let _ = poll(&mut [PollFd::new(fd.as_fd(), PollFlags::POLLIN)], timeout);
             }
             None => {
                 std::thread::sleep(self.backoff.min(at_most));

@@ -67,10 +67,7 @@ pub struct StreamStats {
 
 /// Makes this process a child subreaper (Linux): orphans of the agent become our children.
 pub fn become_subreaper() {
-    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer flag and touches no memory.
-    unsafe {
-        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-    }
+    let _ = nix::sys::prctl::set_child_subreaper(true);
 }
 
 pub fn run(spec: &ExecSpec, cancel: &AtomicBool) -> ExecOutcome {
@@ -106,9 +103,8 @@ pub fn run(spec: &ExecSpec, cancel: &AtomicBool) -> ExecOutcome {
                 return Err(std::io::Error::other("fixbench exited"));
             }
             if let Some(fd) = inherit_fd {
-                if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
-                    return Err(std::io::Error::last_os_error());
-                }
+                use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+                fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty())).map_err(std::io::Error::from)?;
             }
             Ok(())
         });
