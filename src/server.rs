@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
+use crate::exec::{wait_until, Waited};
+
 /// The llama-server the project's setup builds (scripts/build-llama-server.sh).
 pub fn cached_binary() -> PathBuf {
     cache_dir().join("llama-server-0.3.36/bin/llama-server")
@@ -147,25 +149,25 @@ impl RunningServer {
             flags: full,
             log: spec.log.clone(),
         };
-        let deadline = Instant::now() + spec.health_timeout;
-        loop {
-            if let Some(status) = server.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+        let url = format!("{}/health", server.url);
+        let mut healthy = false;
+        let child = server.child.as_mut().expect("started above");
+        let waited = wait_until(child, Instant::now() + spec.health_timeout, Duration::from_millis(200), || {
+            healthy = ureq::get(&url).timeout(Duration::from_secs(2)).call().is_ok();
+            healthy || cancel.load(Ordering::SeqCst)
+        });
+        match waited {
+            Ok(Waited::GaveUp) if healthy => Ok(server),
+            Ok(Waited::GaveUp) => Err(fail("interrupted while waiting for the server".into(), &spec.log)),
+            Ok(Waited::Exited(status)) => {
                 server.child = None;
-                return Err(fail(died_at_start(status), &spec.log));
+                Err(fail(died_at_start(status), &spec.log))
             }
-            if ureq::get(&format!("{}/health", server.url)).timeout(Duration::from_secs(2)).call().is_ok() {
-                return Ok(server);
-            }
-            if cancel.load(Ordering::SeqCst) {
-                return Err(fail("interrupted while waiting for the server".into(), &spec.log));
-            }
-            if Instant::now() >= deadline {
-                return Err(fail(
-                    format!("llama-server was not healthy within {:.0} s", spec.health_timeout.as_secs_f64()),
-                    &spec.log,
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(200));
+            Ok(Waited::TimedOut) => Err(fail(
+                format!("llama-server was not healthy within {:.0} s", spec.health_timeout.as_secs_f64()),
+                &spec.log,
+            )),
+            Err(e) => Err(fail(format!("cannot wait for llama-server: {e}"), &spec.log)),
         }
     }
 
@@ -178,12 +180,9 @@ impl RunningServer {
         let Some(mut child) = self.child.take() else { return };
         let pgid = Pid::from_raw(child.id() as i32);
         let _ = killpg(pgid, Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        let grace = Duration::from_secs(5);
+        if let Ok(Waited::Exited(_)) = wait_until(&mut child, Instant::now() + grace, grace, || false) {
+            return;
         }
         let _ = killpg(pgid, Signal::SIGKILL);
         let _ = child.wait();

@@ -19,7 +19,7 @@ use nix::sys::signal::{kill, killpg, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::Pid;
 
-use exit_wait::ExitWait;
+pub use exit_wait::{wait_until, Waited};
 
 /// How often a running agent is checked for a Ctrl-C (its exit wakes us at once).
 const CANCEL_CHECK: Duration = Duration::from_millis(50);
@@ -133,25 +133,17 @@ pub fn run(spec: &ExecSpec, cancel: &AtomicBool) -> ExecOutcome {
     let t_out = thread::spawn(move || drain(so, stdout_file, cap));
     let t_err = thread::spawn(move || drain(se, stderr_file, cap));
 
-    let deadline = start + spec.timeout;
-    let mut exit = ExitWait::new(pid);
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) => {}
-            Err(_) => break None,
-        }
-        let now = Instant::now();
-        if now >= deadline {
+    let status = match wait_until(&mut child, start + spec.timeout, CANCEL_CHECK, || cancel.load(Ordering::SeqCst)) {
+        Ok(Waited::Exited(status)) => Some(status),
+        Ok(Waited::TimedOut) => {
             out.timed_out = true;
-            break None;
+            None
         }
-        if cancel.load(Ordering::SeqCst) {
+        Ok(Waited::GaveUp) => {
             out.interrupted = true;
-            break None;
+            None
         }
-        // Woken by the exit itself; every 50 ms at most to notice a Ctrl-C.
-        exit.wait((deadline - now).min(CANCEL_CHECK));
+        Err(_) => None,
     };
     out.killed_leftovers = kill_all(pid, &our_children_before);
     let status = match status {
