@@ -44,15 +44,7 @@ impl Problem {
     /// A hash of every file in the problem folder (prompt, starter, tests, reference), to
     /// notice an agent outside the sandbox writing into it.
     pub fn fingerprint(&self) -> Result<String> {
-        use sha2::{Digest, Sha256};
-        let mut h = Sha256::new();
-        for (rel, text) in crate::files::read_files(&self.dir)? {
-            h.update(rel.as_bytes());
-            h.update([0]);
-            h.update(text.len().to_le_bytes());
-            h.update(text.as_bytes());
-        }
-        Ok(hex::encode(h.finalize()))
+        crate::files::tree_hash(&self.dir)
     }
 
     /// Checks that grading collected as many tests as `problem.toml`'s `tests` says; `why` is
