@@ -133,15 +133,16 @@ pub fn select(dir: &Path, names: &[String]) -> Result<Vec<Problem>> {
     names
         .iter()
         .map(|n| {
-            all.iter().find(|p| &p.name == n).cloned().ok_or_else(|| {
-                let known: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
-                Error::BadInput(format!(
-                    "unknown problem `{n}` in {}: known problems are {}",
-                    dir.display(),
-                    known.join(", ")
-                ))
-                .into()
-            })
+            all.iter()
+                .find(|p| &p.name == n)
+                .cloned()
+                .ok_or_else(|| unknown(n, dir, all.iter().map(|p| &p.name)).into())
         })
         .collect()
+}
+
+/// The bad-input error for a problem `name` that `dir` does not hold, listing those it does.
+pub fn unknown(name: &str, dir: &Path, known: impl IntoIterator<Item = impl AsRef<str>>) -> Error {
+    let known: Vec<String> = known.into_iter().map(|k| k.as_ref().to_string()).collect();
+    Error::BadInput(format!("unknown problem `{name}` in {}: known problems are {}", dir.display(), known.join(", ")))
 }
