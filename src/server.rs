@@ -57,7 +57,8 @@ pub struct ServerSpec {
 pub struct RunningServer {
     child: Option<Child>,
     pub url: String,
-    /// The full command line it was started with (the fingerprint's `flags`).
+    /// The command line it was started with, less the address (host, port), which changes
+    /// between starts: the fingerprint's `flags`.
     pub flags: Vec<String>,
     pub log: PathBuf,
 }
@@ -111,9 +112,11 @@ impl RunningServer {
             return Err(fail(format!("model file {} does not exist", spec.model.display()), &spec.log));
         }
         let port = free_port().map_err(|e| fail(format!("no free loopback port: {e}"), &spec.log))?;
-        let mut flags: Vec<String> = vec!["-m".into(), spec.model.to_string_lossy().into_owned()];
-        flags.extend(spec.args.iter().cloned());
-        flags.extend(["--metrics".into(), "--host".into(), "127.0.0.1".into(), "--port".into(), port.to_string()]);
+        // The flags a fingerprint records, then the address, which changes between starts.
+        let mut recorded: Vec<String> = vec!["-m".into(), spec.model.to_string_lossy().into_owned()];
+        recorded.extend(spec.args.iter().cloned());
+        recorded.push("--metrics".into());
+        let address = ["--host".to_string(), "127.0.0.1".into(), "--port".into(), port.to_string()];
         if let Some(dir) = spec.log.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
@@ -121,7 +124,7 @@ impl RunningServer {
             .map_err(|e| fail(format!("cannot create {}: {e}", spec.log.display()), &spec.log))?;
         let log2 = log.try_clone().map_err(|e| fail(e.to_string(), &spec.log))?;
         let mut cmd = Command::new(&spec.binary);
-        cmd.args(&flags).stdin(Stdio::null()).stdout(log).stderr(log2);
+        cmd.args(&recorded).args(&address).stdin(Stdio::null()).stdout(log).stderr(log2);
         // SAFETY: setsid and prctl are async-signal-safe and touch no shared memory.
         unsafe {
             cmd.pre_exec(|| {
@@ -139,10 +142,8 @@ impl RunningServer {
                 &spec.log,
             )
         })?;
-        // The fingerprint leaves out what changes between starts (host, port).
         let mut full = vec![spec.binary.to_string_lossy().into_owned()];
-        full.extend(flags[..flags.len() - 5].iter().cloned());
-        full.push("--metrics".into());
+        full.extend(recorded);
         let mut server = RunningServer {
             child: Some(child),
             url: format!("http://127.0.0.1:{port}"),
