@@ -37,6 +37,20 @@ pub fn read_files(dir: &Path) -> Result<Files> {
     Ok(files)
 }
 
+/// The sha256 (hex) of the files `read_files` reads from `dir`: each relative path, then its
+/// length and content, in path order. Equal for equal trees, wherever they lie.
+pub fn tree_hash(dir: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for (rel, text) in read_files(dir)? {
+        h.update(rel.as_bytes());
+        h.update([0]);
+        h.update(text.len().to_le_bytes());
+        h.update(text.as_bytes());
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
 /// Writes `files` under `dir` (created fresh).
 pub fn write_files(dir: &Path, files: &Files) -> Result<()> {
     for (rel, text) in files {
@@ -47,4 +61,23 @@ pub fn write_files(dir: &Path, files: &Files) -> Result<()> {
         fs::write(&p, text).with_context(|| format!("failed to write {}", p.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tree_hashes_follow_names_and_contents_not_the_folder_or_caches() {
+        let t = tempfile::tempdir().unwrap();
+        let files = Files::from([("a.py".to_string(), "x = 1\n".to_string()), ("sub/b.py".to_string(), String::new())]);
+        let (one, two) = (t.path().join("one"), t.path().join("two"));
+        write_files(&one, &files).unwrap();
+        write_files(&two, &files).unwrap();
+        fs::create_dir_all(two.join("__pycache__")).unwrap();
+        fs::write(two.join("__pycache__/a.pyc"), "stale").unwrap();
+        assert_eq!(tree_hash(&one).unwrap(), tree_hash(&two).unwrap());
+        fs::rename(two.join("sub/b.py"), two.join("sub/c.py")).unwrap();
+        assert_ne!(tree_hash(&one).unwrap(), tree_hash(&two).unwrap());
+    }
 }

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
+use crate::exec::{wait_until, Waited};
+
 /// The llama-server the project's setup builds (scripts/build-llama-server.sh).
 pub fn cached_binary() -> PathBuf {
     cache_dir().join("llama-server-0.3.36/bin/llama-server")
@@ -55,7 +57,8 @@ pub struct ServerSpec {
 pub struct RunningServer {
     child: Option<Child>,
     pub url: String,
-    /// The full command line it was started with (the fingerprint's `flags`).
+    /// The command line it was started with, less the address (host, port), which changes
+    /// between starts: the fingerprint's `flags`.
     pub flags: Vec<String>,
 }
 
@@ -108,9 +111,11 @@ impl RunningServer {
             return Err(fail(format!("model file {} does not exist", spec.model.display()), &spec.log));
         }
         let port = free_port().map_err(|e| fail(format!("no free loopback port: {e}"), &spec.log))?;
-        let mut flags: Vec<String> = vec!["-m".into(), spec.model.to_string_lossy().into_owned()];
-        flags.extend(spec.args.iter().cloned());
-        flags.extend(["--metrics".into(), "--host".into(), "127.0.0.1".into(), "--port".into(), port.to_string()]);
+        // The flags a fingerprint records, then the address, which changes between starts.
+        let mut recorded: Vec<String> = vec!["-m".into(), spec.model.to_string_lossy().into_owned()];
+        recorded.extend(spec.args.iter().cloned());
+        recorded.push("--metrics".into());
+        let address = ["--host".to_string(), "127.0.0.1".into(), "--port".into(), port.to_string()];
         if let Some(dir) = spec.log.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
@@ -118,12 +123,12 @@ impl RunningServer {
             .map_err(|e| fail(format!("cannot create {}: {e}", spec.log.display()), &spec.log))?;
         let log2 = log.try_clone().map_err(|e| fail(e.to_string(), &spec.log))?;
         let mut cmd = Command::new(&spec.binary);
-        cmd.args(&flags).stdin(Stdio::null()).stdout(log).stderr(log2);
+        cmd.args(&recorded).args(&address).stdin(Stdio::null()).stdout(log).stderr(log2);
         // SAFETY: setsid and prctl are async-signal-safe and touch no shared memory.
         unsafe {
             cmd.pre_exec(|| {
                 nix::unistd::setsid().map_err(std::io::Error::from)?;
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+                let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
                 Ok(())
             });
         }
@@ -136,30 +141,28 @@ impl RunningServer {
                 &spec.log,
             )
         })?;
-        // The fingerprint leaves out what changes between starts (host, port).
         let mut full = vec![spec.binary.to_string_lossy().into_owned()];
-        full.extend(flags[..flags.len() - 5].iter().cloned());
-        full.push("--metrics".into());
+        full.extend(recorded);
         let mut server = RunningServer { child: Some(child), url: format!("http://127.0.0.1:{port}"), flags: full };
-        let deadline = Instant::now() + spec.health_timeout;
-        loop {
-            if let Some(status) = server.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+        let url = format!("{}/health", server.url);
+        let mut healthy = false;
+        let child = server.child.as_mut().expect("started above");
+        let waited = wait_until(child, Instant::now() + spec.health_timeout, Duration::from_millis(200), || {
+            healthy = ureq::get(&url).timeout(Duration::from_secs(2)).call().is_ok();
+            healthy || cancel.load(Ordering::SeqCst)
+        });
+        match waited {
+            Ok(Waited::GaveUp) if healthy => Ok(server),
+            Ok(Waited::GaveUp) => Err(fail("interrupted while waiting for the server".into(), &spec.log)),
+            Ok(Waited::Exited(status)) => {
                 server.child = None;
-                return Err(fail(died_at_start(status), &spec.log));
+                Err(fail(died_at_start(status), &spec.log))
             }
-            if ureq::get(&format!("{}/health", server.url)).timeout(Duration::from_secs(2)).call().is_ok() {
-                return Ok(server);
-            }
-            if cancel.load(Ordering::SeqCst) {
-                return Err(fail("interrupted while waiting for the server".into(), &spec.log));
-            }
-            if Instant::now() >= deadline {
-                return Err(fail(
-                    format!("llama-server was not healthy within {:.0} s", spec.health_timeout.as_secs_f64()),
-                    &spec.log,
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(200));
+            Ok(Waited::TimedOut) => Err(fail(
+                format!("llama-server was not healthy within {:.0} s", spec.health_timeout.as_secs_f64()),
+                &spec.log,
+            )),
+            Err(e) => Err(fail(format!("cannot wait for llama-server: {e}"), &spec.log)),
         }
     }
 
@@ -168,12 +171,9 @@ impl RunningServer {
         let Some(mut child) = self.child.take() else { return };
         let pgid = Pid::from_raw(child.id() as i32);
         let _ = killpg(pgid, Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        let grace = Duration::from_secs(5);
+        if let Ok(Waited::Exited(_)) = wait_until(&mut child, Instant::now() + grace, grace, || false) {
+            return;
         }
         let _ = killpg(pgid, Signal::SIGKILL);
         let _ = child.wait();

@@ -66,14 +66,8 @@ fn problem_dirs(root: &Path, names: &[String]) -> Result<Vec<PathBuf>> {
         .iter()
         .map(|n| {
             dirs.iter().find(|d| d.file_name().is_some_and(|f| f == n.as_str())).cloned().ok_or_else(|| {
-                let known: Vec<String> =
-                    dirs.iter().filter_map(|d| d.file_name()).map(|f| f.to_string_lossy().into_owned()).collect();
-                Error::BadInput(format!(
-                    "unknown problem `{n}` in {}: known problems are {}",
-                    root.display(),
-                    known.join(", ")
-                ))
-                .into()
+                let known = dirs.iter().filter_map(|d| d.file_name()).map(|f| f.to_string_lossy());
+                crate::problem::unknown(n, root, known).into()
             })
         })
         .collect()

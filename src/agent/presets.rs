@@ -152,14 +152,12 @@ pub fn search_dirs(harness_dir: Option<&Path>) -> Vec<PathBuf> {
 
 /// The first executable file named `binary` in `dirs` (or `binary` itself when it is a path).
 pub fn locate(binary: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let executable =
-        |p: &Path| p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
+    use crate::sandbox::is_executable;
     if binary.contains('/') {
         let p = PathBuf::from(binary);
-        return executable(&p).then_some(p);
+        return is_executable(&p).then_some(p);
     }
-    dirs.iter().map(|d| d.join(binary)).find(|p| executable(p))
+    dirs.iter().map(|d| d.join(binary)).find(|p| is_executable(p))
 }
 
 /// Usage the agent reported about itself (tokens, turns), read after its run from its stdout

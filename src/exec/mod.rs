@@ -19,7 +19,7 @@ use nix::sys::signal::{kill, killpg, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::Pid;
 
-use exit_wait::ExitWait;
+pub use exit_wait::{wait_until, Waited};
 
 /// How often a running agent is checked for a Ctrl-C (its exit wakes us at once).
 const CANCEL_CHECK: Duration = Duration::from_millis(50);
@@ -67,10 +67,7 @@ pub struct StreamStats {
 
 /// Makes this process a child subreaper (Linux): orphans of the agent become our children.
 pub fn become_subreaper() {
-    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer flag and touches no memory.
-    unsafe {
-        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-    }
+    let _ = nix::sys::prctl::set_child_subreaper(true);
 }
 
 pub fn run(spec: &ExecSpec, cancel: &AtomicBool) -> ExecOutcome {
@@ -106,9 +103,8 @@ pub fn run(spec: &ExecSpec, cancel: &AtomicBool) -> ExecOutcome {
                 return Err(std::io::Error::other("fixbench exited"));
             }
             if let Some(fd) = inherit_fd {
-                if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
-                    return Err(std::io::Error::last_os_error());
-                }
+                use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+                fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty())).map_err(std::io::Error::from)?;
             }
             Ok(())
         });
@@ -137,25 +133,17 @@ pub fn run(spec: &ExecSpec, cancel: &AtomicBool) -> ExecOutcome {
     let t_out = thread::spawn(move || drain(so, stdout_file, cap));
     let t_err = thread::spawn(move || drain(se, stderr_file, cap));
 
-    let deadline = start + spec.timeout;
-    let mut exit = ExitWait::new(pid);
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) => {}
-            Err(_) => break None,
-        }
-        let now = Instant::now();
-        if now >= deadline {
+    let status = match wait_until(&mut child, start + spec.timeout, CANCEL_CHECK, || cancel.load(Ordering::SeqCst)) {
+        Ok(Waited::Exited(status)) => Some(status),
+        Ok(Waited::TimedOut) => {
             out.timed_out = true;
-            break None;
+            None
         }
-        if cancel.load(Ordering::SeqCst) {
+        Ok(Waited::GaveUp) => {
             out.interrupted = true;
-            break None;
+            None
         }
-        // Woken by the exit itself; every 50 ms at most to notice a Ctrl-C.
-        exit.wait((deadline - now).min(CANCEL_CHECK));
+        Err(_) => None,
     };
     out.killed_leftovers = kill_all(pid, &our_children_before);
     let status = match status {

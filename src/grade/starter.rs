@@ -46,14 +46,9 @@ fn cache_key(grader: &Grader, pytest_version: &str, problem: &Problem) -> Result
     h.update(super::channel::ENTRY.as_bytes());
     h.update(grader.isolation().as_str().as_bytes());
     for (tag, dir) in [("tests", problem.tests_dir()), ("package", problem.package_dir())] {
-        for (rel, text) in crate::files::read_files(&dir)? {
-            h.update(tag.as_bytes());
-            h.update([0]);
-            h.update(rel.as_bytes());
-            h.update([0]);
-            h.update(text.len().to_le_bytes());
-            h.update(text.as_bytes());
-        }
+        h.update(tag.as_bytes());
+        h.update([0]);
+        h.update(crate::files::tree_hash(&dir)?.as_bytes());
     }
     Ok(hex::encode(h.finalize()))
 }

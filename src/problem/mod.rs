@@ -44,15 +44,7 @@ impl Problem {
     /// A hash of every file in the problem folder (prompt, starter, tests, reference), to
     /// notice an agent outside the sandbox writing into it.
     pub fn fingerprint(&self) -> Result<String> {
-        use sha2::{Digest, Sha256};
-        let mut h = Sha256::new();
-        for (rel, text) in crate::files::read_files(&self.dir)? {
-            h.update(rel.as_bytes());
-            h.update([0]);
-            h.update(text.len().to_le_bytes());
-            h.update(text.as_bytes());
-        }
-        Ok(hex::encode(h.finalize()))
+        crate::files::tree_hash(&self.dir)
     }
 
     /// Checks that grading collected as many tests as `problem.toml`'s `tests` says; `why` is
@@ -141,15 +133,16 @@ pub fn select(dir: &Path, names: &[String]) -> Result<Vec<Problem>> {
     names
         .iter()
         .map(|n| {
-            all.iter().find(|p| &p.name == n).cloned().ok_or_else(|| {
-                let known: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
-                Error::BadInput(format!(
-                    "unknown problem `{n}` in {}: known problems are {}",
-                    dir.display(),
-                    known.join(", ")
-                ))
-                .into()
-            })
+            all.iter()
+                .find(|p| &p.name == n)
+                .cloned()
+                .ok_or_else(|| unknown(n, dir, all.iter().map(|p| &p.name)).into())
         })
         .collect()
+}
+
+/// The bad-input error for a problem `name` that `dir` does not hold, listing those it does.
+pub fn unknown(name: &str, dir: &Path, known: impl IntoIterator<Item = impl AsRef<str>>) -> Error {
+    let known: Vec<String> = known.into_iter().map(|k| k.as_ref().to_string()).collect();
+    Error::BadInput(format!("unknown problem `{name}` in {}: known problems are {}", dir.display(), known.join(", ")))
 }

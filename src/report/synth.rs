@@ -1,13 +1,14 @@
 //! A synthetic results store: runs with plausible numbers in every field (server figures,
 //! requests, time splits), for the report tests and the scale benchmark
-//! (`cargo run --release --example gen_store`). Deterministic for a given seed.
+//! (`cargo run --release --example gen_store`). Deterministic for a given seed: the stream is a
+//! seeded rand_chacha ChaCha12, which does not change with rand's version as `StdRng` may.
 
 use std::collections::BTreeMap;
 
 use anyhow::Result;
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
 
 use crate::model::Isolation;
 use crate::store::*;
@@ -55,7 +56,7 @@ const SERVERS: [(&str, &str, &str, f64, f64); 4] = [
 
 /// Writes the store and returns the run ids, oldest first.
 pub fn generate(store: &Store, opts: &Options) -> Result<Vec<String>> {
-    let mut rng = StdRng::seed_from_u64(opts.seed);
+    let mut rng = ChaCha12Rng::seed_from_u64(opts.seed);
     let per_run_unit = PROBLEMS.len() * opts.agents.len();
     let repeat = opts.trials.div_ceil(opts.runs.max(1) * per_run_unit).max(1) as u32;
     let mut ids = Vec::new();
@@ -70,7 +71,7 @@ pub fn generate(store: &Store, opts: &Options) -> Result<Vec<String>> {
 }
 
 fn synth_run(
-    rng: &mut StdRng,
+    rng: &mut ChaCha12Rng,
     index: usize,
     at: DateTime<Utc>,
     repeat: u32,
@@ -218,7 +219,7 @@ pub fn trial(problem: &str, agent: &str, repeat: u32, passed: u32, total: u32, b
 
 /// Fills a trial's requests, server deltas, time split and wall time with plausible numbers:
 /// turns of agent work and requests, now and then a long queue wait.
-pub fn telemetry(rng: &mut StdRng, t: &mut TrialRecord, prefill_tps: f64, decode_tps: f64) {
+pub fn telemetry(rng: &mut ChaCha12Rng, t: &mut TrialRecord, prefill_tps: f64, decode_tps: f64) {
     let turns = rng.gen_range(4..14);
     let mut offset_ms = rng.gen_range(200.0..1500.0);
     let mut context = rng.gen_range(2_000..6_000) as u64;

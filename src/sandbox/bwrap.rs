@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::view::SYSTEM;
+use crate::exec::{wait_until, Waited};
 
 /// The bubblewrap binary: `FIXBENCH_BWRAP`, else `bwrap` on PATH.
 pub fn binary() -> PathBuf {
@@ -54,31 +55,25 @@ fn try_sandbox(bwrap: &Path, namespaces: &[&str]) -> Result<(), String> {
             std::io::ErrorKind::NotFound => format!("`{}` is not installed", bwrap.display()),
             _ => format!("cannot start `{}`: {e}", bwrap.display()),
         })?;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            if status.success() {
-                return Ok(());
-            }
-            let mut err = String::new();
-            if let Some(mut s) = child.stderr.take() {
-                use std::io::Read as _;
-                let _ = s.read_to_string(&mut err);
-            }
-            let err = err.trim();
-            return Err(if err.is_empty() {
-                format!("`{}` failed with {status}", bwrap.display())
-            } else {
-                err.to_string()
-            });
-        }
-        if Instant::now() > deadline {
+    let limit = Duration::from_secs(20);
+    let status = match wait_until(&mut child, Instant::now() + limit, limit, || false).map_err(|e| e.to_string())? {
+        Waited::Exited(status) => status,
+        Waited::TimedOut | Waited::GaveUp => {
             let _ = child.kill();
             let _ = child.wait();
             return Err(format!("`{}` did not start a sandbox within 20 s", bwrap.display()));
         }
-        std::thread::sleep(Duration::from_millis(2));
+    };
+    if status.success() {
+        return Ok(());
     }
+    let mut err = String::new();
+    if let Some(mut s) = child.stderr.take() {
+        use std::io::Read as _;
+        let _ = s.read_to_string(&mut err);
+    }
+    let err = err.trim();
+    Err(if err.is_empty() { format!("`{}` failed with {status}", bwrap.display()) } else { err.to_string() })
 }
 
 /// What one sandboxed run mounts.

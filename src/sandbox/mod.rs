@@ -191,18 +191,26 @@ fn search_path(env: &BTreeMap<String, String>) -> OsString {
 
 /// The user's home from the password database (`$HOME` may point elsewhere).
 fn passwd_home() -> Option<PathBuf> {
-    use std::os::unix::ffi::OsStrExt as _;
-    // SAFETY: getpwuid_r writes only into `pwd` and `buf`, whose sizes it is given; the
-    // returned strings point into `buf`, which outlives their use here.
-    unsafe {
-        let mut pwd: libc::passwd = std::mem::zeroed();
-        let mut buf = vec![0 as libc::c_char; 16 * 1024];
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        let rc = libc::getpwuid_r(libc::getuid(), &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result);
-        if rc != 0 || result.is_null() || pwd.pw_dir.is_null() {
-            return None;
+    let user = nix::unistd::User::from_uid(nix::unistd::getuid()).ok()??;
+    (!user.dir.as_os_str().is_empty()).then_some(user.dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_passwd_home_is_the_one_etc_passwd_lists() {
+        let uid = nix::unistd::getuid().to_string();
+        let listed = std::fs::read_to_string("/etc/passwd").ok().and_then(|text| {
+            text.lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|f| f.len() > 5 && f[2] == uid)
+                .map(|f| f[5].to_string())
+        });
+        // Users from a directory service (LDAP, systemd-homed) are not in the file.
+        if let Some(home) = listed.filter(|h| !h.is_empty()) {
+            assert_eq!(passwd_home(), Some(PathBuf::from(home)));
         }
-        let dir = std::ffi::CStr::from_ptr(pwd.pw_dir).to_bytes();
-        (!dir.is_empty()).then(|| PathBuf::from(std::ffi::OsStr::from_bytes(dir)))
     }
 }

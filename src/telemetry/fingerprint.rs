@@ -68,7 +68,7 @@ pub fn model_file(model: &Path, cache: Option<&Path>) -> Option<(u64, String)> {
     if let Some(c) = cache {
         store.files.insert(key, Entry { size, mtime_ns, sha256: sha.clone() });
         // A cache that cannot be written only costs a hash next time.
-        let _ = write_atomic(c, &serde_json::to_string_pretty(&store).unwrap_or_default());
+        let _ = crate::store::write_atomic(c, &serde_json::to_vec_pretty(&store).unwrap_or_default());
     }
     Some((size, sha))
 }
@@ -85,15 +85,6 @@ pub fn sha256_file(path: &Path) -> Result<String> {
         hasher.update(&buf[..n]);
     }
     Ok(hex::encode(hasher.finalize()))
-}
-
-fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let dir = path.parent().context("cache file has no folder")?;
-    std::fs::create_dir_all(dir)?;
-    let tmp = tempfile::NamedTempFile::new_in(dir)?;
-    std::fs::write(tmp.path(), text)?;
-    tmp.persist(path)?;
-    Ok(())
 }
 
 #[cfg(test)]

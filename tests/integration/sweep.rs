@@ -77,6 +77,8 @@ fn two_configurations_both_run_with_telemetry_and_labels() {
         assert_eq!(run["server"]["label"], label);
         let flags = run["server"]["flags"].as_array().unwrap();
         assert!(flags.iter().any(|f| f == "-np"), "the server's flags are part of the record");
+        assert!(!flags.iter().any(|f| f == "--host" || f == "--port"), "the address changes every start: {flags:?}");
+        assert_eq!(flags.last().unwrap(), "--metrics", "{flags:?}");
         for t in run["trials"].as_array().unwrap() {
             assert_eq!(t["server_label"], label);
             let server = &t["server"];

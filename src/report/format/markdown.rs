@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-use super::{cell_texts, figure_header, footer, group_title, Formatter};
+use super::{footer, group_title, Figure, FigureText, Formatter};
 use crate::report::compare::Comparison;
 
 pub struct MarkdownFormatter;
@@ -13,8 +13,8 @@ impl Formatter for MarkdownFormatter {
         let mut header = vec!["problem".to_string()];
         let mut align = vec![":--".to_string()];
         for g in 0..cmp.groups.len() {
-            for i in 0..7 {
-                header.push(format!("{}<br>{}", escape(&group_title(cmp, g)), figure_header(i, cmp.k)));
+            for f in Figure::ALL {
+                header.push(format!("{}<br>{}", escape(&group_title(cmp, g)), f.header(cmp.k)));
                 align.push("--:".into());
             }
         }
@@ -26,10 +26,10 @@ impl Formatter for MarkdownFormatter {
             let mut cells = vec![problem];
             for c in &row.cells {
                 match c {
-                    None => cells.extend((0..7).map(|_| "not run".to_string())),
-                    Some(c) => cells.extend(cell_texts(c).into_iter().map(|(v, d)| match d {
-                        Some(d) => format!("{}<br>{}", escape(&v), escape(&d)),
-                        None => escape(&v),
+                    None => cells.extend(Figure::ALL.map(|_| "not run".to_string())),
+                    Some(c) => cells.extend(Figure::ALL.map(|f| match f.text(c) {
+                        FigureText { value, delta: Some(d) } => format!("{}<br>{}", escape(&value), escape(&d)),
+                        FigureText { value, delta: None } => escape(&value),
                     })),
                 }
             }

@@ -37,54 +37,80 @@ pub fn formatter(kind: FormatKind) -> Box<dyn Formatter> {
     }
 }
 
-/// The figures of a column group, in order, as the human-readable formats show them.
-pub(crate) const FIGURES: [&str; 7] =
-    ["passed", "resolved [95% CI]", "pass@k", "wall", "prefill tok/s", "decode tok/s", "cache hit"];
-
-/// The header of figure `i` (`pass@k` spelled with its k).
-pub(crate) fn figure_header(i: usize, k: u32) -> String {
-    if i == 2 {
-        format!("pass@{k}")
-    } else {
-        FIGURES[i].to_string()
-    }
+/// A figure of a column group, in the order the human-readable formats show them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Figure {
+    Passed,
+    Resolved,
+    PassAtK,
+    Wall,
+    PrefillTps,
+    DecodeTps,
+    CacheHit,
 }
 
-/// The text of each figure of a cell, and of its delta when it has one.
-pub(crate) fn cell_texts(c: &Cell) -> [(String, Option<String>); 7] {
-    let d = c.delta.as_ref();
-    let server_missing = if c.server_trials == 0 { "no server" } else { "n/a" };
-    let opt_spread = |s: &Option<Spread>, digits: usize, scale: f64| match s {
-        Some(s) => fmt_num(s.mean * scale, digits),
-        None => server_missing.to_string(),
-    };
-    [
-        (
-            format!("{}/{}", fmt_num(c.passed.mean, 1), c.tests),
-            d.map(|d| delta_text(&d.passed, DeltaUnit::Absolute(1))),
-        ),
-        (
-            format!("{} [{}–{}]", pct(c.resolved_rate), pct_bare(c.resolved_ci.0), pct_bare(c.resolved_ci.1)),
-            d.map(|d| delta_text(&d.resolved_rate, DeltaUnit::Points)),
-        ),
-        (
-            c.pass_at_k.map(pct).unwrap_or_else(|| "n/a".into()),
-            d.and_then(|d| d.pass_at_k.as_ref()).map(|d| delta_text(d, DeltaUnit::Points)),
-        ),
-        (wall_text(&c.wall_s), d.map(|d| delta_text(&d.wall_s, DeltaUnit::Relative))),
-        (
-            opt_spread(&c.prefill_tps, 1, 1.0),
-            d.and_then(|d| d.prefill_tps.as_ref()).map(|d| delta_text(d, DeltaUnit::Relative)),
-        ),
-        (
-            opt_spread(&c.decode_tps, 1, 1.0),
-            d.and_then(|d| d.decode_tps.as_ref()).map(|d| delta_text(d, DeltaUnit::Relative)),
-        ),
-        (
-            c.cache_hit_ratio.map(|s| pct(s.mean)).unwrap_or_else(|| server_missing.to_string()),
-            d.and_then(|d| d.cache_hit_ratio.as_ref()).map(|d| delta_text(d, DeltaUnit::Points)),
-        ),
-    ]
+/// A figure's text in a cell, and its delta's when the cell has one.
+pub(crate) struct FigureText {
+    pub value: String,
+    pub delta: Option<String>,
+}
+
+impl Figure {
+    pub(crate) const ALL: [Figure; 7] = [
+        Figure::Passed,
+        Figure::Resolved,
+        Figure::PassAtK,
+        Figure::Wall,
+        Figure::PrefillTps,
+        Figure::DecodeTps,
+        Figure::CacheHit,
+    ];
+
+    /// Its column header (`pass@k` spelled with its k).
+    pub(crate) fn header(self, k: u32) -> String {
+        match self {
+            Figure::Passed => "passed".into(),
+            Figure::Resolved => "resolved [95% CI]".into(),
+            Figure::PassAtK => format!("pass@{k}"),
+            Figure::Wall => "wall".into(),
+            Figure::PrefillTps => "prefill tok/s".into(),
+            Figure::DecodeTps => "decode tok/s".into(),
+            Figure::CacheHit => "cache hit".into(),
+        }
+    }
+
+    pub(crate) fn text(self, c: &Cell) -> FigureText {
+        let d = c.delta.as_ref();
+        let server_missing = || if c.server_trials == 0 { "no server" } else { "n/a" }.to_string();
+        let mean = |s: &Option<Spread>| s.map(|s| fmt_num(s.mean, 1)).unwrap_or_else(server_missing);
+        let (value, delta) = match self {
+            Figure::Passed => (
+                format!("{}/{}", fmt_num(c.passed.mean, 1), c.tests),
+                d.map(|d| delta_text(&d.passed, DeltaUnit::Absolute(1))),
+            ),
+            Figure::Resolved => (
+                format!("{} [{}–{}]", pct(c.resolved_rate), pct_bare(c.resolved_ci.0), pct_bare(c.resolved_ci.1)),
+                d.map(|d| delta_text(&d.resolved_rate, DeltaUnit::Points)),
+            ),
+            Figure::PassAtK => (
+                c.pass_at_k.map(pct).unwrap_or_else(|| "n/a".into()),
+                d.and_then(|d| d.pass_at_k.as_ref()).map(|d| delta_text(d, DeltaUnit::Points)),
+            ),
+            Figure::Wall => (wall_text(&c.wall_s), d.map(|d| delta_text(&d.wall_s, DeltaUnit::Relative))),
+            Figure::PrefillTps => (
+                mean(&c.prefill_tps),
+                d.and_then(|d| d.prefill_tps.as_ref()).map(|d| delta_text(d, DeltaUnit::Relative)),
+            ),
+            Figure::DecodeTps => {
+                (mean(&c.decode_tps), d.and_then(|d| d.decode_tps.as_ref()).map(|d| delta_text(d, DeltaUnit::Relative)))
+            }
+            Figure::CacheHit => (
+                c.cache_hit_ratio.map(|s| pct(s.mean)).unwrap_or_else(server_missing),
+                d.and_then(|d| d.cache_hit_ratio.as_ref()).map(|d| delta_text(d, DeltaUnit::Points)),
+            ),
+        };
+        FigureText { value, delta }
+    }
 }
 
 /// `12.3 s ± 1.2` (the ± is the sample standard deviation; none for a single trial).

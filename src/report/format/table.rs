@@ -3,7 +3,7 @@
 use anyhow::Result;
 use comfy_table::{Cell as TCell, CellAlignment};
 
-use super::{cell_texts, figure_header, footer, group_title, Formatter};
+use super::{footer, group_title, Figure, FigureText, Formatter};
 use crate::report::compare::Comparison;
 use crate::report::table::new_table;
 
@@ -15,10 +15,10 @@ impl Formatter for TableFormatter {
         let mut t = new_table();
         let mut header = vec![TCell::new("problem")];
         for g in 0..cmp.groups.len() {
-            for (j, &i) in figures.iter().enumerate() {
+            for (j, f) in figures.iter().enumerate() {
                 // The group's name heads its first column only, so the eye finds where it starts.
                 let title = if j == 0 { group_title(cmp, g) } else { String::new() };
-                header.push(TCell::new(format!("{title}\n{}", figure_header(i, cmp.k))));
+                header.push(TCell::new(format!("{title}\n{}", f.header(cmp.k))));
             }
         }
         t.set_header(header);
@@ -30,12 +30,10 @@ impl Formatter for TableFormatter {
                         cells.extend(figures.iter().map(|_| TCell::new("not run").set_alignment(CellAlignment::Right)))
                     }
                     Some(c) => {
-                        let texts = cell_texts(c);
-                        for &i in &figures {
-                            let (value, delta) = &texts[i];
-                            let text = match delta {
-                                Some(d) => format!("{value}\n{d}"),
-                                None => value.clone(),
+                        for f in &figures {
+                            let text = match f.text(c) {
+                                FigureText { value, delta: Some(d) } => format!("{value}\n{d}"),
+                                FigureText { value, delta: None } => value,
                             };
                             cells.push(TCell::new(text).set_alignment(CellAlignment::Right));
                         }
@@ -54,12 +52,8 @@ impl Formatter for TableFormatter {
 }
 
 /// Every figure, except that when no group had a server the three server figures shrink to
-/// one column saying so.
-fn shown_figures(cmp: &Comparison) -> Vec<usize> {
+/// one column saying so (decode tok/s's: "no server").
+fn shown_figures(cmp: &Comparison) -> Vec<Figure> {
     let any_server = cmp.rows.iter().flat_map(|r| r.cells.iter().flatten()).any(|c| c.server_trials > 0);
-    if any_server {
-        (0..7).collect()
-    } else {
-        vec![0, 1, 2, 3, 5]
-    }
+    Figure::ALL.into_iter().filter(|f| any_server || !matches!(f, Figure::PrefillTps | Figure::CacheHit)).collect()
 }

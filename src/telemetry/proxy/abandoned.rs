@@ -10,8 +10,8 @@ use std::time::Instant;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use super::forward::{broke_off, content_type, no_answer, Answer};
-use super::recording::Pending;
+use super::pending::Pending;
+use super::reply::{broke_off, content_type, no_answer, Answer};
 use crate::telemetry::capture::Capture;
 
 const CLIENT_GONE: &str = "the client closed the connection before the answer ended";

@@ -2,10 +2,7 @@
 //! the answer handed back as it arrives, or a 502 that says why there was none.
 
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -19,13 +16,14 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 
 use super::abandoned::{self, Rest};
-use super::recording::{Pending, Recording};
+use super::pending::Pending;
+use super::recording::Recording;
+use super::reply::{content_type, error_chain, no_answer, Answer, Answered};
 use super::Shared;
 use crate::telemetry::capture::Capture;
 
 pub(super) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type ProxyBody = BoxBody<Bytes, BoxError>;
-type Answered = Result<Response<Incoming>, String>;
 
 pub(super) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<ProxyBody>, Infallible> {
     let start = Instant::now();
@@ -73,43 +71,6 @@ pub(super) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resul
             pending.finish(Capture::new(None), Some(msg.clone()));
             Ok(error_response(StatusCode::BAD_GATEWAY, &msg))
         }
-    }
-}
-
-pub(super) fn no_answer(shared: &Shared, why: &str) -> String {
-    format!("fixbench proxy: the llama-server at {} did not answer: {why}", shared.upstream)
-}
-
-/// Why a request's record ends early: the server's answer broke off with `e`.
-pub(super) fn broke_off(e: &hyper::Error) -> String {
-    format!("the server broke off its answer: {}", error_chain(e))
-}
-
-pub(super) fn content_type(headers: &HeaderMap) -> Option<&str> {
-    headers.get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
-}
-
-/// The server's answer, awaited on a task of its own so that it outlives a client that hangs
-/// up; dropping it cancels the request (the server sees the connection close).
-pub(super) struct Answer(tokio::task::JoinHandle<Answered>);
-
-impl Answer {
-    fn spawn(send: impl Future<Output = Answered> + Send + 'static) -> Answer {
-        Answer(tokio::spawn(send))
-    }
-}
-
-impl Future for Answer {
-    type Output = Answered;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Answered> {
-        Pin::new(&mut self.0).poll(cx).map(|r| r.unwrap_or_else(|e| Err(format!("the request was lost: {e}"))))
-    }
-}
-
-impl Drop for Answer {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
@@ -193,19 +154,6 @@ fn closed_before_answer(e: &hyper_util::client::legacy::Error) -> bool {
     e.source()
         .and_then(|s| s.downcast_ref::<hyper::Error>())
         .is_some_and(|h| h.is_incomplete_message() || h.is_canceled())
-}
-
-pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let t = s.to_string();
-        if !parts.iter().any(|p| p.contains(&t)) {
-            parts.push(t);
-        }
-        cur = s.source();
-    }
-    parts.join(": ")
 }
 
 fn error_response(status: StatusCode, msg: &str) -> Response<ProxyBody> {

@@ -4,11 +4,15 @@
 //! runs one for any client.
 //!
 //! `forward` sends a request on and hands the answer back, `recording` turns the answer into a
-//! [`RequestRecord`] as it passes, `abandoned` finishes reading an answer whose client hung up.
+//! [`RequestRecord`] as it passes, `abandoned` finishes reading an answer whose client hung up;
+//! below them `pending` is a request's record and `reply` the server's answer. Each imports
+//! only from those after it in that order.
 
 mod abandoned;
 mod forward;
+mod pending;
 mod recording;
+mod reply;
 #[cfg(test)]
 mod stub;
 
@@ -257,5 +261,21 @@ mod tests {
         let next = proxy.end(Duration::from_secs(2));
         assert!(t.elapsed() < Duration::from_secs(1), "nothing left to wait for: {:?}", t.elapsed());
         assert_eq!((next.records.len(), next.unfinished), (0, 0));
+    }
+
+    #[test]
+    fn each_part_imports_only_the_parts_below_it() {
+        let parts = [
+            ("forward", include_str!("forward.rs")),
+            ("recording", include_str!("recording.rs")),
+            ("abandoned", include_str!("abandoned.rs")),
+            ("pending", include_str!("pending.rs")),
+            ("reply", include_str!("reply.rs")),
+        ];
+        for (i, (name, text)) in parts.iter().enumerate() {
+            for (above, _) in &parts[..i] {
+                assert!(!text.contains(&format!("super::{above}")), "{name} imports {above}, which is above it");
+            }
+        }
     }
 }

@@ -1,0 +1,137 @@
+//! A request's record: opened when the request arrives (counted for the open trial), filled in
+//! from the answer, and written to the trial's book when the answer ends or is given up.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+
+use super::{FirstRequest, Shared};
+use crate::store::RequestRecord;
+use crate::telemetry::capture::Capture;
+use crate::telemetry::conversation::{self, Placement};
+
+/// A request whose record is written when its answer ends. A request counted in the trial's
+/// `in_flight` stops being counted exactly once: when it is recorded, or when it is dropped.
+pub(super) struct Pending {
+    pub(super) shared: Arc<Shared>,
+    /// The trial it belongs to; `None` when no trial was collecting (then it is not counted).
+    pub(super) epoch: Option<u64>,
+    start: Instant,
+    start_utc: DateTime<Utc>,
+    method: String,
+    path: String,
+    stream_req: bool,
+    placement: Option<Placement>,
+    pub(super) status: u16,
+    /// When the client hung up before the answer ended.
+    pub(super) abandoned: Option<Instant>,
+}
+
+impl Pending {
+    /// Reads what the request says about itself and counts it for the open trial, if any.
+    pub(super) fn open(
+        shared: &Arc<Shared>,
+        start: Instant,
+        start_utc: DateTime<Utc>,
+        method: &hyper::Method,
+        path: String,
+        body: &Bytes,
+    ) -> Pending {
+        let json: Option<serde_json::Value> =
+            if method == hyper::Method::POST { serde_json::from_slice(body).ok() } else { None };
+        let stream_req = json.as_ref().and_then(|j| j.get("stream")).and_then(|s| s.as_bool()).unwrap_or(false);
+        let units = json.as_ref().and_then(|j| conversation::units(&path, j));
+        let mut pending = Pending {
+            shared: shared.clone(),
+            epoch: None,
+            start,
+            start_utc,
+            method: method.to_string(),
+            path,
+            stream_req,
+            placement: None,
+            status: 0,
+            abandoned: None,
+        };
+        let mut b = shared.book.lock().unwrap();
+        if b.open {
+            if b.first_request.is_none() && units.is_some() {
+                b.first_request = Some(FirstRequest { path: pending.path.clone(), body: body.clone() });
+            }
+            pending.placement = units.map(|u| b.tracker.place(u));
+            shared.in_flight.fetch_add(1, Ordering::SeqCst);
+            pending.epoch = Some(b.epoch);
+        }
+        pending
+    }
+
+    pub(super) fn finish(mut self, capture: Capture, broke_off: Option<String>) {
+        let end = Instant::now();
+        let stream = capture.is_stream() || self.stream_req;
+        let sse = capture.is_stream();
+        let o = capture.finish();
+        let error = broke_off.or_else(|| {
+            (self.status >= 400).then(|| o.error.clone().unwrap_or_else(|| format!("HTTP {}", self.status)))
+        });
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let mut rec = RequestRecord {
+            start: self.start_utc,
+            offset_ms: 0.0,
+            method: std::mem::take(&mut self.method),
+            path: std::mem::take(&mut self.path),
+            stream,
+            status: self.status,
+            ttft_ms: if sse { o.first_token.map(|t| ms(t - self.start)) } else { None },
+            total_ms: ms(end - self.start),
+            prompt_n: o.prompt_n,
+            cache_n: o.cache_n,
+            prompt_ms: o.prompt_ms,
+            predicted_n: o.predicted_n,
+            predicted_ms: o.predicted_ms,
+            reprefilled_tokens: None,
+            error,
+            conversation: self.placement.as_ref().map(|p| p.conversation),
+            turn: self.placement.as_ref().map(|p| p.turn),
+            abandoned_ms: self.abandoned.map(|t| ms(t - self.start)),
+        };
+        let Some(epoch) = self.epoch else {
+            if let Some(sink) = &self.shared.sink {
+                sink(&rec);
+            }
+            return;
+        };
+        {
+            let mut b = self.shared.book.lock().unwrap();
+            if b.open && b.epoch == epoch {
+                if let Some(p) = &self.placement {
+                    rec.reprefilled_tokens = b.tracker.finish(p, rec.prompt_n, rec.cache_n);
+                }
+                if let Some(t0) = b.started {
+                    rec.offset_ms = ms(self.start.saturating_duration_since(t0));
+                }
+                if b.keep {
+                    b.records.push(rec.clone());
+                }
+            }
+        }
+        if let Some(sink) = &self.shared.sink {
+            sink(&rec);
+        }
+        self.uncount();
+    }
+
+    fn uncount(&mut self) {
+        if self.epoch.take().is_some() {
+            self.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.uncount();
+    }
+}
