@@ -88,6 +88,10 @@ pub fn run(spec: &ExecSpec, cancel: &AtomicBool) -> ExecOutcome {
         cmd.env_clear();
     }
     cmd.envs(&spec.env);
+    // Its processes inherit a mark of this command, so that an orphan re-parented to us is
+    // told apart from another command's (several run at once).
+    let mark = next_mark();
+    cmd.env(MARK_VAR, &mark);
     // The command dies with fixbench (SIGKILLed, it runs no cleanup), as bubblewrap's
     // --die-with-parent and the server do: an unsandboxed agent would keep running.
     let parent = nix::unistd::getpid();
@@ -145,7 +149,7 @@ pub fn run(spec: &ExecSpec, cancel: &AtomicBool) -> ExecOutcome {
         }
         Err(_) => None,
     };
-    out.killed_leftovers = kill_all(pid, &our_children_before);
+    out.killed_leftovers = kill_all(pid, &our_children_before, &mark);
     let status = match status {
         Some(s) => Some(s),
         None => child.wait().ok(),
@@ -194,22 +198,47 @@ fn drain(mut from: impl Read, mut to: File, cap: u64) -> StreamStats {
     stats
 }
 
+/// The environment variable that marks every process of one command.
+pub const MARK_VAR: &str = "FIXBENCH_EXEC";
+
+/// A mark no other command of this process has had.
+fn next_mark() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    format!("{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The value of [`MARK_VAR`] in `pid`'s environment as it started: `Some("")` when it has
+/// none (it cleared its environment), `None` when the process is gone or unreadable.
+fn mark_of(pid: i32) -> Option<String> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let prefix = format!("{MARK_VAR}=");
+    let found = environ
+        .split(|&b| b == 0)
+        .find_map(|kv| kv.strip_prefix(prefix.as_bytes()).map(|v| String::from_utf8_lossy(v).into_owned()));
+    Some(found.unwrap_or_default())
+}
+
 /// Kills the agent's process group, every descendant of `root`, and every orphan re-parented to
-/// us since the agent started; repeats until none is left. Returns how many it killed.
-pub fn kill_all(root: i32, ours_before: &BTreeSet<i32>) -> usize {
+/// us since the agent started that carries `mark` (or no mark, while no other command runs);
+/// repeats until none is left. Returns how many it killed.
+pub fn kill_all(root: i32, ours_before: &BTreeSet<i32>, mark: &str) -> usize {
     let _ = killpg(Pid::from_raw(root), Signal::SIGKILL);
     let me = std::process::id() as i32;
     let mut killed = BTreeSet::new();
     for _ in 0..200 {
         let table = process_table();
         let others = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let alone = others.iter().all(|&p| p == root);
         let mut roots: Vec<i32> = vec![root];
         roots.extend(
             table
                 .iter()
                 .filter(|(_, &pp)| pp == me)
                 .map(|(&p, _)| p)
-                .filter(|p| !ours_before.contains(p) && !others.contains(p)),
+                .filter(|p| !ours_before.contains(p) && !others.contains(p))
+                // Another command's orphan is left to that command; one that cleared its
+                // environment is unattributable, and killed once this command runs alone.
+                .filter(|&p| mark_of(p).is_some_and(|m| m == mark || (m.is_empty() && alone))),
         );
         let victims: Vec<i32> = descendants(&table, &roots).into_iter().filter(|&p| p != me && is_alive(p)).collect();
         if victims.is_empty() {
@@ -310,8 +339,8 @@ pub fn probe_output(argv: &[String], env: &BTreeMap<String, String>, cwd: &Path,
 pub(crate) mod tests {
     use super::*;
 
-    /// `kill_all` treats every new child of this process as the agent's orphan, so the tests
-    /// that run commands must not overlap (fixbench itself runs one agent at a time).
+    /// The tests that run commands take turns: each counts the processes it killed, and a
+    /// neighbour's unmarked orphan would be counted by whichever ends alone.
     static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
     pub(crate) fn serial() -> std::sync::MutexGuard<'static, ()> {
@@ -394,6 +423,39 @@ pub(crate) mod tests {
         assert_eq!(q.exit_code, Some(0));
         assert_eq!(s.exit_code, Some(7), "the slow command was killed when the quick one ended: {s:?}");
         assert_eq!(q.killed_leftovers + s.killed_leftovers, 0);
+    }
+
+    #[test]
+    fn an_orphan_is_killed_by_its_own_command_and_spared_by_a_neighbour() {
+        let _serial = serial();
+        become_subreaper();
+        let d = tempfile::tempdir().unwrap();
+        let (a_dir, b_dir) = (d.path().join("a"), d.path().join("b"));
+        std::fs::create_dir_all(&a_dir).unwrap();
+        std::fs::create_dir_all(&b_dir).unwrap();
+        // Each leaves a sleeper that escaped its session and is re-parented to us; the quick one
+        // ends while the slow one and its sleeper still run.
+        let orphan = |dir: &Path, rest: &str| {
+            let p = dir.join("orphan");
+            format!("(setsid sleep 300 & echo $! > {p}) ; {rest}", p = p.display())
+        };
+        let quick = spec(&a_dir, &orphan(&a_dir, "sleep 0.3"), 10_000);
+        let slow = spec(&b_dir, &orphan(&b_dir, "sleep 1.2"), 10_000);
+        let no = AtomicBool::new(false);
+        let read = |dir: &Path| -> i32 { std::fs::read_to_string(dir.join("orphan")).unwrap().trim().parse().unwrap() };
+        let (q, s, b_orphan_after_a) = thread::scope(|sc| {
+            let s = sc.spawn(|| run(&slow, &no));
+            thread::sleep(Duration::from_millis(100));
+            let q = run(&quick, &no);
+            let b_alive = is_alive(read(&b_dir));
+            (q, s.join().unwrap(), b_alive)
+        });
+        assert_eq!(q.killed_leftovers, 1, "the quick command kills its own orphan: {q:?}");
+        assert!(!is_alive(read(&a_dir)));
+        assert!(b_orphan_after_a, "the quick command spared its neighbour's orphan");
+        assert_eq!(s.exit_code, Some(0), "{s:?}");
+        assert_eq!(s.killed_leftovers, 1, "the slow command kills its own orphan: {s:?}");
+        assert!(!is_alive(read(&b_dir)));
     }
 
     #[test]
