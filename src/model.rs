@@ -63,6 +63,18 @@ impl CacheState {
     }
 }
 
+/// Each choice prints as its name on the command line (`--isolation none`).
+macro_rules! display_as_str {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    )*};
+}
+display_as_str!(Isolation, GradeIsolation, CacheState, BuiltinAgent);
+
 /// One trial to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrialKey {
@@ -77,6 +89,32 @@ impl TrialKey {
     }
     pub fn dir_name(&self) -> String {
         format!("{}__{}__{}", self.problem, self.agent, self.repeat)
+    }
+}
+
+/// The agents built into fixbench, which run no command of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BuiltinAgent {
+    /// Changes nothing: grades at each problem's baseline.
+    Null,
+    /// Puts the reference package in place: resolves every problem.
+    Oracle,
+}
+
+impl BuiltinAgent {
+    pub const ALL: [BuiltinAgent; 2] = [BuiltinAgent::Null, BuiltinAgent::Oracle];
+
+    /// Its name, which is also the agent's name in runs (`--agent null`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BuiltinAgent::Null => "null",
+            BuiltinAgent::Oracle => "oracle",
+        }
+    }
+
+    pub fn named(name: &str) -> Option<BuiltinAgent> {
+        BuiltinAgent::ALL.into_iter().find(|b| b.as_str() == name)
     }
 }
 

@@ -1,5 +1,7 @@
-//! The results store: `results/<run_id>/run.json` plus per-trial folders.
-//! Every write is atomic (temp file + rename), so a crash never leaves a torn record.
+//! The results store: `results/<run_id>/run.json`, the run's header, plus a folder per trial
+//! holding its record (`trial.json`), logs, diff and JUnit report. Each finished trial is
+//! written on its own, so saving one costs the same however many the run holds, and every
+//! write is atomic (temp file + rename): a crash never leaves a torn record.
 
 pub mod schema;
 
@@ -9,9 +11,15 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use crate::model::TrialKey;
+use schema::RunHeader;
 pub use schema::*;
 
 pub const RUN_FILE: &str = "run.json";
+/// The folder of a run's trials, each in `<problem>__<agent>__<repeat>/`.
+pub const TRIALS_DIR: &str = "trials";
+/// A finished trial's record, in its folder.
+pub const TRIAL_FILE: &str = "trial.json";
 /// A run folder's lock, held by the fixbench running it (see [`Store::lock`]).
 pub const LOCK_FILE: &str = ".lock";
 
@@ -102,14 +110,44 @@ impl Store {
         }
     }
 
-    pub fn save(&self, run: &RunRecord) -> Result<()> {
-        let json = serde_json::to_vec_pretty(run)?;
+    /// A trial's folder, relative to its run's folder (`trials/expr_calc__null__0`).
+    pub fn trial_dir(key: &TrialKey) -> String {
+        format!("{TRIALS_DIR}/{}", key.dir_name())
+    }
+
+    /// Writes the header of a run (`run.json`): when it starts and when its status changes.
+    /// Its finished trials must be on disk already, each by [`Store::save_trial`].
+    pub fn save_header(&self, run: &RunRecord) -> Result<()> {
+        let json = serde_json::to_vec_pretty(&RunHeader::from(run))?;
         write_atomic(&self.run_dir(&run.run_id).join(RUN_FILE), &json)
     }
 
+    /// Writes one finished trial's record into its folder, touching nothing else of the run.
+    pub fn save_trial(&self, run_id: &str, trial: &TrialRecord) -> Result<()> {
+        let json = serde_json::to_vec_pretty(trial)?;
+        let path = self.run_dir(run_id).join(Self::trial_dir(&trial.key())).join(TRIAL_FILE);
+        write_atomic(&path, &json)
+    }
+
+    /// Writes a whole run: every trial's record, then the header. A run read from an older
+    /// schema is written in this one, its trials first so that none is ever lost.
+    pub fn save(&self, run: &RunRecord) -> Result<()> {
+        for t in &run.trials {
+            self.save_trial(&run.run_id, t)?;
+        }
+        self.save_header(run)
+    }
+
+    /// Reads a run with its finished trials, in the order they started. A run stored by an
+    /// older fixbench (schema 1: every trial inside `run.json`) reads as well, upgraded.
     pub fn load(&self, run_id: &str) -> Result<RunRecord> {
-        let path = self.run_dir(run_id).join(RUN_FILE);
-        load_file(&path)
+        let dir = self.run_dir(run_id);
+        let mut run = load_header(&dir.join(RUN_FILE))?;
+        if run.schema_version >= 2 {
+            run.trials = load_trials(&dir, &run.config)?;
+        }
+        run.upgrade();
+        Ok(run)
     }
 
     /// Every run id in the store, oldest first (run ids sort by start time).
@@ -153,9 +191,10 @@ impl Store {
     }
 }
 
-pub fn load_file(path: &Path) -> Result<RunRecord> {
-    let text = fs::read_to_string(path).with_context(|| format!("failed to read {}", path.display()))?;
-    let run: RunRecord = serde_json::from_str(&text)
+/// `run.json` as it is: the header alone (schema 2), or the whole run (schema 1).
+fn load_header(path: &Path) -> Result<RunRecord> {
+    let text = fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
+    let run: RunRecord = serde_json::from_slice(&text)
         .with_context(|| format!("{} is not a fixbench run record (corrupt or from another tool)", path.display()))?;
     if run.schema_version > SCHEMA_VERSION {
         bail!(
@@ -165,6 +204,43 @@ pub fn load_file(path: &Path) -> Result<RunRecord> {
         );
     }
     Ok(run)
+}
+
+/// Every finished trial of the run in `dir`: the trial folders holding a `trial.json` (one
+/// without it was cut short, and is run again on resume). Sorted by start, then in the order
+/// the run plans them (repeats, problems, agents), so that the order never depends on the
+/// folder listing.
+fn load_trials(dir: &Path, config: &RunConfig) -> Result<Vec<TrialRecord>> {
+    let trials_dir = dir.join(TRIALS_DIR);
+    let entries = match fs::read_dir(&trials_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("failed to read {}", trials_dir.display())),
+    };
+    let mut trials = Vec::new();
+    for entry in entries {
+        let entry = entry.with_context(|| format!("failed to read {}", trials_dir.display()))?;
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let path = entry.path().join(TRIAL_FILE);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("failed to read {}", path.display())),
+        };
+        let trial: TrialRecord = serde_json::from_slice(&bytes).with_context(|| {
+            format!("{} is not a fixbench trial record (corrupt or from another tool)", path.display())
+        })?;
+        trials.push(trial);
+    }
+    let position = |names: &[String], name: &str| names.iter().position(|n| n == name).unwrap_or(usize::MAX);
+    let agents: Vec<String> = config.agents.iter().map(|a| a.name.clone()).collect();
+    let planned = |t: &TrialRecord| (t.repeat, position(&config.problems, &t.problem), position(&agents, &t.agent));
+    trials.sort_by(|a, b| {
+        a.started_at.cmp(&b.started_at).then_with(|| planned(a).cmp(&planned(b))).then_with(|| a.id.cmp(&b.id))
+    });
+    Ok(trials)
 }
 
 /// A new run id: UTC start time plus a short random suffix, so ids sort by time.

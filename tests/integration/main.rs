@@ -9,6 +9,7 @@ mod report;
 mod runner;
 mod sandbox;
 mod server_build;
+mod store;
 mod sweep;
 mod telemetry;
 mod util;
