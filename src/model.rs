@@ -120,3 +120,15 @@ impl BuiltinAgent {
 
 /// The built-in agents' names, which no configured agent may take.
 pub const BUILTIN_AGENTS: &[&str] = &["null", "oracle"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reserved_names_are_the_builtin_agents() {
+        let names: Vec<&str> = BuiltinAgent::ALL.iter().map(|b| b.as_str()).collect();
+        assert_eq!(names, BUILTIN_AGENTS);
+        assert_eq!(BuiltinAgent::named("oracle"), Some(BuiltinAgent::Oracle));
+    }
+}

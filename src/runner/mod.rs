@@ -134,8 +134,10 @@ impl Drop for InterruptOnDrop<'_> {
         if !self.armed {
             return;
         }
-        if let Ok(mut run) = self.store.load(&self.run_id) {
-            if run.status == RunStatus::Running {
+        // The header alone: the trials are in their own files (a schema-1 record, whose
+        // trials are in it, is never rewritten here: it was saved as schema 2 first).
+        if let Ok(mut run) = self.store.load_header(&self.run_id) {
+            if run.status == RunStatus::Running && run.schema_version == store::SCHEMA_VERSION {
                 run.status = RunStatus::Interrupted;
                 run.ended_at = Some(Utc::now());
                 let _ = self.store.save_header(&run);

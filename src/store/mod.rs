@@ -138,11 +138,16 @@ impl Store {
         self.save_header(run)
     }
 
+    /// Reads `run.json` alone: the run without its trials, unless it is of schema 1.
+    pub fn load_header(&self, run_id: &str) -> Result<RunRecord> {
+        read_run_file(&self.run_dir(run_id).join(RUN_FILE))
+    }
+
     /// Reads a run with its finished trials, in the order they started. A run stored by an
     /// older fixbench (schema 1: every trial inside `run.json`) reads as well, upgraded.
     pub fn load(&self, run_id: &str) -> Result<RunRecord> {
         let dir = self.run_dir(run_id);
-        let mut run = load_header(&dir.join(RUN_FILE))?;
+        let mut run = read_run_file(&dir.join(RUN_FILE))?;
         if run.schema_version >= 2 {
             run.trials = load_trials(&dir, &run.config)?;
         }
@@ -192,7 +197,7 @@ impl Store {
 }
 
 /// `run.json` as it is: the header alone (schema 2), or the whole run (schema 1).
-fn load_header(path: &Path) -> Result<RunRecord> {
+fn read_run_file(path: &Path) -> Result<RunRecord> {
     let text = fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
     let run: RunRecord = serde_json::from_slice(&text)
         .with_context(|| format!("{} is not a fixbench run record (corrupt or from another tool)", path.display()))?;
@@ -268,6 +273,120 @@ mod tests {
             "{}",
             "the first run is untouched"
         );
+    }
+
+    /// A record stored by fixbench before schema 2 (tests/integration/fixtures).
+    const V1_RUN: &str = include_str!("../../tests/integration/fixtures/v1-store/20261201-142718-f2dd/run.json");
+
+    /// A run of `null` and `oracle` whose three trials were saved in the order b/0, a/1, a/0
+    /// of the plan, a second apart.
+    fn run_with_trials() -> RunRecord {
+        let mut run: RunRecord = serde_json::from_str(V1_RUN).unwrap();
+        run.upgrade();
+        run.run_id = "20260101-000000-0002".into();
+        let template = run.trials.remove(0);
+        run.trials.clear();
+        for (i, (agent, repeat)) in [("oracle", 0), ("null", 1), ("null", 0)].into_iter().enumerate() {
+            let key = TrialKey { problem: "expr_calc".into(), agent: agent.into(), repeat };
+            let mut t = template.clone();
+            (t.id, t.agent, t.repeat) = (key.id(), key.agent.clone(), repeat);
+            t.paths.dir = Store::trial_dir(&key);
+            t.started_at = run.started_at + chrono::Duration::seconds(i as i64);
+            run.trials.push(t);
+        }
+        run
+    }
+
+    #[test]
+    fn a_run_reads_back_as_saved_its_header_holding_no_trials() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let run = run_with_trials();
+        store.save(&run).unwrap();
+        assert_eq!(store.load(&run.run_id).unwrap(), run, "in the order they started");
+        let header: serde_json::Value =
+            serde_json::from_slice(&fs::read(store.run_dir(&run.run_id).join(RUN_FILE)).unwrap()).unwrap();
+        assert_eq!(header["schema_version"], SCHEMA_VERSION);
+        assert!(header.get("trials").is_none(), "{header}");
+    }
+
+    #[test]
+    fn trials_that_started_together_read_in_the_order_the_run_plans_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let mut run = run_with_trials();
+        let at = run.trials[0].started_at;
+        for t in &mut run.trials {
+            t.started_at = at;
+        }
+        store.save(&run).unwrap();
+        let ids: Vec<String> = store.load(&run.run_id).unwrap().trials.into_iter().map(|t| t.id).collect();
+        assert_eq!(ids, ["expr_calc/null/0", "expr_calc/oracle/0", "expr_calc/null/1"], "repeats, then agents");
+    }
+
+    #[test]
+    fn saving_a_trial_writes_its_file_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let mut run = run_with_trials();
+        let trials = std::mem::take(&mut run.trials);
+        store.save_header(&run).unwrap();
+        let header = fs::read(store.run_dir(&run.run_id).join(RUN_FILE)).unwrap();
+        store.save_trial(&run.run_id, &trials[0]).unwrap();
+        assert_eq!(fs::read(store.run_dir(&run.run_id).join(RUN_FILE)).unwrap(), header);
+        let file = store.run_dir(&run.run_id).join("trials/expr_calc__oracle__0").join(TRIAL_FILE);
+        let saved: TrialRecord = serde_json::from_slice(&fs::read(file).unwrap()).unwrap();
+        assert_eq!(saved, trials[0]);
+        assert_eq!(store.load(&run.run_id).unwrap().trials, trials[..1]);
+    }
+
+    #[test]
+    fn a_trial_folder_without_its_record_is_a_trial_cut_short() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let run = run_with_trials();
+        store.save(&run).unwrap();
+        // Its logs, and the temp file of a record whose rename never happened.
+        let cut = store.run_dir(&run.run_id).join("trials/expr_calc__oracle__1");
+        fs::create_dir_all(&cut).unwrap();
+        fs::write(cut.join("stdout.log"), "working…").unwrap();
+        fs::write(cut.join(".tmpAbC123"), "{\"id\": \"expr_calc/oracle/1\", \"probl").unwrap();
+        assert_eq!(store.load(&run.run_id).unwrap(), run);
+    }
+
+    #[test]
+    fn a_corrupt_trial_record_names_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let run = run_with_trials();
+        store.save(&run).unwrap();
+        let file = store.run_dir(&run.run_id).join("trials/expr_calc__null__0").join(TRIAL_FILE);
+        fs::write(&file, "{ not json").unwrap();
+        let err = format!("{:#}", store.load(&run.run_id).unwrap_err());
+        assert!(err.contains(&file.display().to_string()) && err.contains("not a fixbench trial record"), "{err}");
+    }
+
+    #[test]
+    fn a_schema_1_record_reads_upgraded_and_saves_as_schema_2() {
+        use crate::model::{BuiltinAgent, GradeIsolation, Isolation};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let id = "20261201-142718-f2dd";
+        write_atomic(&store.run_dir(id).join(RUN_FILE), V1_RUN.as_bytes()).unwrap();
+        let run = store.load(id).unwrap();
+        assert_eq!(run.schema_version, SCHEMA_VERSION);
+        let programs: Vec<&AgentProgram> = run.config.agents.iter().map(|a| &a.program).collect();
+        assert_eq!(
+            programs,
+            [&AgentProgram::Builtin(BuiltinAgent::Null), &AgentProgram::Builtin(BuiltinAgent::Oracle)]
+        );
+        assert_eq!((run.config.isolation, run.config.grade_isolation), (Isolation::None, Some(GradeIsolation::None)));
+        assert_eq!(run.trials.len(), 2);
+        assert!(run.trials.iter().all(|t| t.command.is_empty() && t.isolation == Isolation::None));
+        assert_eq!((run.trials[1].grade.passed, run.trials[1].grade.resolved), (15, true));
+
+        store.save(&run).unwrap();
+        assert_eq!(store.load(id).unwrap(), run, "nothing lost rewriting it as schema 2");
     }
 
     #[test]
