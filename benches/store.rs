@@ -1,7 +1,8 @@
 //! What saving one finished trial costs early and late in a long run, both ways:
 //!
 //! - schema 2 (now): the trial's own `trials/<trial>/trial.json`, written atomically
-//!   (`Store::save_trial`); nothing else of the run is touched;
+//!   (`Store::save_trial`); nothing else of the run is touched until it finishes, when all its
+//!   trials go into `trials.json` once (`Store::seal`, timed too);
 //! - schema 1 (before): the whole `run.json`, every trial so far in it, serialized and written
 //!   atomically again, as `Store::save` did after each trial.
 //!
@@ -105,6 +106,8 @@ fn main() -> Result<()> {
     }
     let v2_early = median_s(a.samples, || early.save_trial(&run.run_id, &all[4]))?;
     let v2_late = median_s(a.samples, || store.save_trial(&run.run_id, &all[a.trials - 1]))?;
+    run.trials = all.clone();
+    let seal = median_s(a.samples.min(5), || store.seal(&run))?;
 
     // Schema 1: run.json holding 5 trials, then all of them, rewritten.
     let v1_dir = tmp.path().join("v1");
@@ -144,5 +147,6 @@ fn main() -> Result<()> {
         n - k + 1,
         each.iter().sum::<f64>()
     );
+    println!("schema 2, finishing the {n}-trial run: trials.json, once, {}", ms(seal));
     Ok(())
 }

@@ -100,8 +100,7 @@ pub fn execute(plan: &Plan, telemetry: Option<RunTelemetry>) -> Result<RunRecord
     run.status = RunStatus::Running;
     run.ended_at = None;
     if plan.run_dir == RunDir::Resumed {
-        // The whole run once, in this schema: a run stored by an older fixbench keeps its trials.
-        plan.store.save(&run)?;
+        plan.store.save_resumed(&run)?;
     } else {
         plan.store.save_header(&run)?;
     }
@@ -236,6 +235,9 @@ fn run_trials(
     } else {
         RunStatus::Finished
     };
+    if run.status == RunStatus::Finished {
+        plan.store.seal(&run)?;
+    }
     plan.store.save_header(&run)?;
     Ok(run)
 }

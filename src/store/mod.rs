@@ -1,8 +1,11 @@
 //! The results store: `results/<run_id>/run.json`, the run's header, plus a folder per trial
 //! holding its record (`trial.json`), logs, diff and JUnit report. Each finished trial is
 //! written on its own, so saving one costs the same however many the run holds, and every
-//! write is atomic (temp file + rename): a crash never leaves a torn record.
+//! write is atomic (temp file + rename): a crash never leaves a torn record. A run that
+//! finishes also gets `trials.json`, all its trials in one file, written once, so that
+//! reading it costs one file rather than one per trial.
 
+mod flat;
 pub mod schema;
 
 use std::fs;
@@ -20,6 +23,8 @@ pub const RUN_FILE: &str = "run.json";
 pub const TRIALS_DIR: &str = "trials";
 /// A finished trial's record, in its folder.
 pub const TRIAL_FILE: &str = "trial.json";
+/// A finished run's trials, all in one file beside its header.
+pub const TRIALS_FILE: &str = "trials.json";
 /// A run folder's lock, held by the fixbench running it (see [`Store::lock`]).
 pub const LOCK_FILE: &str = ".lock";
 
@@ -116,10 +121,25 @@ impl Store {
     }
 
     /// Writes the header of a run (`run.json`): when it starts and when its status changes.
-    /// Its finished trials must be on disk already, each by [`Store::save_trial`].
+    /// Its finished trials must be on disk already, each by [`Store::save_trial`], and a
+    /// finished run's by [`Store::seal`] too; a run not finished has no `trials.json`.
     pub fn save_header(&self, run: &RunRecord) -> Result<()> {
+        let dir = self.run_dir(&run.run_id);
+        if run.status != RunStatus::Finished {
+            remove_if_there(&dir.join(TRIALS_FILE))?;
+        }
         let json = serde_json::to_vec_pretty(&RunHeader::from(run))?;
-        write_atomic(&self.run_dir(&run.run_id).join(RUN_FILE), &json)
+        write_atomic(&dir.join(RUN_FILE), &json)
+    }
+
+    /// Writes `trials.json`, every trial of `run` in one file, before the header that says the
+    /// run finished: what reading a finished run reads instead of one file per trial.
+    pub fn seal(&self, run: &RunRecord) -> Result<()> {
+        let mut trials: Vec<&TrialRecord> = run.trials.iter().collect();
+        let order = run_order(&run.config);
+        trials.sort_by(|a, b| order(a, b));
+        let json = serde_json::to_vec(&trials)?;
+        write_atomic(&self.run_dir(&run.run_id).join(TRIALS_FILE), &json)
     }
 
     /// Writes one finished trial's record into its folder, touching nothing else of the run.
@@ -129,11 +149,26 @@ impl Store {
         write_atomic(&path, &json)
     }
 
+    /// Writes the header of a run being resumed. One stored by an older fixbench (schema 1,
+    /// every trial inside `run.json`) first has each of its trials, `run.trials`, written to
+    /// its own file, so that none is lost when the header replaces it.
+    pub fn save_resumed(&self, run: &RunRecord) -> Result<()> {
+        if self.load_header(&run.run_id)?.schema_version < 2 {
+            for t in &run.trials {
+                self.save_trial(&run.run_id, t)?;
+            }
+        }
+        self.save_header(run)
+    }
+
     /// Writes a whole run: every trial's record, then the header. A run read from an older
     /// schema is written in this one, its trials first so that none is ever lost.
     pub fn save(&self, run: &RunRecord) -> Result<()> {
         for t in &run.trials {
             self.save_trial(&run.run_id, t)?;
+        }
+        if run.status == RunStatus::Finished {
+            self.seal(run)?;
         }
         self.save_header(run)
     }
@@ -143,13 +178,21 @@ impl Store {
         read_run_file(&self.run_dir(run_id).join(RUN_FILE))
     }
 
-    /// Reads a run with its finished trials, in the order they started. A run stored by an
-    /// older fixbench (schema 1: every trial inside `run.json`) reads as well, upgraded.
+    /// Reads a run with its finished trials, in the order they started: a finished run's from
+    /// its `trials.json`, any other's from its trial files. A run stored by an older fixbench
+    /// (schema 1: every trial inside `run.json`) reads as well, upgraded.
     pub fn load(&self, run_id: &str) -> Result<RunRecord> {
         let dir = self.run_dir(run_id);
         let mut run = read_run_file(&dir.join(RUN_FILE))?;
         if run.schema_version >= 2 {
-            run.trials = load_trials(&dir, &run.config)?;
+            let sealed = match run.status {
+                RunStatus::Finished => read_sealed(&dir.join(TRIALS_FILE))?,
+                _ => None,
+            };
+            run.trials = match sealed {
+                Some(trials) => trials,
+                None => load_trials(&dir, &run.config)?,
+            };
         }
         run.upgrade();
         Ok(run)
@@ -211,10 +254,40 @@ fn read_run_file(path: &Path) -> Result<RunRecord> {
     Ok(run)
 }
 
-/// Every finished trial of the run in `dir`: the trial folders holding a `trial.json` (one
-/// without it was cut short, and is run again on resume). Sorted by start, then in the order
-/// the run plans them (repeats, problems, agents), so that the order never depends on the
-/// folder listing.
+/// A finished run's `trials.json`; `None` when it has none (then its trial files are read).
+fn read_sealed(path: &Path) -> Result<Option<Vec<TrialRecord>>> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("failed to read {}", path.display())),
+    };
+    let trials = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a list of fixbench trial records (corrupt?)", path.display()))?;
+    Ok(Some(trials))
+}
+
+fn remove_if_there(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("failed to remove {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The order a run's trials are read in: by start, then as the run plans them (repeats,
+/// problems, agents), so that it never depends on a folder listing.
+fn run_order(config: &RunConfig) -> impl Fn(&TrialRecord, &TrialRecord) -> std::cmp::Ordering + '_ {
+    let planned = |t: &TrialRecord| {
+        let problem = config.problems.iter().position(|p| *p == t.problem);
+        let agent = config.agents.iter().position(|a| a.name == t.agent);
+        (t.repeat, problem.unwrap_or(usize::MAX), agent.unwrap_or(usize::MAX))
+    };
+    move |a, b| a.started_at.cmp(&b.started_at).then_with(|| planned(a).cmp(&planned(b))).then_with(|| a.id.cmp(&b.id))
+}
+
+/// Every finished trial of the run in `dir`, in [`run_order`]: the trial folders holding a
+/// `trial.json` (one without it was cut short, and is run again on resume).
 fn load_trials(dir: &Path, config: &RunConfig) -> Result<Vec<TrialRecord>> {
     let trials_dir = dir.join(TRIALS_DIR);
     let entries = match fs::read_dir(&trials_dir) {
@@ -239,12 +312,7 @@ fn load_trials(dir: &Path, config: &RunConfig) -> Result<Vec<TrialRecord>> {
         })?;
         trials.push(trial);
     }
-    let position = |names: &[String], name: &str| names.iter().position(|n| n == name).unwrap_or(usize::MAX);
-    let agents: Vec<String> = config.agents.iter().map(|a| a.name.clone()).collect();
-    let planned = |t: &TrialRecord| (t.repeat, position(&config.problems, &t.problem), position(&agents, &t.agent));
-    trials.sort_by(|a, b| {
-        a.started_at.cmp(&b.started_at).then_with(|| planned(a).cmp(&planned(b))).then_with(|| a.id.cmp(&b.id))
-    });
+    trials.sort_by(run_order(config));
     Ok(trials)
 }
 
@@ -290,7 +358,14 @@ mod tests {
             let key = TrialKey { problem: "expr_calc".into(), agent: agent.into(), repeat };
             let mut t = template.clone();
             (t.id, t.agent, t.repeat) = (key.id(), key.agent.clone(), repeat);
-            t.paths.dir = Store::trial_dir(&key);
+            let dir = Store::trial_dir(&key);
+            t.paths = TrialPaths {
+                stdout: format!("{dir}/stdout.log"),
+                stderr: format!("{dir}/stderr.log"),
+                diff: format!("{dir}/diff.patch"),
+                junit: format!("{dir}/junit.xml"),
+                dir,
+            };
             t.started_at = run.started_at + chrono::Duration::seconds(i as i64);
             run.trials.push(t);
         }
@@ -322,6 +397,28 @@ mod tests {
         store.save(&run).unwrap();
         let ids: Vec<String> = store.load(&run.run_id).unwrap().trials.into_iter().map(|t| t.id).collect();
         assert_eq!(ids, ["expr_calc/null/0", "expr_calc/oracle/0", "expr_calc/null/1"], "repeats, then agents");
+    }
+
+    #[test]
+    fn a_finished_run_reads_its_trials_json_and_any_other_its_trial_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let mut run = run_with_trials();
+        assert_eq!(run.status, RunStatus::Finished);
+        store.save(&run).unwrap();
+        let run_dir = store.run_dir(&run.run_id);
+        let sealed: Vec<TrialRecord> = serde_json::from_slice(&fs::read(run_dir.join(TRIALS_FILE)).unwrap()).unwrap();
+        assert_eq!(sealed, run.trials);
+        // Each trial's file is the same record; without trials.json they are read instead.
+        fs::remove_file(run_dir.join(TRIALS_FILE)).unwrap();
+        assert_eq!(store.load(&run.run_id).unwrap(), run);
+        store.seal(&run).unwrap();
+        // A run resumed is no longer finished: its trials.json goes, and its trial files count.
+        run.status = RunStatus::Running;
+        run.trials.pop();
+        store.save_header(&run).unwrap();
+        assert!(!run_dir.join(TRIALS_FILE).exists());
+        assert_eq!(store.load(&run.run_id).unwrap().trials.len(), 3);
     }
 
     #[test]
@@ -358,7 +455,8 @@ mod tests {
     fn a_corrupt_trial_record_names_its_file() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path());
-        let run = run_with_trials();
+        let mut run = run_with_trials();
+        run.status = RunStatus::Interrupted;
         store.save(&run).unwrap();
         let file = store.run_dir(&run.run_id).join("trials/expr_calc__null__0").join(TRIAL_FILE);
         fs::write(&file, "{ not json").unwrap();

@@ -199,8 +199,10 @@ pub struct ServerInfo {
     pub slots: Option<serde_json::Value>,
 }
 
-/// One finished trial: which it was, then what each stage of it produced.
+/// One finished trial: which it was, then what each stage of it produced. Its JSON object is
+/// flat, the parts' fields side by side (read through [`super::flat::TrialFile`]).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(from = "super::flat::TrialFile")]
 pub struct TrialRecord {
     /// `problem/agent/repeat`: unique within a run.
     pub id: String,
@@ -228,7 +230,7 @@ pub struct TrialRecord {
 }
 
 /// What grading found: the frozen tests' outcomes, against the starter's.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct TrialGrade {
     pub passed: u32,
     pub failed: u32,
@@ -245,24 +247,23 @@ pub struct TrialGrade {
     pub tests: Vec<TestResult>,
     /// Set when the grade is not believed: the JUnit report, fixbench's own report channel and
     /// pytest's summary disagreed (the reasons follow). A void trial is never resolved.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub void: Option<String>,
     /// Lines of the agent's change that reach for the grader (pytest, atexit, trace hooks,
     /// os._exit, sys.argv, frames): evidence for a reader; the grade stands unless void.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub suspicious: Vec<String>,
     /// Seconds pytest took.
     pub grade_s: f64,
 }
 
 /// What the agent's run did, and what it said it used.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct AgentRun {
     pub timed_out: bool,
     pub exit_code: Option<i32>,
     /// False when the agent's program could not be started at all (not found, not installed,
     /// not executable); absent in older results, where it reads as true.
-    #[serde(default = "yes")]
     pub agent_started: bool,
     pub agent_s: f64,
     pub output: OutputStats,
@@ -271,7 +272,7 @@ pub struct AgentRun {
 }
 
 /// What the server and the recording proxy saw of one trial.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct TrialTelemetry {
     /// `/metrics` counter deltas around the agent run; `None` when there was no server.
     pub server: Option<ServerDelta>,
@@ -281,10 +282,6 @@ pub struct TrialTelemetry {
     /// What telemetry is missing for this trial and why (never silently zero).
     #[serde(rename = "telemetry_missing")]
     pub missing: Vec<String>,
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// An agent that exits non-zero sooner than this most likely never got to work (a typo, a

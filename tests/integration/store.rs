@@ -146,6 +146,9 @@ fn each_finished_trial_is_written_on_its_own_beside_the_header() {
     }
     assert_eq!(printed["trials"][1]["resolved"], true);
     assert_eq!(read_run(&run_dir), printed);
+    // Finished, the run also has all its trials in one file, for the reports to read.
+    let sealed: Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("trials.json")).unwrap()).unwrap();
+    assert_eq!(sealed, printed["trials"]);
 }
 
 /// Killed outright (no chance to mark the run interrupted), a run keeps every trial it
@@ -190,6 +193,7 @@ fn a_killed_run_keeps_every_finished_trial_and_resumes_from_them() {
 
     let killed = read_run(&run_dir);
     assert_eq!(killed["status"], "running", "nothing marked it: it was killed");
+    assert!(!run_dir.join("trials.json").exists(), "only a finished run has it");
     let done = killed["trials"].as_array().unwrap().len();
     assert!((3..6).contains(&done), "{done} trials saved");
     let id = run_dir.file_name().unwrap().to_string_lossy().into_owned();
