@@ -81,6 +81,19 @@ fn ms(s: f64) -> String {
     format!("{:.2} ms", s * 1e3)
 }
 
+/// `5000` → `5,000`.
+fn count(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn main() -> Result<()> {
     let a = args();
     let all = trials(a.trials);
@@ -118,12 +131,12 @@ fn main() -> Result<()> {
     let v1_late = median_s(a.samples, || save_v1(&v1_dir, &run))?;
     let v1_mb = std::fs::metadata(v1_dir.join(RUN_FILE))?.len() as f64 / 1e6;
 
-    let n = a.trials;
+    let (n, nth) = (a.trials, count(a.trials));
     println!(
         "saving one finished trial ({trial_kb:.1} KB of JSON, with requests), median of {} saves; fsync included\n",
         a.samples
     );
-    println!("| store | at trial 5 | at trial {n} | trial {n} / trial 5 |");
+    println!("| store | at trial 5 | at trial {nth} | trial {nth} / trial 5 |");
     println!("|---|---|---|---|");
     println!(
         "| schema 2: the trial's own trial.json | {} | {} | {:.2} |",
@@ -132,7 +145,7 @@ fn main() -> Result<()> {
         v2_late / v2_early
     );
     println!(
-        "| schema 1: the whole run.json ({v1_mb:.1} MB at {n}) | {} | {} | {:.1} |",
+        "| schema 1: the whole run.json ({v1_mb:.1} MB at {nth}) | {} | {} | {:.1} |",
         ms(v1_early),
         ms(v1_late),
         v1_late / v1_early
@@ -141,12 +154,13 @@ fn main() -> Result<()> {
     let mean = |s: &[f64]| s.iter().sum::<f64>() / s.len() as f64;
     let k = (n / 10).max(1);
     println!(
-        "\nschema 2, every save of the {n}-trial run: mean {} over trials 1–{k}, {} over trials {}–{n}; all {n} in {:.1} s",
+        "\nschema 2, every save of the {nth}-trial run: mean {} over trials 1–{}, {} over trials {}–{nth}; all in {:.1} s",
         ms(mean(&each[..k])),
+        count(k),
         ms(mean(&each[n - k..])),
-        n - k + 1,
+        count(n - k + 1),
         each.iter().sum::<f64>()
     );
-    println!("schema 2, finishing the {n}-trial run: trials.json, once, {}", ms(seal));
+    println!("schema 2, finishing the {nth}-trial run: its trials.json, written once, {}", ms(seal));
     Ok(())
 }
