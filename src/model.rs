@@ -64,6 +64,18 @@ impl CacheState {
     }
 }
 
+/// Each choice prints as its name on the command line (`--isolation none`).
+macro_rules! display_as_str {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    )*};
+}
+display_as_str!(Isolation, GradeIsolation, CacheState, BuiltinAgent);
+
 /// One trial to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrialKey {
@@ -81,5 +93,43 @@ impl TrialKey {
     }
 }
 
+/// The agents built into fixbench, which run no command of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BuiltinAgent {
+    /// Changes nothing: grades at each problem's baseline.
+    Null,
+    /// Puts the reference package in place: resolves every problem.
+    Oracle,
+}
+
+impl BuiltinAgent {
+    pub const ALL: [BuiltinAgent; 2] = [BuiltinAgent::Null, BuiltinAgent::Oracle];
+
+    /// Its name, which is also the agent's name in runs (`--agent null`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BuiltinAgent::Null => "null",
+            BuiltinAgent::Oracle => "oracle",
+        }
+    }
+
+    pub fn named(name: &str) -> Option<BuiltinAgent> {
+        BuiltinAgent::ALL.into_iter().find(|b| b.as_str() == name)
+    }
+}
+
 /// The built-in agents' names, which no configured agent may take.
 pub const BUILTIN_AGENTS: &[&str] = &["null", "oracle"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reserved_names_are_the_builtin_agents() {
+        let names: Vec<&str> = BuiltinAgent::ALL.iter().map(|b| b.as_str()).collect();
+        assert_eq!(names, BUILTIN_AGENTS);
+        assert_eq!(BuiltinAgent::named("oracle"), Some(BuiltinAgent::Oracle));
+    }
+}

@@ -53,10 +53,10 @@ impl Progress {
             t.problem,
             t.agent,
             t.repeat,
-            t.passed,
-            t.total,
-            if t.resolved { ", resolved" } else { "" },
-            if t.timed_out { ", timed out" } else { "" },
+            t.grade.passed,
+            t.grade.total,
+            if t.grade.resolved { ", resolved" } else { "" },
+            if t.agent_run.timed_out { ", timed out" } else { "" },
             t.agent_flag().map(|f| format!(", agent {f}")).unwrap_or_default(),
             t.wall_s
         );

@@ -339,13 +339,13 @@ pub fn summary(record: &SweepRecord, runs: &[RunRecord]) -> String {
         };
         let tr = &run.trials;
         let n = tr.len().max(1) as f64;
-        let passed: u32 = tr.iter().map(|t| t.passed).sum();
-        let total: u32 = tr.iter().map(|t| t.total).sum();
-        let resolved = tr.iter().filter(|t| t.resolved).count();
+        let passed: u32 = tr.iter().map(|t| t.grade.passed).sum();
+        let total: u32 = tr.iter().map(|t| t.grade.total).sum();
+        let resolved = tr.iter().filter(|t| t.grade.resolved).count();
         let sum = |f: &dyn Fn(&crate::store::ServerDelta) -> f64| {
-            tr.iter().filter_map(|t| t.server.as_ref()).map(f).sum::<f64>()
+            tr.iter().filter_map(|t| t.telemetry.server.as_ref()).map(f).sum::<f64>()
         };
-        let has_server = tr.iter().any(|t| t.server.is_some());
+        let has_server = tr.iter().any(|t| t.telemetry.server.is_some());
         let rate =
             |tok: f64, secs: f64| if has_server && secs > 0.0 { format!("{:.1}", tok / secs) } else { "n/a".into() };
         let prefill = rate(sum(&|s| s.prompt_tokens), sum(&|s| s.prompt_seconds));

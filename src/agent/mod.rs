@@ -12,7 +12,8 @@ use anyhow::Result;
 
 use crate::config::Harness;
 use crate::error::Error;
-use crate::store::AgentConfig;
+use crate::model::BuiltinAgent;
+use crate::store::{AgentConfig, AgentProgram};
 
 pub const PLACEHOLDERS: &[&str] =
     &["prompt", "prompt_file", "workdir", "problem", "base_url", "server_root", "model", "agent_home"];
@@ -46,24 +47,28 @@ pub struct Agent {
 
 impl Agent {
     pub fn to_config(&self, default_timeout: f64) -> AgentConfig {
-        let command = match &self.kind {
-            AgentKind::Null => vec!["builtin:null".into()],
-            AgentKind::Oracle => vec!["builtin:oracle".into()],
-            AgentKind::Command { template, .. } => template.clone(),
-        };
         AgentConfig {
             name: self.name.clone(),
-            command,
+            program: self.program(),
             env: self.env.clone(),
             timeout_s: self.timeout_s.unwrap_or(default_timeout),
         }
     }
 
+    /// What the agent runs, as a run's configuration stores it.
+    pub fn program(&self) -> AgentProgram {
+        match &self.kind {
+            AgentKind::Null => AgentProgram::Builtin(BuiltinAgent::Null),
+            AgentKind::Oracle => AgentProgram::Builtin(BuiltinAgent::Oracle),
+            AgentKind::Command { template, .. } => AgentProgram::Command(template.clone()),
+        }
+    }
+
     pub fn from_config(c: &AgentConfig) -> Agent {
-        let kind = match c.command.first().map(String::as_str) {
-            Some("builtin:null") => AgentKind::Null,
-            Some("builtin:oracle") => AgentKind::Oracle,
-            _ => AgentKind::Command { template: c.command.clone(), version: None },
+        let kind = match &c.program {
+            AgentProgram::Builtin(BuiltinAgent::Null) => AgentKind::Null,
+            AgentProgram::Builtin(BuiltinAgent::Oracle) => AgentKind::Oracle,
+            AgentProgram::Command(template) => AgentKind::Command { template: template.clone(), version: None },
         };
         Agent {
             name: c.name.clone(),

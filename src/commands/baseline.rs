@@ -85,8 +85,10 @@ pub fn command(args: BaselineArgs) -> Result<i32> {
                             .and_then(|s| serde_json::from_str::<SavedBaseline>(&s).ok())
                             .map(|b| b.saved_at.format("%Y-%m-%d %H:%M").to_string())
                             .unwrap_or_default();
-                        let (p, tot) =
-                            run.trials.iter().fold((0u64, 0u64), |a, t| (a.0 + t.passed as u64, a.1 + t.total as u64));
+                        let (p, tot) = run
+                            .trials
+                            .iter()
+                            .fold((0u64, 0u64), |a, t| (a.0 + t.grade.passed as u64, a.1 + t.grade.total as u64));
                         let score = if tot == 0 {
                             "n/a".into()
                         } else {

@@ -33,15 +33,15 @@ impl RunFacts {
         let run = run?;
         let mut r = RunFacts::default();
         let (mut p_tokens, mut p_ms) = (0u64, 0.0f64);
-        for t in run.trials.iter().filter(|t| !t.requests.is_empty() || t.timing.is_some()) {
+        for t in run.trials.iter().filter(|t| !t.telemetry.requests.is_empty() || t.telemetry.timing.is_some()) {
             r.trials += 1;
-            if let Some(ts) = &t.timing {
+            if let Some(ts) = &t.telemetry.timing {
                 r.agent_s += ts.server_wait_s + ts.agent_own_s;
                 r.server_wait_s += ts.server_wait_s;
                 add(&mut r.prompt_s, ts.prompt_s);
                 add(&mut r.decode_s, ts.decode_s);
             }
-            for q in &t.requests {
+            for q in &t.telemetry.requests {
                 r.prefilled += q.prompt_n.unwrap_or(0);
                 r.reprefilled += q.reprefilled_tokens.unwrap_or(0);
                 if let (Some(n), Some(ms)) = (q.prompt_n, q.prompt_ms) {
@@ -63,8 +63,9 @@ impl RunFacts {
                     r.queued_s += ((ttft - pms) / 1000.0).max(0.0);
                 }
             }
-            r.max_conversations = r.max_conversations.max(max_overlap(&conversation_spans(&t.requests)));
-            let spans: Vec<(f64, f64)> = t.requests.iter().map(|q| (q.offset_ms, q.offset_ms + q.total_ms)).collect();
+            r.max_conversations = r.max_conversations.max(max_overlap(&conversation_spans(&t.telemetry.requests)));
+            let spans: Vec<(f64, f64)> =
+                t.telemetry.requests.iter().map(|q| (q.offset_ms, q.offset_ms + q.total_ms)).collect();
             r.max_requests = r.max_requests.max(max_overlap(&spans));
         }
         if r.trials == 0 {

@@ -23,7 +23,7 @@ pub fn render(ev: &Evidence, findings: &[Finding]) -> String {
         }
     }
     if let Some(run) = &ev.run {
-        let reqs: usize = run.trials.iter().map(|t| t.requests.len()).sum();
+        let reqs: usize = run.trials.iter().map(|t| t.telemetry.requests.len()).sum();
         out.push_str(&format!("run     {}: {} trial(s), {reqs} request(s)\n", run.run_id, run.trials.len()));
     }
     out.push('\n');

@@ -25,7 +25,7 @@ use crate::exec::{self, ExecOutcome, ExecSpec};
 use crate::model::GradeIsolation;
 use crate::problem::Problem;
 use crate::sandbox::Sandbox;
-use crate::store::{Outcome, TestResult};
+use crate::store::{Outcome, TestResult, TrialGrade};
 use crate::workdir;
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -73,6 +73,28 @@ impl Grade {
 
     pub fn passing(&self) -> BTreeSet<&str> {
         self.tests.iter().filter(|t| t.outcome == Outcome::Passed).map(|t| t.name.as_str()).collect()
+    }
+
+    /// What a trial's record keeps of this grade (lined up by [`align`]): the counts against
+    /// the starter's, the tests that flipped, and `suspicious`, the lines of the agent's
+    /// change that reach for the grader ([`suspicious::scan`]).
+    pub fn into_record(self, starter: &Grade, suspicious: Vec<String>) -> TrialGrade {
+        let (fixed, broken) = flips(starter, &self);
+        TrialGrade {
+            resolved: self.resolved(),
+            passed: self.passed,
+            failed: self.failed,
+            errors: self.errors,
+            skipped: self.skipped,
+            total: self.total,
+            baseline: starter.passed,
+            fixed,
+            broken,
+            tests: self.tests,
+            void: self.void,
+            suspicious,
+            grade_s: self.seconds,
+        }
     }
 }
 

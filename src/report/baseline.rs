@@ -44,9 +44,10 @@ pub fn load_baseline(store: &Store, name: &str) -> Result<(RunRecord, String)> {
     let path = baseline_path(store, name);
     if check_name(name).is_ok() && path.is_file() {
         let text = std::fs::read_to_string(&path).with_context(|| format!("failed to read {}", path.display()))?;
-        let saved: SavedBaseline = serde_json::from_str(&text).map_err(|e| {
+        let mut saved: SavedBaseline = serde_json::from_str(&text).map_err(|e| {
             Error::BadInput(format!("saved baseline {} is corrupt ({e}): save it again", path.display()))
         })?;
+        saved.run.upgrade();
         let label =
             format!("`{name}` (run {}, saved {})", saved.run.run_id, saved.saved_at.format("%Y-%m-%d %H:%M UTC"));
         return Ok((saved.run, label));

@@ -154,7 +154,7 @@ impl Comparison {
                 }
                 problems.insert(&t.problem);
                 buckets.entry((g, &t.problem)).or_default().trials.push(t);
-                *suites.entry((g, &run.run_id, &t.agent, t.repeat)).or_default() += t.passed as f64;
+                *suites.entry((g, &run.run_id, &t.agent, t.repeat)).or_default() += t.grade.passed as f64;
             }
         }
         if group_names.is_empty() {
@@ -192,7 +192,7 @@ impl Comparison {
             let mut c = cell(&trials, k, Some(&suite));
             c.tests = problems
                 .iter()
-                .filter_map(|p| buckets.get(&(g, *p)).and_then(|b| b.trials.iter().map(|t| t.total).max()))
+                .filter_map(|p| buckets.get(&(g, *p)).and_then(|b| b.trials.iter().map(|t| t.grade.total).max()))
                 .sum();
             let per_problem: Vec<f64> = rows.iter().filter_map(|r| r.cells[g].as_ref()?.pass_at_k).collect();
             c.pass_at_k = (!per_problem.is_empty()).then(|| per_problem.iter().sum::<f64>() / per_problem.len() as f64);
@@ -255,31 +255,31 @@ fn reference_group(names: &[String], by: &GroupBy, against: &str) -> Result<usiz
 /// A cell from its trials; `suite` (total row) replaces per-trial passed counts.
 fn cell(trials: &[&TrialRecord], k: u32, suite: Option<&[f64]>) -> Cell {
     let n = trials.len() as u32;
-    let resolved = trials.iter().filter(|t| t.resolved).count() as u32;
+    let resolved = trials.iter().filter(|t| t.grade.resolved).count() as u32;
     let passed: Vec<f64> = match suite {
         Some(s) => s.to_vec(),
-        None => trials.iter().map(|t| t.passed as f64).collect(),
+        None => trials.iter().map(|t| t.grade.passed as f64).collect(),
     };
     let wall: Vec<f64> = trials.iter().map(|t| t.wall_s).collect();
     let server = |f: fn(&crate::store::ServerDelta) -> Option<f64>| {
         let v: Vec<f64> =
-            trials.iter().filter_map(|t| t.server.as_ref().and_then(f)).filter(|v| v.is_finite()).collect();
+            trials.iter().filter_map(|t| t.telemetry.server.as_ref().and_then(f)).filter(|v| v.is_finite()).collect();
         Spread::of(&v)
     };
     Cell {
         trials: trials.len(),
-        tests: trials.iter().map(|t| t.total).max().unwrap_or(0),
+        tests: trials.iter().map(|t| t.grade.total).max().unwrap_or(0),
         passed: Spread::of(&passed).expect("a cell has trials"),
         resolved,
         resolved_rate: resolved as f64 / n.max(1) as f64,
         resolved_ci: stats::wilson(resolved, n),
         pass_at_k: stats::pass_at_k(n, resolved, k),
         wall_s: Spread::of(&wall).expect("a cell has trials"),
-        server_trials: trials.iter().filter(|t| t.server.is_some()).count(),
+        server_trials: trials.iter().filter(|t| t.telemetry.server.is_some()).count(),
         prefill_tps: server(|s| s.prefill_tps),
         decode_tps: server(|s| s.decode_tps),
         cache_hit_ratio: server(|s| s.cache_hit_ratio),
-        timeouts: trials.iter().filter(|t| t.timed_out).count() as u32,
+        timeouts: trials.iter().filter(|t| t.agent_run.timed_out).count() as u32,
         errors: trials.iter().filter(|t| t.error.is_some()).count() as u32,
         delta: None,
     }

@@ -122,12 +122,12 @@ impl Metric {
     /// The trial's value; `None` when the trial lacks it (no server).
     pub fn value(self, t: &TrialRecord) -> Option<f64> {
         match self {
-            Metric::Passed => (t.total > 0).then(|| t.passed as f64 / t.total as f64 * 100.0),
-            Metric::Resolved => Some(if t.resolved { 100.0 } else { 0.0 }),
+            Metric::Passed => (t.grade.total > 0).then(|| t.grade.passed as f64 / t.grade.total as f64 * 100.0),
+            Metric::Resolved => Some(if t.grade.resolved { 100.0 } else { 0.0 }),
             Metric::Wall => Some(t.wall_s),
-            Metric::PrefillTps => t.server.as_ref()?.prefill_tps,
-            Metric::DecodeTps => t.server.as_ref()?.decode_tps,
-            Metric::CacheHitRatio => t.server.as_ref()?.cache_hit_ratio.map(|r| r * 100.0),
+            Metric::PrefillTps => t.telemetry.server.as_ref()?.prefill_tps,
+            Metric::DecodeTps => t.telemetry.server.as_ref()?.decode_tps,
+            Metric::CacheHitRatio => t.telemetry.server.as_ref()?.cache_hit_ratio.map(|r| r * 100.0),
         }
     }
 

@@ -30,7 +30,7 @@ pub struct Line {
 
 impl Line {
     pub fn of(run: &RunRecord) -> Line {
-        let decode: Vec<f64> = run.trials.iter().filter_map(|t| t.server.as_ref()?.decode_tps).collect();
+        let decode: Vec<f64> = run.trials.iter().filter_map(|t| t.telemetry.server.as_ref()?.decode_tps).collect();
         let status = match run.status {
             RunStatus::Finished => "finished",
             RunStatus::Running => "running",
@@ -45,11 +45,11 @@ impl Line {
             quant: group::quant(run),
             agents: run.config.agents.iter().map(|a| a.name.clone()).collect(),
             trials: run.trials.len(),
-            passed: run.trials.iter().map(|t| t.passed as u64).sum(),
-            tests: run.trials.iter().map(|t| t.total as u64).sum(),
-            resolved: run.trials.iter().filter(|t| t.resolved).count(),
+            passed: run.trials.iter().map(|t| t.grade.passed as u64).sum(),
+            tests: run.trials.iter().map(|t| t.grade.total as u64).sum(),
+            resolved: run.trials.iter().filter(|t| t.grade.resolved).count(),
             decode_tps: (!decode.is_empty()).then(|| decode.iter().sum::<f64>() / decode.len() as f64),
-            has_server: run.server.is_some() || run.trials.iter().any(|t| t.server.is_some()),
+            has_server: run.server.is_some() || run.trials.iter().any(|t| t.telemetry.server.is_some()),
             unreadable: None,
         }
     }

@@ -42,7 +42,7 @@ fn suite(run: &RunRecord, t: &TrialRecord, run_dir: &Path) -> TestSuite {
     s.set_time(secs(t.wall_s));
     s.add_properties(properties(run, t));
     s.add_test_case(agent_case(t));
-    for r in &t.tests {
+    for r in &t.grade.tests {
         let (classname, name) = match r.name.rsplit_once("::") {
             Some((c, n)) => (Some(c), n),
             None => (None, r.name.as_str()),
@@ -84,7 +84,7 @@ fn suite(run: &RunRecord, t: &TrialRecord, run_dir: &Path) -> TestSuite {
 }
 
 fn agent_case(t: &TrialRecord) -> TestCase {
-    let status = if t.timed_out {
+    let status = if t.agent_run.timed_out {
         let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
         st.set_type("timeout");
         st.set_message(t.error.clone().unwrap_or_else(|| "the agent ran past its time limit".into()));
@@ -99,7 +99,7 @@ fn agent_case(t: &TrialRecord) -> TestCase {
     };
     let mut case = TestCase::new(AGENT_CASE, status);
     case.set_classname(format!("fixbench.{}", t.agent));
-    case.set_time(secs(t.agent_s));
+    case.set_time(secs(t.agent_run.agent_s));
     case
 }
 
@@ -109,10 +109,10 @@ fn properties(run: &RunRecord, t: &TrialRecord) -> Vec<Property> {
         Property::new("problem", t.problem.as_str()),
         Property::new("agent", t.agent.as_str()),
         Property::new("repeat", t.repeat.to_string()),
-        Property::new("passed", t.passed.to_string()),
-        Property::new("total", t.total.to_string()),
-        Property::new("baseline", t.baseline.to_string()),
-        Property::new("resolved", t.resolved.to_string()),
+        Property::new("passed", t.grade.passed.to_string()),
+        Property::new("total", t.grade.total.to_string()),
+        Property::new("baseline", t.grade.baseline.to_string()),
+        Property::new("resolved", t.grade.resolved.to_string()),
         Property::new("isolation", t.isolation.as_str()),
         Property::new("cache_state", t.cache_state.as_str()),
     ];
@@ -121,7 +121,7 @@ fn properties(run: &RunRecord, t: &TrialRecord) -> Vec<Property> {
     }
     p.push(Property::new("model", group::model(run).unwrap_or_else(|| na(run))));
     p.push(Property::new("quant", group::quant(run).unwrap_or_else(|| na(run))));
-    match (&run.server, &t.server) {
+    match (&run.server, &t.telemetry.server) {
         (None, None) => p.push(Property::new("server", NO_SERVER)),
         (sv, delta) => {
             if let Some(sv) = sv {
@@ -130,7 +130,7 @@ fn properties(run: &RunRecord, t: &TrialRecord) -> Vec<Property> {
             if let Some(l) = t.server_label.as_ref().or(sv.as_ref().and_then(|s| s.label.as_ref())) {
                 p.push(Property::new("server_label", l.as_str()));
             }
-            p.push(Property::new("requests", t.requests.len().to_string()));
+            p.push(Property::new("requests", t.telemetry.requests.len().to_string()));
             let f = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "n/a".into());
             match delta {
                 Some(d) => {
@@ -142,7 +142,7 @@ fn properties(run: &RunRecord, t: &TrialRecord) -> Vec<Property> {
                 }
                 None => p.push(Property::new("server_figures", "n/a")),
             }
-            if let Some(tm) = &t.timing {
+            if let Some(tm) = &t.telemetry.timing {
                 p.push(Property::new("server_wait_s", format!("{:.3}", tm.server_wait_s)));
                 p.push(Property::new("agent_own_s", format!("{:.3}", tm.agent_own_s)));
             }

@@ -84,9 +84,9 @@ const FAILURES_SHOWN: usize = 5;
 
 fn trial_details(t: &TrialRecord, run_dir: &Path) -> String {
     let mut s = String::new();
-    let verdict = if t.void.is_some() {
+    let verdict = if t.grade.void.is_some() {
         "VOID (grade not believed)"
-    } else if t.resolved {
+    } else if t.grade.resolved {
         "resolved"
     } else {
         "not resolved"
@@ -95,13 +95,13 @@ fn trial_details(t: &TrialRecord, run_dir: &Path) -> String {
         s,
         "── {}  {}/{} passed (starter {}), {verdict}{}",
         t.id,
-        t.passed,
-        t.total,
-        t.baseline,
-        if t.timed_out { ", TIMED OUT" } else { "" }
+        t.grade.passed,
+        t.grade.total,
+        t.grade.baseline,
+        if t.agent_run.timed_out { ", TIMED OUT" } else { "" }
     );
-    let exit = match t.exit_code {
-        _ if !t.agent_started => "the agent could not start".into(),
+    let exit = match t.agent_run.exit_code {
+        _ if !t.agent_run.agent_started => "the agent could not start".into(),
         Some(c) => format!("exit {c}"),
         None => "no exit code (killed)".into(),
     };
@@ -109,8 +109,8 @@ fn trial_details(t: &TrialRecord, run_dir: &Path) -> String {
         s,
         "   {exit}; wall {:.1} s (agent {:.1} s, grading {:.1} s); isolation {}; cache {}{}",
         t.wall_s,
-        t.agent_s,
-        t.grade_s,
+        t.agent_run.agent_s,
+        t.grade.grade_s,
         t.isolation,
         t.cache_state,
         t.agent_version.as_deref().map(|v| format!("; agent {v}")).unwrap_or_default()
@@ -118,10 +118,10 @@ fn trial_details(t: &TrialRecord, run_dir: &Path) -> String {
     if let Some(e) = &t.error {
         let _ = writeln!(s, "   error: {e}");
     }
-    if let Some(v) = &t.void {
+    if let Some(v) = &t.grade.void {
         let _ = writeln!(s, "   void: {v}");
     }
-    for flag in &t.suspicious {
+    for flag in &t.grade.suspicious {
         let _ = writeln!(s, "   suspicious: {flag}");
     }
     let list = |v: &[String]| {
@@ -131,9 +131,10 @@ fn trial_details(t: &TrialRecord, run_dir: &Path) -> String {
             v.join(", ")
         }
     };
-    let _ = writeln!(s, "   fixed: {}", list(&t.fixed));
-    let _ = writeln!(s, "   broken: {}", list(&t.broken));
-    let failing: Vec<_> = t.tests.iter().filter(|r| matches!(r.outcome, Outcome::Failed | Outcome::Error)).collect();
+    let _ = writeln!(s, "   fixed: {}", list(&t.grade.fixed));
+    let _ = writeln!(s, "   broken: {}", list(&t.grade.broken));
+    let failing: Vec<_> =
+        t.grade.tests.iter().filter(|r| matches!(r.outcome, Outcome::Failed | Outcome::Error)).collect();
     for r in failing.iter().take(FAILURES_SHOWN) {
         let msg = r.message.as_deref().and_then(|m| m.lines().next()).unwrap_or("");
         let _ = writeln!(
@@ -147,8 +148,8 @@ fn trial_details(t: &TrialRecord, run_dir: &Path) -> String {
         let _ = writeln!(s, "   … and {} more failing test(s)", failing.len() - FAILURES_SHOWN);
     }
     let _ = writeln!(s, "   server: {}", server_line(t));
-    if !t.telemetry_missing.is_empty() {
-        let _ = writeln!(s, "   telemetry missing: {}", t.telemetry_missing.join("; "));
+    if !t.telemetry.missing.is_empty() {
+        let _ = writeln!(s, "   telemetry missing: {}", t.telemetry.missing.join("; "));
     }
     let p = |rel: &str| run_dir.join(rel).display().to_string();
     let _ = writeln!(s, "   logs: {}  {}", p(&t.paths.stdout), p(&t.paths.stderr));
@@ -157,24 +158,24 @@ fn trial_details(t: &TrialRecord, run_dir: &Path) -> String {
 }
 
 fn server_line(t: &TrialRecord) -> String {
-    let Some(sv) = &t.server else {
-        return if t.requests.is_empty() {
+    let Some(sv) = &t.telemetry.server else {
+        return if t.telemetry.requests.is_empty() {
             NO_SERVER.into()
         } else {
-            format!("{} request(s); no /metrics figures", t.requests.len())
+            format!("{} request(s); no /metrics figures", t.telemetry.requests.len())
         };
     };
     let f = |v: Option<f64>| v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "n/a".into());
     let mut s = format!(
         "{} request(s); prefill {} tok/s ({:.0} tokens), decode {} tok/s ({:.0} tokens); cache hit {}",
-        t.requests.len(),
+        t.telemetry.requests.len(),
         f(sv.prefill_tps),
         sv.prompt_tokens,
         f(sv.decode_tps),
         sv.predicted_tokens,
         sv.cache_hit_ratio.map(|r| format!("{:.0}%", r * 100.0)).unwrap_or_else(|| "n/a".into())
     );
-    if let Some(tm) = &t.timing {
+    if let Some(tm) = &t.telemetry.timing {
         let _ = write!(
             s,
             "; waiting on the server {:.1} s, agent's own time {:.1} s; {} token(s) prefilled again",

@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 
-use crate::model::Isolation;
+use crate::model::{CacheState, GradeIsolation, Isolation};
 use crate::store::*;
 
 /// The problems a synthetic run uses: name, tests, tests the starter passes.
@@ -138,7 +138,7 @@ pub fn run_record(run_id: &str, at: DateTime<Utc>, agents: &[String]) -> RunReco
                 .iter()
                 .map(|a| AgentConfig {
                     name: a.clone(),
-                    command: vec![a.clone(), "{prompt}".into()],
+                    program: AgentProgram::Command(vec![a.clone(), "{prompt}".into()]),
                     env: BTreeMap::new(),
                     timeout_s: 600.0,
                 })
@@ -146,10 +146,10 @@ pub fn run_record(run_id: &str, at: DateTime<Utc>, agents: &[String]) -> RunReco
             repeat: 1,
             timeout_s: 600.0,
             python: "python3".into(),
-            isolation: Isolation::Sandbox.as_str().into(),
-            grade_isolation: Some("sandbox".into()),
+            isolation: Isolation::Sandbox,
+            grade_isolation: Some(GradeIsolation::Sandbox),
             grade_timeout_s: None,
-            cache_state: "shared".into(),
+            cache_state: CacheState::Shared,
             server_url: None,
             server_label: None,
             model: None,
@@ -178,30 +178,35 @@ pub fn trial(problem: &str, agent: &str, repeat: u32, passed: u32, total: u32, b
         repeat,
         command: vec![agent.into(), "{prompt}".into()],
         agent_version: None,
-        isolation: Isolation::Sandbox.as_str().into(),
-        cache_state: "shared".into(),
+        isolation: Isolation::Sandbox,
+        cache_state: CacheState::Shared,
         server_label: None,
         started_at: Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).unwrap(),
-        passed,
-        failed: total - passed,
-        errors: 0,
-        skipped: 0,
-        total,
-        baseline,
-        resolved: passed == total && total > 0,
-        fixed: (baseline..passed).map(name).collect(),
-        broken: (passed..baseline).map(name).collect(),
-        tests,
-        timed_out: false,
-        exit_code: Some(0),
-        agent_started: true,
+        grade: TrialGrade {
+            passed,
+            failed: total - passed,
+            errors: 0,
+            skipped: 0,
+            total,
+            baseline,
+            resolved: passed == total && total > 0,
+            fixed: (baseline..passed).map(name).collect(),
+            broken: (passed..baseline).map(name).collect(),
+            tests,
+            void: None,
+            suspicious: Vec::new(),
+            grade_s: 2.0,
+        },
+        agent_run: AgentRun {
+            timed_out: false,
+            exit_code: Some(0),
+            agent_started: true,
+            agent_s: 58.0,
+            output: OutputStats::default(),
+            agent_usage: None,
+        },
         error: None,
-        void: None,
-        suspicious: Vec::new(),
         wall_s: 60.0,
-        agent_s: 58.0,
-        grade_s: 2.0,
-        output: OutputStats::default(),
         paths: TrialPaths {
             stdout: format!("{dir}/stdout.log"),
             stderr: format!("{dir}/stderr.log"),
@@ -209,11 +214,7 @@ pub fn trial(problem: &str, agent: &str, repeat: u32, passed: u32, total: u32, b
             junit: format!("{dir}/junit.xml"),
             dir,
         },
-        agent_usage: None,
-        server: None,
-        requests: Vec::new(),
-        timing: None,
-        telemetry_missing: Vec::new(),
+        telemetry: TrialTelemetry::default(),
     }
 }
 
@@ -272,7 +273,7 @@ pub fn telemetry(rng: &mut ChaCha12Rng, t: &mut TrialRecord, prefill_tps: f64, d
     delta.decode_tps = Some(delta.predicted_tokens / delta.predicted_seconds.max(1e-9));
     delta.cache_hit_ratio = Some(delta.cached_tokens / (delta.cached_tokens + delta.prompt_tokens).max(1.0));
     let agent_s = offset_ms / 1000.0;
-    t.timing = Some(TimeSplit {
+    t.telemetry.timing = Some(TimeSplit {
         requests: turns,
         server_wait_s: wait_ms / 1000.0,
         agent_own_s: (offset_ms - wait_ms) / 1000.0,
@@ -281,11 +282,11 @@ pub fn telemetry(rng: &mut ChaCha12Rng, t: &mut TrialRecord, prefill_tps: f64, d
         prompt_s: Some(delta.prompt_seconds),
         decode_s: Some(delta.predicted_seconds),
     });
-    t.requests = requests;
-    t.server = Some(delta);
-    t.agent_s = agent_s;
-    t.grade_s = rng.gen_range(0.8..2.5);
-    t.wall_s = t.agent_s + t.grade_s + 0.3;
+    t.telemetry.requests = requests;
+    t.telemetry.server = Some(delta);
+    t.agent_run.agent_s = agent_s;
+    t.grade.grade_s = rng.gen_range(0.8..2.5);
+    t.wall_s = t.agent_run.agent_s + t.grade.grade_s + 0.3;
 }
 
 #[cfg(test)]
@@ -303,12 +304,9 @@ mod tests {
         let run = store.load(&ids[0]).unwrap();
         assert_eq!(run.trials.len(), 12);
         let t = &run.trials[0];
-        assert!(t.server.as_ref().unwrap().decode_tps.unwrap() > 0.0);
-        assert!(!t.requests.is_empty() && t.timing.is_some());
-        assert_eq!(t.tests.len() as u32, t.total);
-        // Isolation names are the ones `fixbench run --isolation` takes.
-        for name in [&run.config.isolation, &t.isolation] {
-            assert!(<Isolation as clap::ValueEnum>::from_str(name, false).is_ok(), "{name}");
-        }
+        assert!(t.telemetry.server.as_ref().unwrap().decode_tps.unwrap() > 0.0);
+        assert!(!t.telemetry.requests.is_empty() && t.telemetry.timing.is_some());
+        assert_eq!(t.grade.tests.len() as u32, t.grade.total);
+        assert_eq!((run.config.isolation, t.isolation), (Isolation::Sandbox, Isolation::Sandbox));
     }
 }

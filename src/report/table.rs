@@ -14,7 +14,7 @@ pub fn new_table() -> Table {
 
 pub fn run_table(run: &RunRecord) -> String {
     let mut t = new_table();
-    let has_server = run.trials.iter().any(|tr| tr.server.is_some());
+    let has_server = run.trials.iter().any(|tr| tr.telemetry.server.is_some());
     let mut header = vec!["problem", "agent", "#", "passed/total", "baseline", "fixed", "broken", "resolved", "wall"];
     if has_server {
         header.extend(["requests", "prefill tok/s", "decode tok/s", "cache hit"]);
@@ -30,15 +30,15 @@ pub fn run_table(run: &RunRecord) -> String {
             Cell::new(&tr.problem),
             Cell::new(&tr.agent),
             Cell::new(tr.repeat),
-            Cell::new(format!("{}/{}", tr.passed, tr.total)).set_alignment(CellAlignment::Right),
-            Cell::new(tr.baseline).set_alignment(CellAlignment::Right),
-            Cell::new(tr.fixed.len()).set_alignment(CellAlignment::Right),
-            Cell::new(tr.broken.len()).set_alignment(CellAlignment::Right),
-            Cell::new(if tr.void.is_some() {
+            Cell::new(format!("{}/{}", tr.grade.passed, tr.grade.total)).set_alignment(CellAlignment::Right),
+            Cell::new(tr.grade.baseline).set_alignment(CellAlignment::Right),
+            Cell::new(tr.grade.fixed.len()).set_alignment(CellAlignment::Right),
+            Cell::new(tr.grade.broken.len()).set_alignment(CellAlignment::Right),
+            Cell::new(if tr.grade.void.is_some() {
                 "VOID"
-            } else if tr.resolved {
+            } else if tr.grade.resolved {
                 "yes"
-            } else if tr.timed_out {
+            } else if tr.agent_run.timed_out {
                 "timeout"
             } else {
                 "no"
@@ -47,8 +47,8 @@ pub fn run_table(run: &RunRecord) -> String {
         ];
         if has_server {
             let f = |v: Option<f64>, digits: usize| v.map(|x| format!("{x:.digits$}")).unwrap_or_else(|| "n/a".into());
-            let s = tr.server.as_ref();
-            row.push(Cell::new(tr.requests.len()).set_alignment(CellAlignment::Right));
+            let s = tr.telemetry.server.as_ref();
+            row.push(Cell::new(tr.telemetry.requests.len()).set_alignment(CellAlignment::Right));
             row.push(Cell::new(f(s.and_then(|s| s.prefill_tps), 1)).set_alignment(CellAlignment::Right));
             row.push(Cell::new(f(s.and_then(|s| s.decode_tps), 1)).set_alignment(CellAlignment::Right));
             let cache =

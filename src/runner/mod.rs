@@ -1,5 +1,5 @@
 //! The runner: plans the trials of a run (agents × problems × repeats), runs each through the
-//! pipeline (workdir → agent → grade → telemetry) and saves the run after every trial.
+//! pipeline (workdir → agent → grade → telemetry) and saves each trial as it finishes.
 
 pub mod options;
 pub mod trial;
@@ -17,7 +17,7 @@ use crate::store::{self, RunRecord, RunStatus, TrialRecord};
 use crate::telemetry::RunTelemetry;
 pub use options::{Plan, RunArgs, RunDir};
 
-/// Runs every trial of `plan` that `plan.record` has not finished, saving after each one.
+/// Runs every trial of `plan` that `plan.record` has not finished, saving each one.
 /// `telemetry` may be handed in by a caller that already started it (sweeps).
 pub fn execute(plan: &Plan, telemetry: Option<RunTelemetry>) -> Result<RunRecord> {
     exec::become_subreaper();
@@ -69,7 +69,11 @@ pub fn execute(plan: &Plan, telemetry: Option<RunTelemetry>) -> Result<RunRecord
 
     run.status = RunStatus::Running;
     run.ended_at = None;
-    plan.store.save(&run)?;
+    if plan.run_dir == RunDir::Resumed {
+        plan.store.save_resumed(&run)?;
+    } else {
+        plan.store.save_header(&run)?;
+    }
     // From here on the run is on disk: any error or panic leaves it `interrupted`, not `running`.
     let mut guard = InterruptOnDrop { store: &plan.store, run_id: run.run_id.clone(), armed: true };
     let run = run_trials(plan, run, telemetry, &grader, &pytest_version, &cancel)?;
@@ -99,11 +103,13 @@ impl Drop for InterruptOnDrop<'_> {
         if !self.armed {
             return;
         }
-        if let Ok(mut run) = self.store.load(&self.run_id) {
-            if run.status == RunStatus::Running {
+        // The header alone: the trials are in their own files (a schema-1 record, whose
+        // trials are in it, is never rewritten here: it was saved as schema 2 first).
+        if let Ok(mut run) = self.store.load_header(&self.run_id) {
+            if run.status == RunStatus::Running && run.schema_version == store::SCHEMA_VERSION {
                 run.status = RunStatus::Interrupted;
                 run.ended_at = Some(Utc::now());
-                let _ = self.store.save(&run);
+                let _ = self.store.save_header(&run);
             }
         }
     }
@@ -170,15 +176,15 @@ fn run_trials(
                         "the problem folder {} changed during this trial, so its grade is void",
                         problem.dir.display()
                     );
-                    r.resolved = false;
+                    r.grade.resolved = false;
                     r.error = Some(match r.error.take() {
                         Some(e) => format!("{e}; {msg}"),
                         None => msg,
                     });
                 }
                 progress.finish(&r);
+                plan.store.save_trial(&run.run_id, &r)?;
                 run.trials.push(r);
-                plan.store.save(&run)?;
                 if tampered {
                     anyhow::bail!(
                         "the problem folder {} changed during trial {} (an agent wrote outside its workdir): \
@@ -199,7 +205,10 @@ fn run_trials(
     } else {
         RunStatus::Finished
     };
-    plan.store.save(&run)?;
+    if run.status == RunStatus::Finished {
+        plan.store.seal(&run)?;
+    }
+    plan.store.save_header(&run)?;
     Ok(run)
 }
 

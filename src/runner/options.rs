@@ -9,7 +9,7 @@ use anyhow::Result;
 use chrono::Utc;
 
 use crate::agent::{self, Agent};
-use crate::config::{check_timeout, first_repeated, split_command, Harness};
+use crate::config::{check_timeout, first_repeated, split_command};
 use crate::error::Error;
 use crate::grade::{self, Grader};
 use crate::model::{CacheState, GradeIsolation, Isolation, TrialKey};
@@ -213,10 +213,10 @@ impl Plan {
             python: if python.components().count() > 1 { std::path::absolute(&python)? } else { python.clone() }
                 .to_string_lossy()
                 .into_owned(),
-            isolation: isolation.as_str().into(),
-            grade_isolation: Some(grade_isolation.as_str().into()),
+            isolation,
+            grade_isolation: Some(grade_isolation),
             grade_timeout_s: Some(grade_timeout_s),
-            cache_state: cache_state.as_str().into(),
+            cache_state,
             server_url: server_url.clone(),
             server_label: None,
             model: args.model.clone(),
@@ -297,20 +297,16 @@ impl Plan {
             .map(|a| {
                 // A preset or harness agent keeps its generated files and version probe.
                 match agent::resolve(&a.name, harness) {
-                    Ok(found) if found.to_config(c.timeout_s).command == a.command => Ok(found),
+                    Ok(found) if found.program() == a.program => Ok(found),
                     _ => Ok(Agent::from_config(a)),
                 }
             })
             .collect::<Result<_>>()?;
         let python = args.python.clone().unwrap_or_else(|| PathBuf::from(&c.python));
-        let isolation = Harness::default().choice::<Isolation>(&c.isolation, "config.isolation")?;
+        let isolation = c.isolation;
         let sandbox = sandbox::for_harness(isolation, &problems_dir, &store.root, harness, !args.dry_run)?;
         // A run stored before grading was contained resumes contained; a flag may change it.
-        let grade_isolation = match (args.grade_isolation, &c.grade_isolation) {
-            (Some(g), _) => g,
-            (None, Some(s)) => Harness::default().choice::<GradeIsolation>(s, "config.grade_isolation")?,
-            (None, None) => GradeIsolation::Sandbox,
-        };
+        let grade_isolation = args.grade_isolation.or(c.grade_isolation).unwrap_or(GradeIsolation::Sandbox);
         let grade_sandbox = grade::sandbox_for(grade_isolation, &problems_dir, &store.root, harness, !args.dry_run)?;
         let grade_timeout_s = settings.grade_timeout(args.grade_timeout.or(c.grade_timeout_s))?;
         Ok(Plan {
@@ -323,7 +319,7 @@ impl Plan {
             server_url: args.server.clone().or_else(|| c.server_url.clone()),
             server_label: c.server_label.clone(),
             server_flags: None,
-            cache_state: Harness::default().choice::<CacheState>(&c.cache_state, "config.cache_state")?,
+            cache_state: c.cache_state,
             isolation,
             sandbox,
             grade_sandbox,

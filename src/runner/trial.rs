@@ -1,5 +1,6 @@
 //! One trial: a fresh workdir, the agent, grading against the frozen tests, telemetry, and
-//! the record with its logs and diff under `results/<run_id>/trials/<trial>/`.
+//! the record composed of what each of them produced, with its logs and diff under
+//! `results/<run_id>/trials/<trial>/`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ use crate::grade::{self, Grade, Grader};
 use crate::model::TrialKey;
 use crate::problem::bugs::{BUGS_FILE, FIX_FILE};
 use crate::problem::Problem;
-use crate::store::{OutputStats, ServerInfo, TrialPaths, TrialRecord};
+use crate::store::{AgentRun, OutputStats, ServerInfo, Store, TrialPaths, TrialRecord};
 use crate::telemetry::{RunTelemetry, TrialContext};
 use crate::{diff, workdir};
 
@@ -109,18 +110,18 @@ pub fn run(ctx: &Context, key: &TrialKey, telemetry: Option<&mut RunTelemetry>) 
     let started_at = Utc::now();
     let t0 = Instant::now();
 
-    let rel_dir = format!("trials/{}", key.dir_name());
+    let rel_dir = Store::trial_dir(key);
     let trial_dir = ctx.run_dir.join(&rel_dir);
     if trial_dir.exists() {
         std::fs::remove_dir_all(&trial_dir)?; // left by an interrupted attempt
     }
     std::fs::create_dir_all(&trial_dir)?;
     let paths = TrialPaths {
-        dir: rel_dir.clone(),
         stdout: format!("{rel_dir}/stdout.log"),
         stderr: format!("{rel_dir}/stderr.log"),
         diff: format!("{rel_dir}/diff.patch"),
         junit: format!("{rel_dir}/junit.xml"),
+        dir: rel_dir,
     };
 
     let scratch = Scratch::new(key)?;
@@ -202,7 +203,6 @@ pub fn run(ctx: &Context, key: &TrialKey, telemetry: Option<&mut RunTelemetry>) 
         return Ok(None);
     }
     let grade = grade::align(ctx.starter, graded);
-    let (fixed, broken) = grade::flips(ctx.starter, &grade);
 
     let before = crate::files::read_files(&problem.package_dir())?;
     let after = crate::files::read_files(&package)?;
@@ -210,54 +210,42 @@ pub fn run(ctx: &Context, key: &TrialKey, telemetry: Option<&mut RunTelemetry>) 
     let suspicious = grade::suspicious::scan(&problem.name, &before, &after);
 
     let error = describe_error(&outcome, agent, workdir_gone, package_gone, grade.error.as_deref());
-    let tel = tel.unwrap_or_default();
     let usage = crate::agent::presets::usage(agent, &ctx.run_dir.join(&paths.stdout), &scratch.home);
     Ok(Some(TrialRecord {
         id: key.id(),
         problem: key.problem.clone(),
         agent: key.agent.clone(),
         repeat: key.repeat,
-        command: match &inv {
-            Some(i) => i.display.clone(),
-            None => agent.to_config(plan.timeout_s).command,
-        },
+        command: inv.map(|i| i.display).unwrap_or_default(),
         agent_version: plan.agent_versions.get(&agent.name).cloned().flatten(),
-        isolation: plan.isolation.as_str().into(),
-        cache_state: plan.cache_state.as_str().into(),
+        isolation: plan.isolation,
+        cache_state: plan.cache_state,
         server_label: plan.server_label.clone(),
         started_at,
-        passed: grade.passed,
-        failed: grade.failed,
-        errors: grade.errors,
-        skipped: grade.skipped,
-        total: grade.total,
-        baseline: ctx.starter.passed,
-        resolved: grade.resolved(),
-        fixed,
-        broken,
-        tests: grade.tests.clone(),
+        grade: grade.into_record(ctx.starter, suspicious),
+        agent_run: agent_run(&outcome, agent_s, usage),
+        error,
+        wall_s: t0.elapsed().as_secs_f64(),
+        paths,
+        telemetry: tel.unwrap_or_default(),
+    }))
+}
+
+/// What a trial's record keeps of the agent's run.
+fn agent_run(outcome: &ExecOutcome, agent_s: f64, usage: Option<serde_json::Value>) -> AgentRun {
+    AgentRun {
         timed_out: outcome.timed_out,
         exit_code: outcome.exit_code,
         agent_started: outcome.spawn_error.is_none(),
-        error,
-        void: grade.void.clone(),
-        suspicious,
-        wall_s: t0.elapsed().as_secs_f64(),
         agent_s,
-        grade_s: grade.seconds,
         output: OutputStats {
             stdout_bytes: outcome.stdout.kept,
             stderr_bytes: outcome.stderr.kept,
             stdout_dropped: outcome.stdout.dropped,
             stderr_dropped: outcome.stderr.dropped,
         },
-        paths,
         agent_usage: usage,
-        server: tel.server,
-        requests: tel.requests,
-        timing: tel.timing,
-        telemetry_missing: tel.missing,
-    }))
+    }
 }
 
 fn describe_error(

@@ -1,5 +1,9 @@
-//! The results store: `results/<run_id>/run.json` plus per-trial folders.
-//! Every write is atomic (temp file + rename), so a crash never leaves a torn record.
+//! The results store: `results/<run_id>/run.json`, the run's header, plus a folder per trial
+//! holding its record (`trial.json`), logs, diff and JUnit report. Each finished trial is
+//! written on its own, so saving one costs the same however many the run holds, and every
+//! write is atomic (temp file + rename): a crash never leaves a torn record. A run that
+//! finishes also gets `trials.json`, all its trials in one file, written once, so that
+//! reading it costs one file rather than one per trial.
 
 pub mod schema;
 
@@ -9,9 +13,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use crate::model::TrialKey;
+use schema::RunHeader;
 pub use schema::*;
 
 pub const RUN_FILE: &str = "run.json";
+/// The folder of a run's trials, each in `<problem>__<agent>__<repeat>/`.
+pub const TRIALS_DIR: &str = "trials";
+/// A finished trial's record, in its folder.
+pub const TRIAL_FILE: &str = "trial.json";
+/// A finished run's trials, all in one file beside its header.
+pub const TRIALS_FILE: &str = "trials.json";
 /// A run folder's lock, held by the fixbench running it (see [`Store::lock`]).
 pub const LOCK_FILE: &str = ".lock";
 
@@ -102,14 +114,87 @@ impl Store {
         }
     }
 
-    pub fn save(&self, run: &RunRecord) -> Result<()> {
-        let json = serde_json::to_vec_pretty(run)?;
-        write_atomic(&self.run_dir(&run.run_id).join(RUN_FILE), &json)
+    /// A trial's folder, relative to its run's folder (`trials/expr_calc__null__0`).
+    pub fn trial_dir(key: &TrialKey) -> String {
+        format!("{TRIALS_DIR}/{}", key.dir_name())
     }
 
+    /// Writes the header of a run (`run.json`): when it starts and when its status changes.
+    /// Its finished trials must be on disk already, each by [`Store::save_trial`], and a
+    /// finished run's by [`Store::seal`] too; a run not finished has no `trials.json`.
+    pub fn save_header(&self, run: &RunRecord) -> Result<()> {
+        let dir = self.run_dir(&run.run_id);
+        if run.status != RunStatus::Finished {
+            remove_if_there(&dir.join(TRIALS_FILE))?;
+        }
+        let json = serde_json::to_vec_pretty(&RunHeader::from(run))?;
+        write_atomic(&dir.join(RUN_FILE), &json)
+    }
+
+    /// Writes `trials.json`, every trial of `run` in one file, before the header that says the
+    /// run finished: what reading a finished run reads instead of one file per trial.
+    pub fn seal(&self, run: &RunRecord) -> Result<()> {
+        let mut trials: Vec<&TrialRecord> = run.trials.iter().collect();
+        let order = run_order(&run.config);
+        trials.sort_by(|a, b| order(a, b));
+        let json = serde_json::to_vec(&trials)?;
+        write_atomic(&self.run_dir(&run.run_id).join(TRIALS_FILE), &json)
+    }
+
+    /// Writes one finished trial's record into its folder, touching nothing else of the run.
+    pub fn save_trial(&self, run_id: &str, trial: &TrialRecord) -> Result<()> {
+        let json = serde_json::to_vec_pretty(trial)?;
+        let path = self.run_dir(run_id).join(Self::trial_dir(&trial.key())).join(TRIAL_FILE);
+        write_atomic(&path, &json)
+    }
+
+    /// Writes the header of a run being resumed. One stored by an older fixbench (schema 1,
+    /// every trial inside `run.json`) first has each of its trials, `run.trials`, written to
+    /// its own file, so that none is lost when the header replaces it.
+    pub fn save_resumed(&self, run: &RunRecord) -> Result<()> {
+        if self.load_header(&run.run_id)?.schema_version < 2 {
+            for t in &run.trials {
+                self.save_trial(&run.run_id, t)?;
+            }
+        }
+        self.save_header(run)
+    }
+
+    /// Writes a whole run: every trial's record, then the header. A run read from an older
+    /// schema is written in this one, its trials first so that none is ever lost.
+    pub fn save(&self, run: &RunRecord) -> Result<()> {
+        for t in &run.trials {
+            self.save_trial(&run.run_id, t)?;
+        }
+        if run.status == RunStatus::Finished {
+            self.seal(run)?;
+        }
+        self.save_header(run)
+    }
+
+    /// Reads `run.json` alone: the run without its trials, unless it is of schema 1.
+    pub fn load_header(&self, run_id: &str) -> Result<RunRecord> {
+        read_run_file(&self.run_dir(run_id).join(RUN_FILE))
+    }
+
+    /// Reads a run with its finished trials, in the order they started: a finished run's from
+    /// its `trials.json`, any other's from its trial files. A run stored by an older fixbench
+    /// (schema 1: every trial inside `run.json`) reads as well, upgraded.
     pub fn load(&self, run_id: &str) -> Result<RunRecord> {
-        let path = self.run_dir(run_id).join(RUN_FILE);
-        load_file(&path)
+        let dir = self.run_dir(run_id);
+        let mut run = read_run_file(&dir.join(RUN_FILE))?;
+        if run.schema_version >= 2 {
+            let sealed = match run.status {
+                RunStatus::Finished => read_sealed(&dir.join(TRIALS_FILE))?,
+                _ => None,
+            };
+            run.trials = match sealed {
+                Some(trials) => trials,
+                None => load_trials(&dir, &run.config)?,
+            };
+        }
+        run.upgrade();
+        Ok(run)
     }
 
     /// Every run id in the store, oldest first (run ids sort by start time).
@@ -153,9 +238,10 @@ impl Store {
     }
 }
 
-pub fn load_file(path: &Path) -> Result<RunRecord> {
-    let text = fs::read_to_string(path).with_context(|| format!("failed to read {}", path.display()))?;
-    let run: RunRecord = serde_json::from_str(&text)
+/// `run.json` as it is: the header alone (schema 2), or the whole run (schema 1).
+fn read_run_file(path: &Path) -> Result<RunRecord> {
+    let text = fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
+    let run: RunRecord = serde_json::from_slice(&text)
         .with_context(|| format!("{} is not a fixbench run record (corrupt or from another tool)", path.display()))?;
     if run.schema_version > SCHEMA_VERSION {
         bail!(
@@ -165,6 +251,68 @@ pub fn load_file(path: &Path) -> Result<RunRecord> {
         );
     }
     Ok(run)
+}
+
+/// A finished run's `trials.json`; `None` when it has none (then its trial files are read).
+fn read_sealed(path: &Path) -> Result<Option<Vec<TrialRecord>>> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("failed to read {}", path.display())),
+    };
+    let trials = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a list of fixbench trial records (corrupt?)", path.display()))?;
+    Ok(Some(trials))
+}
+
+fn remove_if_there(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("failed to remove {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The order a run's trials are read in: by start, then as the run plans them (repeats,
+/// problems, agents), so that it never depends on a folder listing.
+fn run_order(config: &RunConfig) -> impl Fn(&TrialRecord, &TrialRecord) -> std::cmp::Ordering + '_ {
+    let planned = |t: &TrialRecord| {
+        let problem = config.problems.iter().position(|p| *p == t.problem);
+        let agent = config.agents.iter().position(|a| a.name == t.agent);
+        (t.repeat, problem.unwrap_or(usize::MAX), agent.unwrap_or(usize::MAX))
+    };
+    move |a, b| a.started_at.cmp(&b.started_at).then_with(|| planned(a).cmp(&planned(b))).then_with(|| a.id.cmp(&b.id))
+}
+
+/// Every finished trial of the run in `dir`, in [`run_order`]: the trial folders holding a
+/// `trial.json` (one without it was cut short, and is run again on resume).
+fn load_trials(dir: &Path, config: &RunConfig) -> Result<Vec<TrialRecord>> {
+    let trials_dir = dir.join(TRIALS_DIR);
+    let entries = match fs::read_dir(&trials_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("failed to read {}", trials_dir.display())),
+    };
+    let mut trials = Vec::new();
+    for entry in entries {
+        let entry = entry.with_context(|| format!("failed to read {}", trials_dir.display()))?;
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let path = entry.path().join(TRIAL_FILE);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("failed to read {}", path.display())),
+        };
+        let trial: TrialRecord = serde_json::from_slice(&bytes).with_context(|| {
+            format!("{} is not a fixbench trial record (corrupt or from another tool)", path.display())
+        })?;
+        trials.push(trial);
+    }
+    trials.sort_by(run_order(config));
+    Ok(trials)
 }
 
 /// A new run id: UTC start time plus a short random suffix, so ids sort by time.
@@ -192,6 +340,150 @@ mod tests {
             "{}",
             "the first run is untouched"
         );
+    }
+
+    /// A record stored by fixbench before schema 2 (tests/integration/fixtures).
+    const V1_RUN: &str = include_str!("../../tests/integration/fixtures/v1-store/20261201-142718-f2dd/run.json");
+
+    /// A run of `null` and `oracle` whose three trials were saved in the order b/0, a/1, a/0
+    /// of the plan, a second apart.
+    fn run_with_trials() -> RunRecord {
+        let mut run: RunRecord = serde_json::from_str(V1_RUN).unwrap();
+        run.upgrade();
+        run.run_id = "20260101-000000-0002".into();
+        let template = run.trials.remove(0);
+        run.trials.clear();
+        for (i, (agent, repeat)) in [("oracle", 0), ("null", 1), ("null", 0)].into_iter().enumerate() {
+            let key = TrialKey { problem: "expr_calc".into(), agent: agent.into(), repeat };
+            let mut t = template.clone();
+            (t.id, t.agent, t.repeat) = (key.id(), key.agent.clone(), repeat);
+            let dir = Store::trial_dir(&key);
+            t.paths = TrialPaths {
+                stdout: format!("{dir}/stdout.log"),
+                stderr: format!("{dir}/stderr.log"),
+                diff: format!("{dir}/diff.patch"),
+                junit: format!("{dir}/junit.xml"),
+                dir,
+            };
+            t.started_at = run.started_at + chrono::Duration::seconds(i as i64);
+            run.trials.push(t);
+        }
+        run
+    }
+
+    #[test]
+    fn a_run_reads_back_as_saved_its_header_holding_no_trials() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let run = run_with_trials();
+        store.save(&run).unwrap();
+        assert_eq!(store.load(&run.run_id).unwrap(), run, "in the order they started");
+        let header: serde_json::Value =
+            serde_json::from_slice(&fs::read(store.run_dir(&run.run_id).join(RUN_FILE)).unwrap()).unwrap();
+        assert_eq!(header["schema_version"], SCHEMA_VERSION);
+        assert!(header.get("trials").is_none(), "{header}");
+    }
+
+    #[test]
+    fn trials_that_started_together_read_in_the_order_the_run_plans_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let mut run = run_with_trials();
+        let at = run.trials[0].started_at;
+        for t in &mut run.trials {
+            t.started_at = at;
+        }
+        store.save(&run).unwrap();
+        let ids: Vec<String> = store.load(&run.run_id).unwrap().trials.into_iter().map(|t| t.id).collect();
+        assert_eq!(ids, ["expr_calc/null/0", "expr_calc/oracle/0", "expr_calc/null/1"], "repeats, then agents");
+    }
+
+    #[test]
+    fn a_finished_run_reads_its_trials_json_and_any_other_its_trial_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let mut run = run_with_trials();
+        assert_eq!(run.status, RunStatus::Finished);
+        store.save(&run).unwrap();
+        let run_dir = store.run_dir(&run.run_id);
+        let sealed: Vec<TrialRecord> = serde_json::from_slice(&fs::read(run_dir.join(TRIALS_FILE)).unwrap()).unwrap();
+        assert_eq!(sealed, run.trials);
+        // Each trial's file is the same record; without trials.json they are read instead.
+        fs::remove_file(run_dir.join(TRIALS_FILE)).unwrap();
+        assert_eq!(store.load(&run.run_id).unwrap(), run);
+        store.seal(&run).unwrap();
+        // A run resumed is no longer finished: its trials.json goes, and its trial files count.
+        run.status = RunStatus::Running;
+        run.trials.pop();
+        store.save_header(&run).unwrap();
+        assert!(!run_dir.join(TRIALS_FILE).exists());
+        assert_eq!(store.load(&run.run_id).unwrap().trials.len(), 3);
+    }
+
+    #[test]
+    fn saving_a_trial_writes_its_file_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let mut run = run_with_trials();
+        let trials = std::mem::take(&mut run.trials);
+        store.save_header(&run).unwrap();
+        let header = fs::read(store.run_dir(&run.run_id).join(RUN_FILE)).unwrap();
+        store.save_trial(&run.run_id, &trials[0]).unwrap();
+        assert_eq!(fs::read(store.run_dir(&run.run_id).join(RUN_FILE)).unwrap(), header);
+        let file = store.run_dir(&run.run_id).join("trials/expr_calc__oracle__0").join(TRIAL_FILE);
+        let saved: TrialRecord = serde_json::from_slice(&fs::read(file).unwrap()).unwrap();
+        assert_eq!(saved, trials[0]);
+        assert_eq!(store.load(&run.run_id).unwrap().trials, trials[..1]);
+    }
+
+    #[test]
+    fn a_trial_folder_without_its_record_is_a_trial_cut_short() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let run = run_with_trials();
+        store.save(&run).unwrap();
+        // Its logs, and the temp file of a record whose rename never happened.
+        let cut = store.run_dir(&run.run_id).join("trials/expr_calc__oracle__1");
+        fs::create_dir_all(&cut).unwrap();
+        fs::write(cut.join("stdout.log"), "working…").unwrap();
+        fs::write(cut.join(".tmpAbC123"), "{\"id\": \"expr_calc/oracle/1\", \"probl").unwrap();
+        assert_eq!(store.load(&run.run_id).unwrap(), run);
+    }
+
+    #[test]
+    fn a_corrupt_trial_record_names_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let mut run = run_with_trials();
+        run.status = RunStatus::Interrupted;
+        store.save(&run).unwrap();
+        let file = store.run_dir(&run.run_id).join("trials/expr_calc__null__0").join(TRIAL_FILE);
+        fs::write(&file, "{ not json").unwrap();
+        let err = format!("{:#}", store.load(&run.run_id).unwrap_err());
+        assert!(err.contains(&file.display().to_string()) && err.contains("not a fixbench trial record"), "{err}");
+    }
+
+    #[test]
+    fn a_schema_1_record_reads_upgraded_and_saves_as_schema_2() {
+        use crate::model::{BuiltinAgent, GradeIsolation, Isolation};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let id = "20261201-142718-f2dd";
+        write_atomic(&store.run_dir(id).join(RUN_FILE), V1_RUN.as_bytes()).unwrap();
+        let run = store.load(id).unwrap();
+        assert_eq!(run.schema_version, SCHEMA_VERSION);
+        let programs: Vec<&AgentProgram> = run.config.agents.iter().map(|a| &a.program).collect();
+        assert_eq!(
+            programs,
+            [&AgentProgram::Builtin(BuiltinAgent::Null), &AgentProgram::Builtin(BuiltinAgent::Oracle)]
+        );
+        assert_eq!((run.config.isolation, run.config.grade_isolation), (Isolation::None, Some(GradeIsolation::None)));
+        assert_eq!(run.trials.len(), 2);
+        assert!(run.trials.iter().all(|t| t.command.is_empty() && t.isolation == Isolation::None));
+        assert_eq!((run.trials[1].grade.passed, run.trials[1].grade.resolved), (15, true));
+
+        store.save(&run).unwrap();
+        assert_eq!(store.load(id).unwrap(), run, "nothing lost rewriting it as schema 2");
     }
 
     #[test]

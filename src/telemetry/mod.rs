@@ -24,7 +24,7 @@ use anyhow::Result;
 
 use crate::error::Error;
 use crate::model::CacheState;
-use crate::store::{RequestRecord, ServerDelta, ServerInfo, TimeSplit};
+use crate::store::{ServerInfo, TrialTelemetry};
 use client::Server;
 use metrics::Counters;
 use proxy::{FirstRequest, Proxy};
@@ -35,16 +35,6 @@ pub struct TrialContext {
     /// The agent's name: a warm-up copies the shape of its previous trial's first request.
     pub agent: String,
     pub prompt: String,
-}
-
-/// Telemetry of one trial, merged into its `TrialRecord`.
-#[derive(Debug, Clone, Default)]
-pub struct TrialTelemetry {
-    pub server: Option<ServerDelta>,
-    pub requests: Vec<RequestRecord>,
-    pub timing: Option<TimeSplit>,
-    /// What is missing and why; empty when everything was measured.
-    pub missing: Vec<String>,
 }
 
 /// Telemetry for one run against one server: started once, then begin/end around each trial.
@@ -132,7 +122,8 @@ impl RunTelemetry {
         });
     }
 
-    /// Snapshots the counters again and collects the proxy's requests for this trial.
+    /// Snapshots the counters again and collects the proxy's requests for this trial: the
+    /// telemetry part of its record.
     pub fn end_trial(&mut self) -> TrialTelemetry {
         // The agent's time ends now, not after the wait below for requests it left running.
         let agent_s = self.trial.as_ref().map(|open| open.started.elapsed().as_secs_f64());

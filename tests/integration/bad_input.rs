@@ -74,12 +74,9 @@ fn unusable_time_limits_are_refused_before_anything_starts() {
         fixbench(sb.path()).args(["run", "--agent", "null", "--problem", "expr_calc", "--isolation", "none"]),
         0,
     );
-    let file = run_dirs(&sb.results())[0].join("run.json");
-    let mut run: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    run["status"] = "interrupted".into();
-    run["trials"] = serde_json::json!([]);
-    run["config"]["timeout_s"] = serde_json::json!(1e300);
-    std::fs::write(&file, serde_json::to_string(&run).unwrap()).unwrap();
+    let dir = &run_dirs(&sb.results())[0];
+    keep_trials(dir, 0);
+    set_header(dir, |run| run["config"]["timeout_s"] = serde_json::json!(1e300));
     let out = run_expect(fixbench(sb.path()).args(["run", "--resume", "latest"]), 2);
     assert!(stderr(&out).contains("run.json") && stderr(&out).contains("`config.timeout_s`"), "{}", stderr(&out));
 }
@@ -288,11 +285,7 @@ fn gate_fails_an_incomplete_run_unless_told_otherwise() {
             0,
         );
     }
-    let file = run_dirs(&sb.results())[1].join("run.json");
-    let mut run: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    run["status"] = "interrupted".into();
-    run["trials"].as_array_mut().unwrap().truncate(1);
-    std::fs::write(&file, serde_json::to_string(&run).unwrap()).unwrap();
+    keep_trials(&run_dirs(&sb.results())[1], 1);
     let out = run_expect(fixbench(sb.path()).args(["gate", "--baseline", "latest~1", "latest"]), 5);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -469,7 +462,7 @@ fn a_suite_that_collects_other_than_problem_toml_says_is_refused() {
             err.contains("problem `tiny` (problems/tiny): its tests collect 1 test(s)") && err.contains("problem.toml says `tests = 2`"),
             "{why}: {err}"
         );
-        let run: Value = serde_json::from_str(&std::fs::read_to_string(run_dirs(&dir.path().join("results"))[0].join("run.json")).unwrap()).unwrap();
+        let run = read_run(&run_dirs(&dir.path().join("results"))[0]);
         assert_eq!(run["trials"].as_array().unwrap().len(), 0, "{why}: no trial is graded against it");
     }
     // The sound version of the same problem runs.
@@ -530,15 +523,12 @@ fn a_run_resumes_from_another_folder() {
         ]),
         0,
     );
-    let file = run_dirs(&sb.results())[0].join("run.json");
+    let dir = &run_dirs(&sb.results())[0];
     let interrupt = |problems_dir: Option<&str>| {
-        let mut run: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-        run["status"] = "interrupted".into();
-        run["trials"].as_array_mut().unwrap().truncate(1);
+        keep_trials(dir, 1);
         if let Some(d) = problems_dir {
-            run["config"]["problems_dir"] = d.into(); // as records stored it before
+            set_header(dir, |run| run["config"]["problems_dir"] = d.into()); // as records stored it before
         }
-        std::fs::write(&file, serde_json::to_string(&run).unwrap()).unwrap();
     };
     interrupt(None);
     let elsewhere = tempfile::tempdir().unwrap();
@@ -570,8 +560,9 @@ fn run_json_has_the_mode_of_the_files_beside_it() {
     );
     let dir = &run_dirs(&sb.results())[0];
     let mode = |p: PathBuf| std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
-    let log = std::fs::read_dir(dir.join("trials")).unwrap().next().unwrap().unwrap().path().join("stdout.log");
-    assert_eq!(mode(dir.join("run.json")), mode(log), "not a temp file's 0600");
+    let trial = std::fs::read_dir(dir.join("trials")).unwrap().next().unwrap().unwrap().path();
+    assert_eq!(mode(dir.join("run.json")), mode(trial.join("stdout.log")), "not a temp file's 0600");
+    assert_eq!(mode(trial.join("trial.json")), mode(trial.join("stdout.log")), "not a temp file's 0600");
 }
 
 // Item 6, for sweeps: their server wait is a time limit too.

@@ -129,7 +129,7 @@ fn known_store(dir: &Path) {
             t.wall_s = walls[rep];
             t.started_at = at + Duration::minutes(rep as i64);
             if agent == "b" {
-                t.server = Some(ServerDelta {
+                t.telemetry.server = Some(ServerDelta {
                     decode_tps: Some(40.0 + rep as f64),
                     prefill_tps: Some(800.0),
                     cache_hit_ratio: Some(0.5),
@@ -323,7 +323,7 @@ fn junit_parses_back_with_quick_junit_and_junitparser() {
     let run: Value = {
         let store = Store::new(dir.join("results"));
         let id = store.run_ids().unwrap().pop().unwrap();
-        serde_json::from_str(&std::fs::read_to_string(store.run_dir(&id).join("run.json")).unwrap()).unwrap()
+        read_run(&store.run_dir(&id))
     };
     let trials = run["trials"].as_array().unwrap();
     let tests: usize = trials.iter().map(|t| t["tests"].as_array().unwrap().len()).sum();
@@ -367,7 +367,7 @@ fn junit_agent_case_fails_on_timeout_and_errors_on_a_harness_error() {
     let at = Utc.with_ymd_and_hms(2026, 2, 1, 12, 0, 0).unwrap();
     let mut run = synth::run_record("20260201-120000-0002", at, &["a".into()]);
     let mut slow = synth::trial("expr_calc", "a", 0, 11, 15, 11);
-    slow.timed_out = true;
+    slow.agent_run.timed_out = true;
     slow.error = Some("the agent ran past its time limit after 600 s and was killed".into());
     let mut broken = synth::trial("expr_calc", "a", 1, 0, 15, 11);
     broken.error = Some("not installed: pip install aider-chat".into());
@@ -506,7 +506,7 @@ fn plots_decode_as_png_and_parse_as_svg_with_their_series() {
     let doc = roxmltree::Document::parse(&text).unwrap();
     let prefill =
         doc.descendants().filter(|n| n.has_tag_name("rect") && n.attribute("fill") == Some("#E69F00")).count();
-    assert_eq!(prefill, trial.requests.len() + 1, "a prefill bar per request, and the legend's");
+    assert_eq!(prefill, trial.telemetry.requests.len() + 1, "a prefill bar per request, and the legend's");
     assert!(svg_texts(&doc).iter().any(|t| t.starts_with(&format!("Trial {}", trial.id))));
 }
 

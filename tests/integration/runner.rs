@@ -323,10 +323,7 @@ fn stored_run(results: &Path) -> (PathBuf, Value) {
         .map(|e| e.unwrap().path())
         .find(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
         .unwrap();
-    let v = std::fs::read_to_string(dir.join("run.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or(Value::Null);
+    let v = read_run(&dir);
     (dir, v)
 }
 

@@ -32,7 +32,7 @@ fn only_run_in(dir: &Path) -> Value {
     let runs: Vec<_> =
         std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.join("run.json").is_file()).collect();
     assert_eq!(runs.len(), 1, "{runs:?}");
-    serde_json::from_str(&std::fs::read_to_string(runs[0].join("run.json")).unwrap()).unwrap()
+    read_run(&runs[0])
 }
 
 fn trials(run: &Value) -> &Vec<Value> {
@@ -250,11 +250,7 @@ fn resume_refuses_a_server_whose_fingerprint_changed() {
     drop(one);
     // Make it an unfinished run: drop its last trial.
     let id = run["run_id"].as_str().unwrap();
-    let file = sb.path().join("results").join(id).join("run.json");
-    let mut rec = run.clone();
-    rec["trials"].as_array_mut().unwrap().pop();
-    rec["status"] = "interrupted".into();
-    std::fs::write(&file, serde_json::to_string_pretty(&rec).unwrap()).unwrap();
+    keep_trials(&sb.path().join("results").join(id), 1);
 
     let two = LlamaServer::start(&["-np", "2"]);
     let out = run_expect(

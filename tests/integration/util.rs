@@ -74,8 +74,49 @@ impl Sandbox {
             .filter(|p| p.join("run.json").is_file())
             .collect();
         assert_eq!(runs.len(), 1, "expected one run in {:?}", runs);
-        serde_json::from_str(&std::fs::read_to_string(runs[0].join("run.json")).unwrap()).unwrap()
+        read_run(&runs[0])
     }
+}
+
+/// The finished trials' records of the run in `run_dir` (`trials/<trial>/trial.json`), in the
+/// order they started, with the folder each is in.
+pub fn trial_files(run_dir: &Path) -> Vec<(PathBuf, serde_json::Value)> {
+    let Ok(entries) = std::fs::read_dir(run_dir.join("trials")) else { return vec![] };
+    let mut trials: Vec<(PathBuf, serde_json::Value)> = entries
+        .map(|e| e.unwrap().path().join("trial.json"))
+        .filter_map(|p| Some((p.clone(), serde_json::from_str(&std::fs::read_to_string(&p).ok()?).unwrap())))
+        .collect();
+    let started =
+        |t: &serde_json::Value| chrono::DateTime::parse_from_rfc3339(t["started_at"].as_str().unwrap()).unwrap();
+    trials.sort_by_key(|(_, t)| started(t));
+    trials
+}
+
+/// A stored run as fixbench reads it: `run.json` (the header) with its trials from their own
+/// files; `Null` before the run's first write.
+pub fn read_run(run_dir: &Path) -> serde_json::Value {
+    let Ok(text) = std::fs::read_to_string(run_dir.join("run.json")) else { return serde_json::Value::Null };
+    let mut run: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(run.get("trials").is_none(), "run.json holds no trials: {run:#}");
+    run["trials"] = trial_files(run_dir).into_iter().map(|(_, t)| t).collect();
+    run
+}
+
+/// Makes the run in `run_dir` one that has finished only its first `keep` trials (as after an
+/// interruption): the records of the others are removed, and its status is `interrupted`.
+pub fn keep_trials(run_dir: &Path, keep: usize) {
+    for (file, _) in trial_files(run_dir).into_iter().skip(keep) {
+        std::fs::remove_file(file).unwrap();
+    }
+    set_header(run_dir, |run| run["status"] = "interrupted".into());
+}
+
+/// Rewrites a stored run's `run.json` through `edit`.
+pub fn set_header(run_dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let file = run_dir.join("run.json");
+    let mut run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    edit(&mut run);
+    std::fs::write(&file, serde_json::to_string_pretty(&run).unwrap()).unwrap();
 }
 
 pub fn copy_dir(src: &Path, dst: &Path) {

@@ -129,8 +129,8 @@ mod tests {
         use crate::report::synth;
         let mut run = synth::run_record("r1", chrono::Utc::now(), &["a".to_string()]);
         let mut t: TrialRecord = synth::trial("p", "a", 0, 0, 1, 0);
-        t.timing = Some(crate::telemetry::summary::time_split(&requests, 60.0));
-        t.requests = requests;
+        t.telemetry.timing = Some(crate::telemetry::summary::time_split(&requests, 60.0));
+        t.telemetry.requests = requests;
         run.trials.push(t);
         run
     }

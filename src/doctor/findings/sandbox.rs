@@ -28,7 +28,7 @@ pub(super) fn sandbox(ev: &Evidence, f: &mut Vec<Finding>) {
              kernel.apparmor_restrict_unprivileged_userns=0), or reinstall bubblewrap with scripts/setup.sh; or {UNISOLATED}"
         )
     };
-    let unisolated_run = ev.run.as_ref().is_some_and(|r| r.config.isolation == Isolation::None.as_str());
+    let unisolated_run = ev.run.as_ref().is_some_and(|r| r.config.isolation == Isolation::None);
     let (kind, message) = if unisolated_run {
         (
             Kind::Note,
@@ -89,7 +89,7 @@ mod tests {
     #[test]
     fn a_run_without_isolation_makes_it_a_note() {
         let mut run = crate::report::synth::run_record("r1", chrono::Utc::now(), &["a".to_string()]);
-        run.config.isolation = Isolation::None.as_str().into();
+        run.config.isolation = Isolation::None;
         let x = judge(&ev(Err("`bwrap` is not installed".into()), Some(run)));
         assert_eq!(x.kind, Kind::Note);
         assert!(x.message.contains("used --isolation none"), "{}", x.message);

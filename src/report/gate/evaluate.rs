@@ -136,7 +136,7 @@ pub fn evaluate(base: &RunRecord, run: &RunRecord, max_drop: f64, max_slowdown: 
     }
 
     // Score: suite sums of per-pair means.
-    let passed = |ts: &[&TrialRecord]| ts.iter().map(|t| t.passed as f64).collect::<Vec<f64>>();
+    let passed = |ts: &[&TrialRecord]| ts.iter().map(|t| t.grade.passed as f64).collect::<Vec<f64>>();
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     let samples: Vec<(Vec<f64>, Vec<f64>)> = keys.iter().map(|k| (passed(&b[*k]), passed(&r[*k]))).collect();
     let base_score: f64 = samples.iter().map(|(x, _)| mean(x)).sum();
@@ -144,7 +144,7 @@ pub fn evaluate(base: &RunRecord, run: &RunRecord, max_drop: f64, max_slowdown: 
     let drop = base_score - run_score;
     let drop_ci =
         stats::bootstrap(|rng| samples.iter().map(|(x, y)| resample_mean(x, rng) - resample_mean(y, rng)).sum());
-    let tests: u32 = keys.iter().map(|k| b[*k].iter().map(|t| t.total).max().unwrap_or(0)).sum();
+    let tests: u32 = keys.iter().map(|k| b[*k].iter().map(|t| t.grade.total).max().unwrap_or(0)).sum();
 
     // McNemar over per-test outcomes, repeat i against repeat i.
     let (mut p2f, mut f2p) = (0u32, 0u32);
@@ -153,7 +153,7 @@ pub fn evaluate(base: &RunRecord, run: &RunRecord, max_drop: f64, max_slowdown: 
         let (bt, rt) = (&b[*k], &r[*k]);
         for (x, y) in bt.iter().zip(rt.iter()) {
             let outcomes = |t: &TrialRecord| {
-                t.tests.iter().map(|r| (r.name.clone(), r.outcome == Outcome::Passed)).collect::<BTreeMap<_, _>>()
+                t.grade.tests.iter().map(|r| (r.name.clone(), r.outcome == Outcome::Passed)).collect::<BTreeMap<_, _>>()
             };
             let (ox, oy) = (outcomes(x), outcomes(y));
             for (name, &px) in &ox {
@@ -169,11 +169,14 @@ pub fn evaluate(base: &RunRecord, run: &RunRecord, max_drop: f64, max_slowdown: 
         let (mb, mr) = (mean(&passed(bt)), mean(&passed(rt)));
         if (mb - mr).abs() > 1e-9 {
             let always: Vec<String> = bt[0]
+                .grade
                 .tests
                 .iter()
-                .filter(|t| bt.iter().all(|x| x.tests.iter().any(|u| u.name == t.name && u.outcome == Outcome::Passed)))
                 .filter(|t| {
-                    rt.iter().any(|y| !y.tests.iter().any(|u| u.name == t.name && u.outcome == Outcome::Passed))
+                    bt.iter().all(|x| x.grade.tests.iter().any(|u| u.name == t.name && u.outcome == Outcome::Passed))
+                })
+                .filter(|t| {
+                    rt.iter().any(|y| !y.grade.tests.iter().any(|u| u.name == t.name && u.outcome == Outcome::Passed))
                 })
                 .map(|t| t.name.rsplit("::").next().unwrap_or(&t.name).to_string())
                 .collect();
@@ -252,8 +255,8 @@ type Figure = fn(&TrialRecord) -> Option<f64>;
 /// (name, unit, lower is better, the trial's figure)
 const SPEEDS: [(&str, &str, bool, Figure); 3] = [
     ("wall", "s", true, |t| Some(t.wall_s)),
-    ("prefill", "tok/s", false, |t| t.server.as_ref()?.prefill_tps),
-    ("decode", "tok/s", false, |t| t.server.as_ref()?.decode_tps),
+    ("prefill", "tok/s", false, |t| t.telemetry.server.as_ref()?.prefill_tps),
+    ("decode", "tok/s", false, |t| t.telemetry.server.as_ref()?.decode_tps),
 ];
 
 #[allow(clippy::too_many_arguments)]

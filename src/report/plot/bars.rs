@@ -62,7 +62,7 @@ impl Bars {
                 }
                 let mean = vals.iter().sum::<f64>() / vals.len() as f64;
                 let (lo, hi) = if metric == Metric::Resolved {
-                    let k = trials.iter().filter(|t| t.resolved).count() as u32;
+                    let k = trials.iter().filter(|t| t.grade.resolved).count() as u32;
                     let (lo, hi) = stats::wilson(k, trials.len() as u32);
                     (lo * 100.0, hi * 100.0)
                 } else {

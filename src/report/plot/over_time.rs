@@ -82,9 +82,9 @@ impl OverTime {
                     order.push(g.clone());
                 }
                 let s = suites.entry((g, t.agent.as_str(), t.repeat)).or_default();
-                s.passed += t.passed as u64;
-                s.total += t.total as u64;
-                s.resolved += t.resolved as u32;
+                s.passed += t.grade.passed as u64;
+                s.total += t.grade.total as u64;
+                s.resolved += t.grade.resolved as u32;
                 s.trials += 1;
                 s.values.extend(metric.value(t));
             }

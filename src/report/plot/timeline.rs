@@ -72,7 +72,7 @@ impl Timeline {
             None => run
                 .trials
                 .iter()
-                .filter(|t| !t.requests.is_empty())
+                .filter(|t| !t.telemetry.requests.is_empty())
                 .max_by(|a, b| wait(a).total_cmp(&wait(b)))
                 .ok_or_else(|| {
                     Error::BadInput(format!(
@@ -81,7 +81,7 @@ impl Timeline {
                     ))
                 })?,
         };
-        if t.requests.is_empty() {
+        if t.telemetry.requests.is_empty() {
             return Err(Error::BadInput(format!(
                 "trial {} of run {} made no recorded requests{}",
                 t.id,
@@ -90,7 +90,7 @@ impl Timeline {
             ))
             .into());
         }
-        let mut reqs: Vec<_> = t.requests.iter().collect();
+        let mut reqs: Vec<_> = t.telemetry.requests.iter().collect();
         reqs.sort_by(|a, b| a.offset_ms.total_cmp(&b.offset_ms));
         let mut segments = Vec::new();
         let mut busy: Vec<(f64, f64)> = Vec::new();
@@ -123,7 +123,7 @@ impl Timeline {
             busy.push((start, start + total));
         }
         // The agent's own time: whatever no request covers, up to the end of the agent run.
-        let end = (t.agent_s).max(busy.iter().map(|b| b.1).fold(0.0, f64::max));
+        let end = (t.agent_run.agent_s).max(busy.iter().map(|b| b.1).fold(0.0, f64::max));
         let mut cursor = 0.0;
         for (a, b) in &busy {
             if *a > cursor {
@@ -147,7 +147,7 @@ impl Timeline {
             sum(Part::Decode),
             sum(Part::Agent)
         );
-        if let Some(s) = &t.server {
+        if let Some(s) = &t.telemetry.server {
             if let (Some(pp), Some(tg)) = (s.prefill_tps, s.decode_tps) {
                 subtitle.push_str(&format!(" · pp {pp:.0} tok/s, tg {tg:.1} tok/s"));
             }
@@ -164,10 +164,11 @@ impl Timeline {
 }
 
 fn wait(t: &TrialRecord) -> f64 {
-    t.timing
+    t.telemetry
+        .timing
         .as_ref()
         .map(|x| x.server_wait_s)
-        .unwrap_or_else(|| t.requests.iter().map(|r| r.total_ms).sum::<f64>() / 1000.0)
+        .unwrap_or_else(|| t.telemetry.requests.iter().map(|r| r.total_ms).sum::<f64>() / 1000.0)
 }
 
 impl Chart for Timeline {

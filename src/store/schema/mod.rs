@@ -1,13 +1,21 @@
-//! The on-disk results schema (`results/<run_id>/run.json`), documented in `docs/results.md`.
-//! Plain data passed between the pipeline's stages and read back by every report.
+//! The on-disk results schema (`results/<run_id>/run.json` and one
+//! `trials/<trial>/trial.json` per finished trial), documented in `docs/results.md`.
+//! Plain data passed between the pipeline's stages and read back by every report: a trial's
+//! record is composed of what its stages produced ([`TrialGrade`], [`AgentRun`],
+//! [`TrialTelemetry`]), each written flat into the trial's JSON object.
+
+mod flat;
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::model::{BuiltinAgent, CacheState, GradeIsolation, Isolation, TrialKey};
+
 /// Bumped whenever a field changes meaning or is removed (adding optional fields keeps it).
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: each trial in a file of its own, `run.json` only the header; built-in agents typed.
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RunRecord {
@@ -23,7 +31,59 @@ pub struct RunRecord {
     pub config: RunConfig,
     /// What the server said about itself at run start; `None` when the run had no server.
     pub server: Option<ServerInfo>,
+    /// The finished trials, in the order they started. Not in `run.json` since schema 2 (each
+    /// is in its own file); `Store::load` puts them here.
+    #[serde(default)]
     pub trials: Vec<TrialRecord>,
+}
+
+/// `run.json` since schema 2: the record less its trials, each of which is in a file of its own.
+#[derive(Serialize)]
+pub(super) struct RunHeader<'a> {
+    schema_version: u32,
+    run_id: &'a str,
+    started_at: &'a DateTime<Utc>,
+    ended_at: &'a Option<DateTime<Utc>>,
+    status: RunStatus,
+    fixbench_version: &'a str,
+    git_commit: &'a Option<String>,
+    host: &'a Host,
+    labels: &'a BTreeMap<String, String>,
+    config: &'a RunConfig,
+    server: &'a Option<ServerInfo>,
+}
+
+impl<'a> From<&'a RunRecord> for RunHeader<'a> {
+    fn from(run: &'a RunRecord) -> Self {
+        // Every field named, so that a new one cannot be left out of the header unnoticed.
+        let RunRecord {
+            schema_version: _,
+            run_id,
+            started_at,
+            ended_at,
+            status,
+            fixbench_version,
+            git_commit,
+            host,
+            labels,
+            config,
+            server,
+            trials: _,
+        } = run;
+        RunHeader {
+            schema_version: SCHEMA_VERSION,
+            run_id,
+            started_at,
+            ended_at,
+            status: *status,
+            fixbench_version,
+            git_commit,
+            host,
+            labels,
+            config,
+            server,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -53,15 +113,15 @@ pub struct RunConfig {
     pub repeat: u32,
     pub timeout_s: f64,
     pub python: String,
-    pub isolation: String,
-    /// How pytest was contained while grading (`sandbox`, `none`); absent in runs made before
-    /// grading was contained (they graded unsandboxed).
+    pub isolation: Isolation,
+    /// How pytest was contained while grading; absent in runs made before grading was
+    /// contained (they graded unsandboxed).
     #[serde(default)]
-    pub grade_isolation: Option<String>,
+    pub grade_isolation: Option<GradeIsolation>,
     /// The grading time limit in seconds; absent in older runs (300).
     #[serde(default)]
     pub grade_timeout_s: Option<f64>,
-    pub cache_state: String,
+    pub cache_state: CacheState,
     pub server_url: Option<String>,
     pub server_label: Option<String>,
     /// The model name agents were told to use (`{model}`).
@@ -72,10 +132,51 @@ pub struct RunConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AgentConfig {
     pub name: String,
-    /// `builtin:null`, `builtin:oracle`, or the command template's words.
-    pub command: Vec<String>,
+    /// What runs: `"builtin": "null"` or `"command": [words]` in the JSON object.
+    #[serde(flatten)]
+    pub program: AgentProgram,
     pub env: BTreeMap<String, String>,
     pub timeout_s: f64,
+}
+
+/// What an agent runs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentProgram {
+    /// One of fixbench's own agents.
+    Builtin(BuiltinAgent),
+    /// A command template's words, placeholders unfilled.
+    Command(Vec<String>),
+}
+
+/// Schema 1 wrote a built-in agent as the one-word command `builtin:null` (or `builtin:oracle`).
+fn v1_builtin(command: &[String]) -> Option<BuiltinAgent> {
+    match command {
+        [word] => word.strip_prefix("builtin:").and_then(BuiltinAgent::named),
+        _ => None,
+    }
+}
+
+impl RunRecord {
+    /// Brings a record read from an older schema to this one, in memory: schema 1 wrote the
+    /// built-in agents as commands (`builtin:null`), in the configuration and in each trial.
+    pub fn upgrade(&mut self) {
+        if self.schema_version < 2 {
+            for a in &mut self.config.agents {
+                if let AgentProgram::Command(words) = &a.program {
+                    if let Some(builtin) = v1_builtin(words) {
+                        a.program = AgentProgram::Builtin(builtin);
+                    }
+                }
+            }
+            for t in &mut self.trials {
+                if v1_builtin(&t.command).is_some() {
+                    t.command.clear();
+                }
+            }
+        }
+        self.schema_version = SCHEMA_VERSION;
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -100,26 +201,45 @@ pub struct ServerInfo {
     pub slots: Option<serde_json::Value>,
 }
 
+/// One finished trial: which it was, then what each stage of it produced. Its JSON object is
+/// flat, the parts' fields side by side (read through [`flat::TrialFile`]).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(from = "flat::TrialFile")]
 pub struct TrialRecord {
     /// `problem/agent/repeat`: unique within a run.
     pub id: String,
     pub problem: String,
     pub agent: String,
     pub repeat: u32,
-    /// The argv as run, with the prompt argument shown as `{prompt}` (its text is PROBLEM.md).
+    /// The argv as run, with the prompt argument shown as `{prompt}` (its text is PROBLEM.md);
+    /// empty for a built-in agent, which runs inside fixbench.
     pub command: Vec<String>,
     pub agent_version: Option<String>,
-    pub isolation: String,
-    pub cache_state: String,
+    pub isolation: Isolation,
+    pub cache_state: CacheState,
     pub server_label: Option<String>,
     pub started_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub grade: TrialGrade,
+    #[serde(flatten)]
+    pub agent_run: AgentRun,
+    /// Null, or one sentence on what went wrong with the agent run or grading.
+    pub error: Option<String>,
+    pub wall_s: f64,
+    pub paths: TrialPaths,
+    #[serde(flatten)]
+    pub telemetry: TrialTelemetry,
+}
 
+/// What grading found: the frozen tests' outcomes, against the starter's.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct TrialGrade {
     pub passed: u32,
     pub failed: u32,
     pub errors: u32,
     pub skipped: u32,
     pub total: u32,
+    /// What the starter passes.
     pub baseline: u32,
     pub resolved: bool,
     /// Tests that failed on the starter and pass now.
@@ -127,42 +247,43 @@ pub struct TrialRecord {
     /// Tests that passed on the starter and fail now.
     pub broken: Vec<String>,
     pub tests: Vec<TestResult>,
+    /// Set when the grade is not believed: the JUnit report, fixbench's own report channel and
+    /// pytest's summary disagreed (the reasons follow). A void trial is never resolved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub void: Option<String>,
+    /// Lines of the agent's change that reach for the grader (pytest, atexit, trace hooks,
+    /// os._exit, sys.argv, frames): evidence for a reader; the grade stands unless void.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub suspicious: Vec<String>,
+    /// Seconds pytest took.
+    pub grade_s: f64,
+}
 
+/// What the agent's run did, and what it said it used.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct AgentRun {
     pub timed_out: bool,
     pub exit_code: Option<i32>,
     /// False when the agent's program could not be started at all (not found, not installed,
     /// not executable); absent in older results, where it reads as true.
-    #[serde(default = "yes")]
     pub agent_started: bool,
-    /// Null, or one sentence on what went wrong with the agent run or grading.
-    pub error: Option<String>,
-    /// Set when the grade is not believed: the JUnit report, fixbench's own report channel and
-    /// pytest's summary disagreed (the reasons follow). A void trial is never resolved.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub void: Option<String>,
-    /// Lines of the agent's change that reach for the grader (pytest, atexit, trace hooks,
-    /// os._exit, sys.argv, frames): evidence for a reader; the grade stands unless void.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub suspicious: Vec<String>,
-    pub wall_s: f64,
     pub agent_s: f64,
-    pub grade_s: f64,
     pub output: OutputStats,
-    pub paths: TrialPaths,
-
     /// Usage the agent reported itself (tokens, turns), when its preset knows how to read it.
     pub agent_usage: Option<serde_json::Value>,
+}
+
+/// What the server and the recording proxy saw of one trial.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct TrialTelemetry {
     /// `/metrics` counter deltas around the agent run; `None` when there was no server.
     pub server: Option<ServerDelta>,
     /// Every request the agent made through the recording proxy.
     pub requests: Vec<RequestRecord>,
     pub timing: Option<TimeSplit>,
     /// What telemetry is missing for this trial and why (never silently zero).
-    pub telemetry_missing: Vec<String>,
-}
-
-fn yes() -> bool {
-    true
+    #[serde(rename = "telemetry_missing")]
+    pub missing: Vec<String>,
 }
 
 /// An agent that exits non-zero sooner than this most likely never got to work (a typo, a
@@ -170,15 +291,20 @@ fn yes() -> bool {
 pub const QUICK_EXIT_S: f64 = 1.0;
 
 impl TrialRecord {
+    pub fn key(&self) -> TrialKey {
+        TrialKey { problem: self.problem.clone(), agent: self.agent.clone(), repeat: self.repeat }
+    }
+
     /// What tables and progress lines flag about the agent's run: it could not start, or it
     /// failed within [`QUICK_EXIT_S`] (`exited in 0.2 s (code 2)`); `None` otherwise.
     pub fn agent_flag(&self) -> Option<String> {
-        if !self.agent_started {
+        let run = &self.agent_run;
+        if !run.agent_started {
             return Some("cannot start".into());
         }
-        match self.exit_code {
-            Some(code) if code != 0 && self.agent_s < QUICK_EXIT_S => {
-                Some(format!("exited in {:.1} s (code {code})", self.agent_s))
+        match run.exit_code {
+            Some(code) if code != 0 && run.agent_s < QUICK_EXIT_S => {
+                Some(format!("exited in {:.1} s (code {code})", run.agent_s))
             }
             _ => None,
         }
