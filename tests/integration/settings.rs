@@ -188,14 +188,14 @@ fn stored_run() -> &'static (PathBuf, String) {
     })
 }
 
-/// The run records stored in `results`.
+/// The runs stored in `results`, each with its trials.
 fn runs_in(results: &Path) -> Vec<Value> {
     let Ok(entries) = std::fs::read_dir(results) else { return vec![] };
     entries
         .flatten()
-        .map(|e| e.path().join("run.json"))
-        .filter(|p| p.is_file())
-        .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+        .map(|e| e.path())
+        .filter(|dir| dir.join("run.json").is_file())
+        .map(|dir| read_run(&dir))
         .collect()
 }
 
