@@ -1,5 +1,5 @@
-//! The on-disk results schema (`results/<run_id>/run.json` and one
-//! `trials/<trial>/trial.json` per finished trial), documented in `docs/results.md`.
+//! The on-disk results schema (`results/<run_id>/run.json`, one `trials/<trial>/trial.json`
+//! per finished trial, and a finished run's `trials.json`), documented in `docs/results.md`.
 //! Plain data passed between the pipeline's stages and read back by every report: a trial's
 //! record is composed of what its stages produced ([`TrialGrade`], [`AgentRun`],
 //! [`TrialTelemetry`]), each written flat into the trial's JSON object.
@@ -32,7 +32,8 @@ pub struct RunRecord {
     /// What the server said about itself at run start; `None` when the run had no server.
     pub server: Option<ServerInfo>,
     /// The finished trials, in the order they started. Not in `run.json` since schema 2 (each
-    /// is in its own file); `Store::load` puts them here.
+    /// is in its own file, and a finished run's all in `trials.json`); `Store::load` puts them
+    /// here.
     #[serde(default)]
     pub trials: Vec<TrialRecord>,
 }
