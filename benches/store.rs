@@ -20,8 +20,8 @@ use anyhow::Result;
 use chrono::{Duration, TimeZone, Utc};
 use fixbench::store::{write_atomic, RunRecord, Store, TrialRecord, RUN_FILE};
 use fixbench::synth;
-use rand_chacha::ChaCha12Rng;
 use rand::SeedableRng;
+use rand_chacha::ChaCha12Rng;
 
 struct Args {
     trials: usize,

@@ -191,12 +191,7 @@ fn stored_run() -> &'static (PathBuf, String) {
 /// The runs stored in `results`, each with its trials.
 fn runs_in(results: &Path) -> Vec<Value> {
     let Ok(entries) = std::fs::read_dir(results) else { return vec![] };
-    entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|dir| dir.join("run.json").is_file())
-        .map(|dir| read_run(&dir))
-        .collect()
+    entries.flatten().map(|e| e.path()).filter(|dir| dir.join("run.json").is_file()).map(|dir| read_run(&dir)).collect()
 }
 
 /// `stored` (a path a run record holds) names the same file or folder as `want`.
