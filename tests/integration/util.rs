@@ -5,6 +5,23 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// A fresh folder `<prefix>-<our pid>` under the tests' temp folder, for fixtures made once per
+/// test process; the folders of earlier test processes that have ended are removed.
+pub fn process_dir(prefix: &str) -> PathBuf {
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    for e in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix(&format!("{prefix}-")) {
+            if !Path::new("/proc").join(pid).exists() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let dir = tmp.join(format!("{prefix}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
