@@ -153,8 +153,11 @@ pub fn run_record(run_id: &str, at: DateTime<Utc>, agents: &[String]) -> RunReco
             server_url: None,
             server_label: None,
             model: None,
+            servers: vec![],
+            jobs: None,
         },
         server: None,
+        servers: vec![],
         trials: Vec::new(),
     }
 }
@@ -257,6 +260,8 @@ pub fn telemetry(rng: &mut ChaCha12Rng, t: &mut TrialRecord, prefill_tps: f64, d
             conversation: Some(0),
             turn: Some(turn),
             abandoned_ms: None,
+            slot: None,
+            queue_ms: None,
         });
         delta.prompt_tokens += prompt_n as f64;
         delta.cached_tokens += cached as f64;

@@ -220,6 +220,8 @@ impl Plan {
             server_url: server_url.clone(),
             server_label: None,
             model: args.model.clone(),
+            servers: vec![],
+            jobs: None,
         };
         let record = RunRecord {
             schema_version: SCHEMA_VERSION,
@@ -233,6 +235,7 @@ impl Plan {
             labels,
             config,
             server: None,
+            servers: vec![],
             trials: vec![],
         };
         Ok(Plan {

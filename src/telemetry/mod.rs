@@ -173,6 +173,6 @@ impl RunTelemetry {
             self.shapes.insert(open.agent, (open.prompt, first));
         }
         let timing = Some(summary::time_split(&records, agent_s));
-        TrialTelemetry { server, requests: records, timing, missing }
+        TrialTelemetry { server, requests: records, timing, missing, ..Default::default() }
     }
 }

@@ -57,6 +57,10 @@ pub(super) struct TrialFile {
     requests: Vec<RequestRecord>,
     timing: Option<TimeSplit>,
     telemetry_missing: Vec<String>,
+    #[serde(default)]
+    server_url: Option<String>,
+    #[serde(default)]
+    pinned_slot: Option<u32>,
 }
 
 fn yes() -> bool {
@@ -107,6 +111,8 @@ impl From<TrialFile> for TrialRecord {
                 requests: f.requests,
                 timing: f.timing,
                 missing: f.telemetry_missing,
+                server_url: f.server_url,
+                pinned_slot: f.pinned_slot,
             },
         }
     }
@@ -132,6 +138,8 @@ mod tests {
         t.telemetry.timing = Some(TimeSplit { requests: 2, ..Default::default() });
         t.telemetry.requests = vec![RequestRecord { method: "POST".into(), ..Default::default() }];
         t.telemetry.missing = vec!["server counters unknown".into()];
+        t.telemetry.server_url = Some("http://127.0.0.1:8080".into());
+        t.telemetry.pinned_slot = Some(1);
         let json = serde_json::to_value(&t).unwrap();
         assert_eq!(serde_json::from_value::<TrialRecord>(json.clone()).unwrap(), t);
         let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();

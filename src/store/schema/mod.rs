@@ -31,6 +31,11 @@ pub struct RunRecord {
     pub config: RunConfig,
     /// What the server said about itself at run start; `None` when the run had no server.
     pub server: Option<ServerInfo>,
+    /// Each server of the run's pool: its `/metrics` deltas over the whole run (with trials
+    /// overlapping, these are the exact server figures; a trial's own are its requests'),
+    /// how many trials it ran, and why it left the pool if it did. Empty without a server.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<ServerUse>,
     /// The finished trials, in the order they started. Not in `run.json` since schema 2 (each
     /// is in its own file, and a finished run's all in `trials.json`); `Store::load` puts them
     /// here.
@@ -52,6 +57,8 @@ pub(super) struct RunHeader<'a> {
     labels: &'a BTreeMap<String, String>,
     config: &'a RunConfig,
     server: &'a Option<ServerInfo>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    servers: &'a Vec<ServerUse>,
 }
 
 impl<'a> From<&'a RunRecord> for RunHeader<'a> {
@@ -69,6 +76,7 @@ impl<'a> From<&'a RunRecord> for RunHeader<'a> {
             labels,
             config,
             server,
+            servers,
             trials: _,
         } = run;
         RunHeader {
@@ -83,8 +91,26 @@ impl<'a> From<&'a RunRecord> for RunHeader<'a> {
             labels,
             config,
             server,
+            servers,
         }
     }
+}
+
+/// One server of a run's pool, over the whole run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ServerUse {
+    pub url: String,
+    pub total_slots: Option<u32>,
+    /// Trials that ran against it (finished or not).
+    pub trials: u32,
+    /// `/metrics` deltas from run start to run end (or to when it left the pool).
+    pub metrics: Option<ServerDelta>,
+    /// Why `metrics` is missing, when it is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+    /// Set when the server stopped answering mid-run and was taken out of the pool: why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -128,6 +154,12 @@ pub struct RunConfig {
     /// The model name agents were told to use (`{model}`).
     #[serde(default)]
     pub model: Option<String>,
+    /// Every server of the pool when there were several (`server_url` is the first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<String>,
+    /// Trials run at once (`--jobs`); absent in runs made before it existed (1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jobs: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -285,6 +317,13 @@ pub struct TrialTelemetry {
     /// What telemetry is missing for this trial and why (never silently zero).
     #[serde(rename = "telemetry_missing")]
     pub missing: Vec<String>,
+    /// The server the trial ran against (one of the run's pool); `None` without a server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_url: Option<String>,
+    /// The slot every request of the trial was pinned to (`id_slot`), under `--cache-state
+    /// cold|warm` with trials running at once; `None`: the server chose.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pinned_slot: Option<u32>,
 }
 
 /// An agent that exits non-zero sooner than this most likely never got to work (a typo, a
@@ -361,6 +400,11 @@ pub struct ServerDelta {
     pub prefill_tps: Option<f64>,
     pub decode_tps: Option<f64>,
     pub cache_hit_ratio: Option<f64>,
+    /// Summed from the trial's own requests, not read from `/metrics`: trials overlapped, so
+    /// the server's counters also counted the neighbours' (those are kept per run and server,
+    /// in the run's `servers`). `n_decode` is then 0 (unknown).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub from_requests: bool,
 }
 
 /// One request through the recording proxy.
@@ -397,6 +441,15 @@ pub struct RequestRecord {
     /// whether the server finished in time.
     #[serde(default)]
     pub abandoned_ms: Option<f64>,
+    /// The slot that served it: llama-server's `__verbose.id_slot`, which the proxy asks for
+    /// (`"verbose": true`) on every generation request; `None` when the server did not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<u32>,
+    /// Milliseconds the request waited for a slot before the server started on it, apart from
+    /// prefill and decode: a stream's time to its response headers (llama-server sends them
+    /// when a slot takes the task), a plain answer's `total_ms − prompt_ms − predicted_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_ms: Option<f64>,
 }
 
 /// Where a trial's agent time went.

@@ -35,6 +35,23 @@ use crate::store::RequestRecord;
 /// Called with each finished request (the `fixbench proxy` log).
 pub type Sink = Box<dyn Fn(&RequestRecord) + Send + Sync>;
 
+/// What the proxy adds to each generation request (a JSON body with `messages` or `prompt`)
+/// on its way to the server; the agent's own fields are never overwritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inject {
+    /// `"verbose": true`: llama-server then names the slot that served the request
+    /// (`__verbose.id_slot`), recorded as the request's `slot`.
+    pub verbose: bool,
+    /// `"id_slot": N`: the request is served by slot N (a trial that owns a slot).
+    pub id_slot: Option<u32>,
+}
+
+impl Default for Inject {
+    fn default() -> Self {
+        Inject { verbose: true, id_slot: None }
+    }
+}
+
 /// A running proxy; dropping it stops it.
 pub struct Proxy {
     addr: SocketAddr,
@@ -95,6 +112,12 @@ const SETTLE: Duration = Duration::from_secs(1);
 impl Proxy {
     /// Starts forwarding from `listen` (port 0: any free port) to the server at `upstream`.
     pub fn start(upstream: &str, listen: SocketAddr, sink: Option<Sink>) -> Result<Proxy> {
+        Self::start_with(upstream, listen, sink, Inject::default())
+    }
+
+    /// [`Proxy::start`], adding `inject`'s fields to each generation request.
+    pub fn start_with(upstream: &str, listen: SocketAddr, sink: Option<Sink>, inject: Inject) -> Result<Proxy> {
+        let _ = inject; // TODO(proxy-slots): rewrite the request body
         let upstream = super::client::root_url(upstream)?;
         let Some(hostport) = upstream.strip_prefix("http://") else {
             return Err(Error::BadInput(format!(

@@ -96,6 +96,8 @@ impl Pending {
             conversation: self.placement.as_ref().map(|p| p.conversation),
             turn: self.placement.as_ref().map(|p| p.turn),
             abandoned_ms: self.abandoned.map(|t| ms(t - self.start)),
+            slot: None,
+            queue_ms: None,
         };
         let Some(epoch) = self.epoch else {
             if let Some(sink) = &self.shared.sink {
