@@ -119,6 +119,57 @@ impl BuiltinAgent {
     }
 }
 
+/// How many trials run at once: a count, or `auto` (the servers' total slots, else the cores).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Jobs {
+    Count(std::num::NonZeroUsize),
+    #[serde(with = "auto")]
+    Auto,
+}
+
+mod auto {
+    pub fn serialize<S: serde::Serializer>(s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("auto")
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<(), D::Error> {
+        let s = <String as serde::Deserialize>::deserialize(d)?;
+        if s == "auto" {
+            Ok(())
+        } else {
+            Err(serde::de::Error::custom(format!("`{s}` is neither a number of trials nor `auto`")))
+        }
+    }
+}
+
+impl Default for Jobs {
+    fn default() -> Jobs {
+        Jobs::Count(std::num::NonZeroUsize::MIN)
+    }
+}
+
+impl std::str::FromStr for Jobs {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Jobs, String> {
+        if s == "auto" {
+            return Ok(Jobs::Auto);
+        }
+        match s.parse::<usize>().ok().and_then(std::num::NonZeroUsize::new) {
+            Some(n) => Ok(Jobs::Count(n)),
+            None => Err(format!("`{s}` is not a number of trials at once: give 1 or more, or `auto`")),
+        }
+    }
+}
+
+impl std::fmt::Display for Jobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Jobs::Count(n) => write!(f, "{n}"),
+            Jobs::Auto => f.write_str("auto"),
+        }
+    }
+}
+
 /// The built-in agents' names, which no configured agent may take.
 pub const BUILTIN_AGENTS: &[&str] = &["null", "oracle"];
 
@@ -131,5 +182,20 @@ mod tests {
         let names: Vec<&str> = BuiltinAgent::ALL.iter().map(|b| b.as_str()).collect();
         assert_eq!(names, BUILTIN_AGENTS);
         assert_eq!(BuiltinAgent::named("oracle"), Some(BuiltinAgent::Oracle));
+    }
+
+    #[test]
+    fn jobs_read_a_count_or_auto_from_flags_and_toml() {
+        assert_eq!("3".parse::<Jobs>(), Ok(Jobs::Count(3.try_into().unwrap())));
+        assert_eq!("auto".parse::<Jobs>(), Ok(Jobs::Auto));
+        assert!("0".parse::<Jobs>().unwrap_err().contains("1 or more"));
+        #[derive(serde::Deserialize)]
+        struct T {
+            jobs: Jobs,
+        }
+        assert_eq!(toml::from_str::<T>("jobs = 4").unwrap().jobs, Jobs::Count(4.try_into().unwrap()));
+        assert_eq!(toml::from_str::<T>("jobs = \"auto\"").unwrap().jobs, Jobs::Auto);
+        assert!(toml::from_str::<T>("jobs = 0").is_err());
+        assert!(toml::from_str::<T>("jobs = \"many\"").is_err());
     }
 }
