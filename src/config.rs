@@ -51,6 +51,12 @@ pub struct RunDefaults {
     pub timeout: Option<f64>,
     pub python: Option<PathBuf>,
     pub server: Option<String>,
+    /// Several servers of one model, shared by the run's trials (instead of `server`).
+    pub servers: Option<Vec<String>>,
+    /// Trials at once: a number or `"auto"`.
+    pub jobs: Option<crate::model::Jobs>,
+    /// Gradings at once (pytest processes).
+    pub grade_jobs: Option<usize>,
     pub isolation: Option<String>,
     /// How pytest is contained while it grades (`sandbox` or `none`).
     pub grade_isolation: Option<String>,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::config::{check_timeout, Harness};
-use crate::model::{CacheState, GradeIsolation, Isolation};
+use crate::model::{CacheState, GradeIsolation, Isolation, Jobs};
 use crate::store::Store;
 
 /// The built-in defaults, each written here only.
@@ -27,6 +27,11 @@ pub mod defaults {
     pub const GRADE_TIMEOUT_S: f64 = 300.0;
     /// The model name agents are told to use (`{model}`).
     pub const MODEL: &str = "local";
+    /// Trials at once: one, so that a trial's timings are its own (under contention they are
+    /// not, and a run's numbers would depend on its neighbours).
+    pub const JOBS: usize = 1;
+    /// Gradings at once: the cores (`0` in help texts means that).
+    pub const GRADE_JOBS: &str = "the cores";
 }
 
 /// `text` followed by `[default: value]`, for a flag's `--help`.
@@ -110,6 +115,51 @@ impl Settings {
             (None, Some(v)) => Ok(v),
             (None, None) => Ok(defaults::AGENT_TIMEOUT_S),
         }
+    }
+
+    /// The servers of the run's pool: the flags, else `run.servers`, else `run.server`; a
+    /// server named twice, or both fields set, is an error naming the file.
+    pub fn servers(&self, flags: &[String]) -> Result<Vec<String>> {
+        let run = &self.harness.file.run;
+        let list = match (flags.is_empty(), &run.server, &run.servers) {
+            (false, _, _) => flags.to_vec(),
+            (true, Some(_), Some(_)) => {
+                return Err(crate::error::Error::BadInput(format!(
+                    "{}: `run.server` and `run.servers` are both set: keep one (`servers` is a list)",
+                    self.source()
+                ))
+                .into())
+            }
+            (true, Some(one), None) => vec![one.clone()],
+            (true, None, Some(many)) => many.clone(),
+            (true, None, None) => vec![],
+        };
+        if let Some(twice) = crate::config::first_repeated(&list) {
+            let from = if flags.is_empty() { format!("{}: `run.servers`", self.source()) } else { "--server".into() };
+            return Err(crate::error::Error::BadInput(format!(
+                "{from} names {twice} twice: name each server once (one server runs as many trials as it has slots)"
+            ))
+            .into());
+        }
+        Ok(list)
+    }
+
+    /// Trials at once as asked: `flag`, else `run.jobs`, else one.
+    pub fn jobs(&self, flag: Option<Jobs>) -> Jobs {
+        flag.or(self.harness.file.run.jobs).unwrap_or_default()
+    }
+
+    /// Gradings at once: `flag`, else `run.grade_jobs`, else the cores; 0 is an error.
+    pub fn grade_jobs(&self, flag: Option<usize>) -> Result<usize> {
+        let (n, from) = match (flag, self.harness.file.run.grade_jobs) {
+            (Some(n), _) => (n, "--grade-jobs".to_string()),
+            (None, Some(n)) => (n, format!("{}: `run.grade_jobs`", self.source())),
+            (None, None) => return Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+        };
+        if n == 0 {
+            return Err(crate::error::Error::BadInput(format!("{from} is 0: give 1 or more gradings at once")).into());
+        }
+        Ok(n)
     }
 
     fn choice<T: clap::ValueEnum + Default>(&self, flag: Option<T>, here: Option<&str>, field: &str) -> Result<T> {

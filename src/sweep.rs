@@ -258,10 +258,10 @@ pub fn sweep(file_path: &Path, health_timeout: f64, run: &RunArgs, settings: &Se
         if cfg.warmup {
             warm_up(&server.url);
         }
-        plan.server_url = Some(server.url.clone());
+        plan.servers = vec![server.url.clone()];
         plan.record.config.server_url = Some(server.url.clone());
         plan.server_flags = Some(server.flags.clone());
-        let result = runner::execute(&plan, None);
+        let result = runner::execute(&plan);
         server.stop();
         let c = &mut record.configs[outcome];
         match result {

@@ -20,7 +20,7 @@ pub fn command(args: RunArgs) -> Result<i32> {
         return Ok(crate::exit_codes::OK);
     }
     let plan = Plan::new(args, &settings)?;
-    let run = runner::execute(&plan, None)?;
+    let run = runner::execute(&plan)?;
     if let Some(path) = junit {
         crate::report::junit::write_file(&run, &plan.store.run_dir(&run.run_id), &path)?;
     }
@@ -42,7 +42,7 @@ pub fn command(args: RunArgs) -> Result<i32> {
 
 /// `--dry-run`: each trial's command, environment and generated files; nothing is run or written.
 fn print_dry_run(plan: &Plan) -> Result<()> {
-    let base_url = plan.server_url.as_ref().map(|_| "http://127.0.0.1:<proxy-port>/v1").unwrap_or("");
+    let base_url = if plan.servers.is_empty() { "" } else { "http://127.0.0.1:<proxy-port>/v1" };
     for key in plan.pending(&plan.record) {
         let problem = plan.problem(&key.problem);
         let agent = plan.agent(&key.agent);

@@ -22,7 +22,7 @@ pub struct SweepArgs {
 }
 
 pub fn command(args: SweepArgs) -> Result<i32> {
-    if args.run.server.is_some() {
+    if !args.run.servers.is_empty() {
         return Err(Error::BadInput("a sweep starts its own servers: drop --server".into()).into());
     }
     if args.run.dry_run {

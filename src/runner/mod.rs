@@ -1,25 +1,28 @@
 //! The runner: plans the trials of a run (agents × problems × repeats), runs each through the
-//! pipeline (workdir → agent → grade → telemetry) and saves each trial as it finishes.
+//! pipeline (workdir → agent → grade → telemetry), up to `--jobs` at once over the servers'
+//! pool, and saves each trial as it finishes.
+//!
+//! `options` builds the plan, `schedule` starts trials as servers and jobs allow, `trial` runs
+//! one, `pool` tracks the servers' load, `limit` bounds the gradings at once.
 
+mod limit;
 pub mod options;
+mod pool;
+mod schedule;
 pub mod trial;
-
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
 use chrono::Utc;
 
 use crate::exec;
-use crate::grade::Grade;
-use crate::progress::Progress;
-use crate::store::{self, RunRecord, RunStatus, TrialRecord};
+use crate::model::Jobs;
+use crate::store::{self, RunRecord, RunStatus};
 use crate::telemetry::RunTelemetry;
 pub use options::{Plan, RunArgs, RunDir};
 
-/// Runs every trial of `plan` that `plan.record` has not finished, saving each one.
-/// `telemetry` may be handed in by a caller that already started it (sweeps).
-pub fn execute(plan: &Plan, telemetry: Option<RunTelemetry>) -> Result<RunRecord> {
+/// Runs every trial of `plan` that `plan.record` has not finished, up to `plan.jobs` at
+/// once, saving each one as it finishes.
+pub fn execute(plan: &Plan) -> Result<RunRecord> {
     exec::become_subreaper();
     let cancel = crate::interrupt::cancel_flag();
     if nothing_to_resume(plan, &plan.record) {
@@ -29,12 +32,10 @@ pub fn execute(plan: &Plan, telemetry: Option<RunTelemetry>) -> Result<RunRecord
     let pytest_version = grader.check(Some(&plan.store.root.join(".cache")))?;
 
     let mut run = plan.record.clone();
-    let telemetry = match (telemetry, &plan.server_url) {
-        (Some(t), _) => Some(t),
-        (None, Some(url)) => Some(RunTelemetry::start(url, plan.cache_state)?),
-        (None, None) => None,
-    };
-    if let Some(t) = &telemetry {
+    let servers: Vec<RunTelemetry> =
+        plan.servers.iter().map(|url| RunTelemetry::start(url, plan.cache_state)).collect::<Result<_>>()?;
+    pool::check_same_model(&servers.iter().map(|t| t.info()).collect::<Vec<_>>())?;
+    if let Some(t) = servers.first() {
         let mut info = t.info();
         info.label = plan.server_label.clone();
         // Labels override what was read from the model file's name.
@@ -51,6 +52,13 @@ pub fn execute(plan: &Plan, telemetry: Option<RunTelemetry>) -> Result<RunRecord
         }
         run.server = Some(info);
     }
+    let slots: usize = servers.iter().map(|t| t.info().total_slots.unwrap_or(1).max(1) as usize).sum();
+    let jobs = match plan.jobs {
+        Jobs::Count(n) => n.get(),
+        Jobs::Auto if servers.is_empty() => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        Jobs::Auto => slots,
+    };
+    run.config.jobs = Some(jobs as u32);
 
     // The run's folder is this process's alone while it runs: created exclusively when new,
     // and locked (a second `--resume` of it is refused, naming the holder).
@@ -76,9 +84,20 @@ pub fn execute(plan: &Plan, telemetry: Option<RunTelemetry>) -> Result<RunRecord
     }
     // From here on the run is on disk: any error or panic leaves it `interrupted`, not `running`.
     let mut guard = InterruptOnDrop { store: &plan.store, run_id: run.run_id.clone(), armed: true };
-    let run = run_trials(plan, run, telemetry, &grader, &pytest_version, &cancel)?;
+    let shared = Shared { plan, grader: &grader, pytest_version: &pytest_version, cancel: &cancel, servers: &servers };
+    let run = schedule::run_trials(&shared, run, jobs)?;
     guard.armed = false;
     Ok(run)
+}
+
+/// What every trial of a run shares.
+pub(crate) struct Shared<'a> {
+    pub plan: &'a Plan,
+    pub grader: &'a crate::grade::Grader,
+    pub pytest_version: &'a str,
+    pub cancel: &'a std::sync::atomic::AtomicBool,
+    /// The pool's servers, in `plan.servers`' order.
+    pub servers: &'a [RunTelemetry],
 }
 
 /// A resumed run that finished already: it is left as it is, `ended_at` included.
@@ -113,103 +132,6 @@ impl Drop for InterruptOnDrop<'_> {
             }
         }
     }
-}
-
-fn run_trials(
-    plan: &Plan,
-    mut run: RunRecord,
-    mut telemetry: Option<RunTelemetry>,
-    grader: &crate::grade::Grader,
-    pytest_version: &str,
-    cancel: &AtomicBool,
-) -> Result<RunRecord> {
-    let base_url = telemetry.as_ref().map(|t| t.base_url()).unwrap_or_default();
-
-    // The starter's outcomes, once per problem: every trial's flips are measured against them.
-    let mut starters: BTreeMap<String, Grade> = BTreeMap::new();
-    // Each problem folder's hash: grading reads the frozen tests from it, so a change during a
-    // trial (an agent outside the sandbox writing into it) voids that trial and stops the run.
-    let mut fingerprints: BTreeMap<String, String> = BTreeMap::new();
-    let todo = plan.pending(&run);
-    let mut progress = Progress::new(todo.len(), run.trials.len());
-    for key in todo {
-        if cancel.load(Ordering::SeqCst) {
-            break;
-        }
-        let problem = plan.problem(&key.problem);
-        if !starters.contains_key(&problem.name) {
-            progress.note(&format!("grading the starter of {}", problem.name));
-            let g = crate::grade::starter::outcomes(
-                grader,
-                pytest_version,
-                problem,
-                &plan.store.root.join(".cache"),
-                cancel,
-            )?;
-            if g.interrupted {
-                break;
-            }
-            // A test file that does not parse, or tests that cannot import the package, collect
-            // as fewer tests (one error each) than the suite has: every trial would be wrong.
-            let first_error =
-                g.tests.iter().find(|t| t.outcome == crate::store::Outcome::Error).and_then(|t| t.message.as_deref());
-            problem.check_collected(g.total, g.error.as_deref().or(first_error))?;
-            starters.insert(problem.name.clone(), g);
-            fingerprints.insert(problem.name.clone(), problem.fingerprint()?);
-        }
-        progress.start(&key);
-        let ctx = trial::Context {
-            plan,
-            problem,
-            starter: &starters[&problem.name],
-            grader,
-            base_url: &base_url,
-            run_dir: plan.store.run_dir(&run.run_id),
-            cancel,
-        };
-        let record: Option<TrialRecord> = trial::run(&ctx, &key, telemetry.as_mut())?;
-        match record {
-            Some(mut r) => {
-                let tampered = problem.fingerprint()? != fingerprints[&problem.name];
-                if tampered {
-                    let msg = format!(
-                        "the problem folder {} changed during this trial, so its grade is void",
-                        problem.dir.display()
-                    );
-                    r.grade.resolved = false;
-                    r.error = Some(match r.error.take() {
-                        Some(e) => format!("{e}; {msg}"),
-                        None => msg,
-                    });
-                }
-                progress.finish(&r);
-                plan.store.save_trial(&run.run_id, &r)?;
-                run.trials.push(r);
-                if tampered {
-                    anyhow::bail!(
-                        "the problem folder {} changed during trial {} (an agent wrote outside its workdir): \
-                         restore it (e.g. `git checkout -- {}`) and run agents with --isolation sandbox",
-                        problem.dir.display(),
-                        key.id(),
-                        problem.dir.display()
-                    );
-                }
-            }
-            None => break, // interrupted mid-trial: nothing of it is kept; resume re-runs it
-        }
-    }
-    progress.done();
-    run.ended_at = Some(Utc::now());
-    run.status = if cancel.load(Ordering::SeqCst) || !plan.pending(&run).is_empty() {
-        RunStatus::Interrupted
-    } else {
-        RunStatus::Finished
-    };
-    if run.status == RunStatus::Finished {
-        plan.store.seal(&run)?;
-    }
-    plan.store.save_header(&run)?;
-    Ok(run)
 }
 
 #[cfg(test)]

@@ -53,9 +53,14 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// A llama-server to measure, e.g. http://127.0.0.1:8080 (agents reach it through
-    /// fixbench's recording proxy)
-    #[arg(long, env = "FIXBENCH_SERVER", value_name = "URL")]
-    pub server: Option<String>,
+    /// fixbench's recording proxy). Repeatable: servers of one model share the trials, each
+    /// trial going to the one with the most free slots
+    #[arg(long = "server", env = "FIXBENCH_SERVER", value_name = "URL", value_delimiter = ',')]
+    pub servers: Vec<String>,
+    #[arg(short = 'j', long, value_name = "N|auto", help = help_with_default("Trials at once, or `auto` (the servers' total slots, else the cores); above 1 a trial's timings include its neighbours' load", defaults::JOBS))]
+    pub jobs: Option<crate::model::Jobs>,
+    #[arg(long, value_name = "N", help = help_with_default("Gradings (pytest processes) at once", defaults::GRADE_JOBS))]
+    pub grade_jobs: Option<usize>,
     /// How the prompt cache is prepared before each trial [default: shared]
     #[arg(long, value_enum)]
     pub cache_state: Option<CacheState>,
@@ -125,8 +130,13 @@ pub struct Plan {
     pub repeat: u32,
     pub timeout_s: f64,
     pub python: PathBuf,
-    pub server_url: Option<String>,
+    /// The servers of the run's pool (empty: no server).
+    pub servers: Vec<String>,
     pub server_label: Option<String>,
+    /// Trials at once, as asked (`auto` is resolved when the servers are known).
+    pub jobs: crate::model::Jobs,
+    /// Gradings at once.
+    pub grade_jobs: usize,
     /// The server's flags when fixbench started it (sweeps), for the fingerprint.
     pub server_flags: Option<Vec<String>>,
     pub cache_state: CacheState,
@@ -188,7 +198,9 @@ impl Plan {
         }
         let timeout_s = settings.agent_timeout(args.timeout)?;
         let python = settings.python.clone();
-        let server_url = args.server.clone().or_else(|| d.server.clone());
+        let servers = settings.servers(&args.servers)?;
+        let jobs = settings.jobs(args.jobs);
+        let grade_jobs = settings.grade_jobs(args.grade_jobs)?;
         let cache_state = settings.cache_state(args.cache_state)?;
         let isolation = settings.isolation(args.isolation)?;
         let sandbox = sandbox::for_harness(isolation, &problems_dir, &store.root, harness, !args.dry_run)?;
@@ -217,10 +229,10 @@ impl Plan {
             grade_isolation: Some(grade_isolation),
             grade_timeout_s: Some(grade_timeout_s),
             cache_state,
-            server_url: server_url.clone(),
+            server_url: servers.first().cloned(),
             server_label: None,
             model: args.model.clone(),
-            servers: vec![],
+            servers: if servers.len() > 1 { servers.clone() } else { vec![] },
             jobs: None,
         };
         let record = RunRecord {
@@ -247,8 +259,10 @@ impl Plan {
             repeat,
             timeout_s,
             python,
-            server_url,
+            servers,
             server_label: None,
+            jobs,
+            grade_jobs,
             server_flags: None,
             cache_state,
             isolation,
@@ -319,8 +333,20 @@ impl Plan {
             repeat: c.repeat,
             timeout_s: c.timeout_s,
             python,
-            server_url: args.server.clone().or_else(|| c.server_url.clone()),
+            servers: if !args.servers.is_empty() {
+                args.servers.clone()
+            } else if !c.servers.is_empty() {
+                c.servers.clone()
+            } else {
+                c.server_url.iter().cloned().collect()
+            },
             server_label: c.server_label.clone(),
+            // How many at once is no part of what a trial is: a flag may change it.
+            jobs: args
+                .jobs
+                .or_else(|| c.jobs.and_then(|n| std::num::NonZeroUsize::new(n as usize)).map(crate::model::Jobs::Count))
+                .unwrap_or_default(),
+            grade_jobs: settings.grade_jobs(args.grade_jobs)?,
             server_flags: None,
             cache_state: c.cache_state,
             isolation,
@@ -352,6 +378,13 @@ impl Plan {
             }
         }
         keys
+    }
+
+    /// Where `key` comes in the plan's order (see [`Plan::pending`]).
+    pub fn order(&self, key: &TrialKey) -> (u32, usize, usize) {
+        let p = self.problems.iter().position(|p| p.name == key.problem).unwrap_or(usize::MAX);
+        let a = self.agents.iter().position(|a| a.name == key.agent).unwrap_or(usize::MAX);
+        (key.repeat, p, a)
     }
 
     fn with_versions(mut self) -> Plan {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use chrono::Utc;
 
+use super::limit::Limit;
 use super::options::Plan;
 use crate::agent::{self, Agent, AgentKind, Vars};
 use crate::error::Error;
@@ -18,6 +19,7 @@ use crate::grade::{self, Grade, Grader};
 use crate::model::TrialKey;
 use crate::problem::bugs::{BUGS_FILE, FIX_FILE};
 use crate::problem::Problem;
+use crate::progress::{LineId, Progress};
 use crate::store::{AgentRun, OutputStats, ServerInfo, Store, TrialPaths, TrialRecord};
 use crate::telemetry::{RunTelemetry, TrialContext};
 use crate::{diff, workdir};
@@ -27,9 +29,18 @@ pub struct Context<'a> {
     pub problem: &'a Problem,
     pub starter: &'a Grade,
     pub grader: &'a Grader,
-    pub base_url: &'a str,
+    /// Gradings at once (`--grade-jobs`).
+    pub grade_limit: &'a Limit,
     pub run_dir: PathBuf,
     pub cancel: &'a AtomicBool,
+    /// The server the trial runs against, when there is one.
+    pub telemetry: Option<&'a RunTelemetry>,
+    /// Other trials may run at the same time.
+    pub overlapping: bool,
+    /// The slot the trial owns, when trials own slots.
+    pub pinned_slot: Option<u32>,
+    pub progress: &'a Progress,
+    pub line: LineId,
 }
 
 /// The folders of one trial outside the results store, removed when the trial ends.
@@ -103,7 +114,7 @@ pub fn invocation(agent: &Agent, vars: &Vars) -> Option<Invocation> {
 }
 
 /// Runs one trial. `Ok(None)` means it was interrupted and nothing of it is kept.
-pub fn run(ctx: &Context, key: &TrialKey, telemetry: Option<&mut RunTelemetry>) -> Result<Option<TrialRecord>> {
+pub fn run(ctx: &Context, key: &TrialKey) -> Result<Option<TrialRecord>> {
     let plan = ctx.plan;
     let problem = ctx.problem;
     let agent = plan.agent(&key.agent);
@@ -126,13 +137,23 @@ pub fn run(ctx: &Context, key: &TrialKey, telemetry: Option<&mut RunTelemetry>) 
 
     let scratch = Scratch::new(key)?;
     workdir::prepare_trial(problem, &scratch.workdir)?;
-    let vars = vars(plan, problem, ctx.base_url, &scratch.workdir, &scratch.home)?;
+    // The trial's own proxy: its requests are recorded here and nowhere else.
+    let probe = match ctx.telemetry {
+        Some(t) => Some(t.begin_trial(&TrialContext {
+            agent: key.agent.clone(),
+            prompt: problem.prompt()?,
+            overlapping: ctx.overlapping,
+            pinned_slot: ctx.pinned_slot,
+        })?),
+        None => None,
+    };
+    if let Some(p) = &probe {
+        ctx.progress.watch(ctx.line, p.request_count());
+    }
+    let base_url = probe.as_ref().map(|p| p.base_url()).unwrap_or_default();
+    let vars = vars(plan, problem, &base_url, &scratch.workdir, &scratch.home)?;
     let inv = invocation(agent, &vars);
 
-    let mut telemetry = telemetry;
-    if let Some(t) = telemetry.as_deref_mut() {
-        t.begin_trial(&TrialContext { agent: key.agent.clone(), prompt: vars.prompt.clone() });
-    }
     let agent_start = Instant::now();
     let outcome = match (&agent.kind, &plan.sandbox) {
         // In a sandbox the null agent runs `/bin/true` in it, so that the sandbox's cost is
@@ -181,7 +202,7 @@ pub fn run(ctx: &Context, key: &TrialKey, telemetry: Option<&mut RunTelemetry>) 
         }
     };
     let agent_s = agent_start.elapsed().as_secs_f64();
-    let tel = telemetry.map(|t| t.end_trial());
+    let tel = probe.map(|p| p.end());
     if outcome.interrupted {
         let _ = std::fs::remove_dir_all(&trial_dir);
         return Ok(None);
@@ -197,7 +218,12 @@ pub fn run(ctx: &Context, key: &TrialKey, telemetry: Option<&mut RunTelemetry>) 
     let package = scratch.workdir.join(&problem.name);
     let workdir_gone = !scratch.workdir.is_dir();
     let package_gone = !package.is_dir();
+    let Some(permit) = ctx.grade_limit.acquire(ctx.cancel) else {
+        let _ = std::fs::remove_dir_all(&trial_dir);
+        return Ok(None);
+    };
     let graded = ctx.grader.grade(problem, &package, &ctx.run_dir.join(&paths.junit), ctx.cancel)?;
+    drop(permit);
     if graded.interrupted {
         let _ = std::fs::remove_dir_all(&trial_dir);
         return Ok(None);

@@ -24,7 +24,8 @@ pub fn check_cold(server: &Server) -> anyhow::Result<()> {
     }
 }
 
-fn erase(server: &Server, slot: u32) -> Result<(), String> {
+/// Erases one slot's prompt cache.
+pub fn erase(server: &Server, slot: u32) -> Result<(), String> {
     let reply =
         server.post_json(&format!("/slots/{slot}?action=erase"), &serde_json::json!({}), Duration::from_secs(30));
     match &reply {
@@ -48,7 +49,13 @@ pub fn erase_all(server: &Server, slots: u32) -> Result<(), String> {
 /// previous trial's first request of this agent with its prompt swapped for this trial's,
 /// or, for an agent's first trial, the prompt as a single user message. Returns a note on
 /// what was sent.
-pub fn warm(server: &Server, shape: Option<(&str, &FirstRequest)>, prompt: &str) -> Result<String, String> {
+/// `pin`: the slot the trial owns, which the warm-up then warms.
+pub fn warm(
+    server: &Server,
+    shape: Option<(&str, &FirstRequest)>,
+    prompt: &str,
+    pin: Option<u32>,
+) -> Result<String, String> {
     let copied = shape.and_then(|(old_prompt, first)| {
         let mut body: Value = serde_json::from_slice(&first.body).ok()?;
         if !old_prompt.is_empty() {
@@ -65,6 +72,10 @@ pub fn warm(server: &Server, shape: Option<(&str, &FirstRequest)>, prompt: &str)
             "sent the prompt as one user message (no earlier request of this agent to copy)",
         ),
     };
+    let mut body = body;
+    if let (Some(slot), Some(o)) = (pin, body.as_object_mut()) {
+        o.insert("id_slot".into(), slot.into());
+    }
     let reply = server.post_json(&path, &body, WARMUP_TIMEOUT);
     reply.ok_body(&format!("the warm-up request to {path}"))?;
     Ok(note.to_string())

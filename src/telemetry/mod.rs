@@ -1,5 +1,6 @@
 //! Stage 5: server-side truth from llama-server: `/metrics` counter deltas around each agent
-//! run, `/props` and `/slots` at run start, and the recording proxy between agent and server.
+//! run (around the whole run when trials overlap), `/props` and `/slots` at run start, and a
+//! recording proxy of its own between each trial's agent and the server.
 //!
 //! `client` talks to the server's own endpoints, `metrics` turns scrapes into deltas,
 //! `props` and `fingerprint` describe the server, `proxy` (with `capture` and `conversation`)
@@ -18,13 +19,14 @@ pub(crate) mod summary;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
 use crate::error::Error;
 use crate::model::CacheState;
-use crate::store::{ServerInfo, TrialTelemetry};
+use crate::store::{ServerDelta, ServerInfo, TrialTelemetry};
 use client::Server;
 use metrics::Counters;
 use proxy::{FirstRequest, Proxy};
@@ -35,32 +37,42 @@ pub struct TrialContext {
     /// The agent's name: a warm-up copies the shape of its previous trial's first request.
     pub agent: String,
     pub prompt: String,
+    /// Whether other trials may run beside this one: then the server's counters also count
+    /// theirs, and the trial's server figures are summed from its own requests.
+    pub overlapping: bool,
+    /// The slot the trial owns (every request pinned to it): `cold` erases it and `warm`
+    /// warms it. `None`: the server chooses, and `cold` erases every slot.
+    pub pinned_slot: Option<u32>,
 }
 
-/// Telemetry for one run against one server: started once, then begin/end around each trial.
+/// Telemetry for one run against one server: started once; each trial opens a [`TrialProbe`]
+/// of its own. Shared by the trials running at once.
 pub struct RunTelemetry {
     server: Server,
     info: ServerInfo,
     cache_state: CacheState,
-    proxy: Proxy,
-    trial: Option<OpenTrial>,
+    /// The counters when the run started: the run's own deltas are taken from them.
+    at_start: Result<Counters, String>,
     /// Each agent's latest prompt and first request, for `warm` warm-ups.
-    shapes: BTreeMap<String, (String, FirstRequest)>,
+    shapes: Mutex<BTreeMap<String, (String, FirstRequest)>>,
 }
 
-struct OpenTrial {
-    before: Result<Counters, String>,
+/// One trial's telemetry: its own recording proxy (its own port, so that every request is
+/// recorded in the trial that made it), and the counters before it when it runs alone.
+pub struct TrialProbe<'a> {
+    run: &'a RunTelemetry,
+    proxy: std::sync::Arc<Proxy>,
+    before: Option<Result<Counters, String>>,
     started: Instant,
     notes: Vec<String>,
-    agent: String,
-    prompt: String,
+    ctx: TrialContext,
 }
 
 /// How long `end_trial` waits for requests still running when the agent ended.
 const END_GRACE: Duration = Duration::from_secs(5);
 
 impl RunTelemetry {
-    /// Waits for `/health`, records `/props` and `/slots`, starts the recording proxy.
+    /// Waits for `/health`, records `/props` and `/slots` and the counters.
     pub fn start(server_url: &str, cache_state: CacheState) -> Result<RunTelemetry> {
         let server = Server::new(server_url)?;
         server.wait_healthy(client::LOAD_WAIT, client::CONNECT_WAIT)?;
@@ -79,8 +91,8 @@ impl RunTelemetry {
         if cache_state == CacheState::Cold {
             cache::check_cold(&server)?;
         }
-        let proxy = Proxy::start(server.root(), SocketAddr::from(([127, 0, 0, 1], 0)), None)?;
-        Ok(RunTelemetry { server, info, cache_state, proxy, trial: None, shapes: BTreeMap::new() })
+        let at_start = metrics::scrape(&server);
+        Ok(RunTelemetry { server, info, cache_state, at_start, shapes: Mutex::new(BTreeMap::new()) })
     }
 
     /// What the server said about itself at run start.
@@ -88,91 +100,139 @@ impl RunTelemetry {
         self.info.clone()
     }
 
-    /// The address agents are pointed at (the proxy), e.g. `http://127.0.0.1:PORT/v1`.
-    pub fn base_url(&self) -> String {
-        self.proxy.base_url()
+    pub fn url(&self) -> &str {
+        self.server.root()
     }
 
-    /// Prepares the cache as asked and snapshots the counters before the agent starts.
-    pub fn begin_trial(&mut self, ctx: &TrialContext) {
+    /// Whether the server still answers `/health` within a few seconds.
+    pub fn answers(&self) -> bool {
+        self.server.get("/health").status().is_some_and(|s| s < 500)
+    }
+
+    /// The server's counters over the run so far: its deltas since the run started.
+    pub fn run_delta(&self) -> Result<ServerDelta, String> {
+        let before = self.at_start.as_ref().map_err(|why| format!("at run start, {why}"))?;
+        let after = metrics::scrape(&self.server).map_err(|why| format!("at run end, {why}"))?;
+        metrics::delta(before, &after)
+    }
+
+    /// Prepares the cache as asked, starts the trial's own proxy and snapshots the counters
+    /// (when the trial runs alone) before the agent starts.
+    pub fn begin_trial(&self, ctx: &TrialContext) -> Result<TrialProbe<'_>> {
         let mut notes = Vec::new();
         match self.cache_state {
             CacheState::Shared => {}
             CacheState::Cold => {
-                let slots = self.info.total_slots.unwrap_or(1);
-                if let Err(why) = cache::erase_all(&self.server, slots) {
+                let erased = match ctx.pinned_slot {
+                    Some(slot) => cache::erase(&self.server, slot),
+                    None => cache::erase_all(&self.server, self.info.total_slots.unwrap_or(1)),
+                };
+                if let Err(why) = erased {
                     notes.push(format!("cache state cold: erasing the slots failed, so the cache was not cold: {why}"));
                 }
             }
             CacheState::Warm => {
-                let shape = self.shapes.get(&ctx.agent).map(|(p, f)| (p.as_str(), f));
-                if let Err(why) = cache::warm(&self.server, shape, &ctx.prompt) {
+                let shape = self.shapes.lock().unwrap().get(&ctx.agent).cloned();
+                let shape = shape.as_ref().map(|(p, f)| (p.as_str(), f));
+                if let Err(why) = cache::warm(&self.server, shape, &ctx.prompt, ctx.pinned_slot) {
                     notes.push(format!("cache state warm: the warm-up failed, so the cache was not warm: {why}"));
                 }
             }
         }
-        let before = metrics::scrape(&self.server);
-        self.proxy.begin(true);
-        self.trial = Some(OpenTrial {
-            before,
-            started: Instant::now(),
-            notes,
-            agent: ctx.agent.clone(),
-            prompt: ctx.prompt.clone(),
-        });
+        let inject = proxy::Inject { id_slot: ctx.pinned_slot, ..Default::default() };
+        let proxy = Proxy::start_with(self.server.root(), SocketAddr::from(([127, 0, 0, 1], 0)), None, inject)?;
+        let proxy = std::sync::Arc::new(proxy);
+        let before = (!ctx.overlapping).then(|| metrics::scrape(&self.server));
+        proxy.begin(true);
+        Ok(TrialProbe { run: self, proxy, before, started: Instant::now(), notes, ctx: ctx.clone() })
+    }
+}
+
+impl TrialProbe<'_> {
+    /// The address the trial's agent is pointed at (its proxy), e.g. `http://127.0.0.1:PORT/v1`.
+    pub fn base_url(&self) -> String {
+        self.proxy.base_url()
     }
 
-    /// Snapshots the counters again and collects the proxy's requests for this trial: the
-    /// telemetry part of its record.
-    pub fn end_trial(&mut self) -> TrialTelemetry {
+    /// Counts the requests the agent has sent so far (for progress lines).
+    pub fn request_count(&self) -> Box<dyn Fn() -> usize + Send + Sync> {
+        let proxy = self.proxy.clone();
+        Box::new(move || proxy.requests())
+    }
+
+    /// Collects the proxy's requests and, for a trial that ran alone, the counters' deltas:
+    /// the telemetry part of its record.
+    pub fn end(self) -> TrialTelemetry {
         // The agent's time ends now, not after the wait below for requests it left running.
-        let agent_s = self.trial.as_ref().map(|open| open.started.elapsed().as_secs_f64());
+        let agent_s = self.started.elapsed().as_secs_f64();
         let collected = self.proxy.end(END_GRACE);
-        let (Some(open), Some(agent_s)) = (self.trial.take(), agent_s) else {
-            return TrialTelemetry {
-                missing: vec!["telemetry was not started for this trial".into()],
-                ..Default::default()
-            };
-        };
-        let after = metrics::scrape(&self.server);
-        let mut missing = open.notes;
-        let server = match (&open.before, &after) {
-            (Ok(b), Ok(a)) => match metrics::delta(b, a) {
-                Ok(d) => Some(d),
-                Err(why) => {
-                    missing.push(format!("server counters: {why}"));
-                    None
-                }
-            },
-            (Err(b), Err(a)) if a == b => {
-                missing.push(format!("server counters unknown: {b}"));
-                None
-            }
-            (Err(b), _) => {
-                missing.push(format!("server counters unknown: at trial start, {b}"));
-                None
-            }
-            (_, Err(a)) => {
-                missing.push(format!(
-                    "server counters unknown: at trial end, {a}; the server stopped or failed during the trial"
-                ));
-                None
-            }
-        };
+        let run = self.run;
+        let mut missing = self.notes;
         let records = collected.records;
+        let server = match self.before {
+            Some(before) => counter_delta(&before, &metrics::scrape(&run.server), &mut missing),
+            None => {
+                // Trials overlap: the counters also count the neighbours'. The trial's figures
+                // are its own requests'; a server that went away is still noticed.
+                if let Err(why) = metrics::scrape(&run.server) {
+                    missing.push(format!(
+                        "server counters unknown: at trial end, {why}; the server stopped or failed during the trial"
+                    ));
+                }
+                Some(summary::from_requests(&records))
+            }
+        };
         missing.extend(summary::request_notes(&records, collected.unfinished, server.as_ref()));
-        if self.cache_state == CacheState::Cold {
+        if run.cache_state == CacheState::Cold {
             if let Some(c) = records.first().and_then(|r| r.cache_n).filter(|&c| c > 0) {
                 missing.push(format!(
-                    "cache state cold: the first request found {c} tokens cached although every slot was erased: \
+                    "cache state cold: the first request found {c} tokens cached although its slots were erased: \
                      llama-server's host-memory prompt cache kept them; start it with --cache-ram 0 for cold trials"
                 ));
             }
         }
         if let Some(first) = collected.first_request {
-            self.shapes.insert(open.agent, (open.prompt, first));
+            run.shapes.lock().unwrap().insert(self.ctx.agent.clone(), (self.ctx.prompt.clone(), first));
         }
         let timing = Some(summary::time_split(&records, agent_s));
-        TrialTelemetry { server, requests: records, timing, missing, ..Default::default() }
+        TrialTelemetry {
+            server,
+            requests: records,
+            timing,
+            missing,
+            server_url: Some(run.server.root().to_string()),
+            pinned_slot: self.ctx.pinned_slot,
+        }
+    }
+}
+
+/// The counters' deltas around a trial that ran alone; what is unknown goes to `missing`.
+fn counter_delta(
+    before: &Result<Counters, String>,
+    after: &Result<Counters, String>,
+    missing: &mut Vec<String>,
+) -> Option<ServerDelta> {
+    match (before, after) {
+        (Ok(b), Ok(a)) => match metrics::delta(b, a) {
+            Ok(d) => Some(d),
+            Err(why) => {
+                missing.push(format!("server counters: {why}"));
+                None
+            }
+        },
+        (Err(b), Err(a)) if a == b => {
+            missing.push(format!("server counters unknown: {b}"));
+            None
+        }
+        (Err(b), _) => {
+            missing.push(format!("server counters unknown: at trial start, {b}"));
+            None
+        }
+        (_, Err(a)) => {
+            missing.push(format!(
+                "server counters unknown: at trial end, {a}; the server stopped or failed during the trial"
+            ));
+            None
+        }
     }
 }

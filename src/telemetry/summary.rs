@@ -45,6 +45,29 @@ pub fn time_split(records: &[RequestRecord], agent_s: f64) -> TimeSplit {
     }
 }
 
+/// A trial's server figures summed from its own requests (trials overlapped, so the counters
+/// are not its own): prefill and decode rates from the requests' own times.
+pub fn from_requests(records: &[RequestRecord]) -> ServerDelta {
+    let sum_n = |f: fn(&RequestRecord) -> Option<u64>| records.iter().filter_map(f).sum::<u64>() as f64;
+    let sum_ms = |f: fn(&RequestRecord) -> Option<f64>| records.iter().filter_map(f).sum::<f64>() / 1000.0;
+    let mut d = ServerDelta {
+        prompt_tokens: sum_n(|r| r.prompt_n),
+        cached_tokens: sum_n(|r| r.cache_n),
+        prompt_seconds: sum_ms(|r| r.prompt_ms),
+        predicted_tokens: sum_n(|r| r.predicted_n),
+        predicted_seconds: sum_ms(|r| r.predicted_ms),
+        n_decode: 0.0,
+        from_requests: true,
+        ..Default::default()
+    };
+    let rate = |t: f64, s: f64| (t > 0.0 && s > 0.0).then(|| t / s);
+    d.prefill_tps = rate(d.prompt_tokens, d.prompt_seconds);
+    d.decode_tps = rate(d.predicted_tokens, d.predicted_seconds);
+    let seen = d.prompt_tokens + d.cached_tokens;
+    d.cache_hit_ratio = (seen > 0.0).then(|| d.cached_tokens / seen);
+    d
+}
+
 /// Sentences on what the requests leave unknown, and on counters that the requests do not
 /// account for.
 pub fn request_notes(records: &[RequestRecord], unfinished: usize, server: Option<&ServerDelta>) -> Vec<String> {

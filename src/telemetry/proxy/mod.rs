@@ -198,6 +198,11 @@ impl Proxy {
         format!("http://{}/v1", self.addr)
     }
 
+    /// Requests of the open trial so far, answered or not.
+    pub fn requests(&self) -> usize {
+        self.shared.book.lock().unwrap().records.len() + self.shared.in_flight.load(Ordering::SeqCst)
+    }
+
     /// Starts collecting a new trial's requests (dropping anything not collected).
     pub fn begin(&self, keep: bool) {
         let mut b = self.shared.book.lock().unwrap();

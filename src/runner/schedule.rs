@@ -1,0 +1,206 @@
+//! Starting trials as the jobs and the servers allow: up to `jobs` at once, each on the server
+//! with the most free slots, each saved the moment it finishes. A Ctrl-C stops the agents of
+//! every trial in flight (they are not kept; `--resume` runs them again), a server that stops
+//! answering leaves the pool, and an error in one trial lets the others finish first.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::Result;
+use chrono::Utc;
+
+use super::limit::Limit;
+use super::pool::{Assignment, Pool};
+use super::{trial, Shared};
+use crate::error::Error;
+use crate::grade::Grade;
+use crate::model::{CacheState, TrialKey};
+use crate::progress::{LineId, Progress};
+use crate::store::{RunRecord, RunStatus, TrialRecord};
+
+/// A trial that ended, as its thread hands it back.
+struct Done<'k> {
+    key: &'k TrialKey,
+    assignment: Assignment,
+    line: LineId,
+    result: Result<Option<TrialRecord>>,
+}
+
+/// How often the lines of the trials in flight are refreshed.
+const TICK: Duration = Duration::from_millis(500);
+
+pub(super) fn run_trials(sh: &Shared, mut run: RunRecord, jobs: usize) -> Result<RunRecord> {
+    let plan = sh.plan;
+    let cancel = sh.cancel;
+    let todo = plan.pending(&run);
+    let progress = Progress::new(todo.len(), run.trials.len());
+
+    // The starter's outcomes, once per problem, before any trial: every trial's flips are
+    // measured against them. Each problem folder's hash, too: grading reads the frozen tests
+    // from it, so a change during a trial (an agent outside the sandbox writing into it) voids
+    // that trial and stops the run.
+    let mut starters: BTreeMap<String, Grade> = BTreeMap::new();
+    let mut fingerprints: BTreeMap<String, String> = BTreeMap::new();
+    for key in &todo {
+        if cancel.load(Ordering::SeqCst) || starters.contains_key(&key.problem) {
+            continue;
+        }
+        let problem = plan.problem(&key.problem);
+        progress.note(&format!("grading the starter of {}", problem.name));
+        let cache = plan.store.root.join(".cache");
+        let g = crate::grade::starter::outcomes(sh.grader, sh.pytest_version, problem, &cache, cancel)?;
+        if g.interrupted {
+            break;
+        }
+        // A test file that does not parse, or tests that cannot import the package, collect
+        // as fewer tests (one error each) than the suite has: every trial would be wrong.
+        let first_error =
+            g.tests.iter().find(|t| t.outcome == crate::store::Outcome::Error).and_then(|t| t.message.as_deref());
+        problem.check_collected(g.total, g.error.as_deref().or(first_error))?;
+        starters.insert(problem.name.clone(), g);
+        fingerprints.insert(problem.name.clone(), problem.fingerprint()?);
+    }
+
+    // Under `cold` or `warm` with trials at once, each trial owns a slot: its cache is then
+    // prepared without touching a neighbour's.
+    let own_slots = jobs > 1 && plan.cache_state != CacheState::Shared && !sh.servers.is_empty();
+    let mut pool = Pool::new(sh.servers, own_slots);
+    let grade_limit = Limit::new(plan.grade_jobs);
+    let run_dir = plan.store.run_dir(&run.run_id);
+    let mut failure: Option<anyhow::Error> = None;
+    let (tx, rx) = mpsc::channel::<Done>();
+
+    std::thread::scope(|scope| {
+        let mut queue = todo.iter().filter(|k| starters.contains_key(&k.problem)).peekable();
+        let mut in_flight = 0usize;
+        loop {
+            let stopping = failure.is_some() || cancel.load(Ordering::SeqCst) || pool.all_dropped();
+            while !stopping && in_flight < jobs {
+                let Some(&key) = queue.peek() else { break };
+                let Some(assignment) = pool.pick() else { break };
+                queue.next();
+                let telemetry = assignment.server.map(|i| &sh.servers[i]);
+                let line = progress.start(key, telemetry.map(|t| t.url()));
+                let ctx = trial::Context {
+                    plan,
+                    problem: plan.problem(&key.problem),
+                    starter: &starters[&key.problem],
+                    grader: sh.grader,
+                    grade_limit: &grade_limit,
+                    run_dir: run_dir.clone(),
+                    cancel,
+                    telemetry,
+                    overlapping: jobs > 1,
+                    pinned_slot: assignment.slot,
+                    progress: &progress,
+                    line,
+                };
+                let tx = tx.clone();
+                scope.spawn(move || {
+                    let result = trial::run(&ctx, key);
+                    let _ = tx.send(Done { key, assignment, line, result });
+                });
+                in_flight += 1;
+            }
+            if in_flight == 0 {
+                break;
+            }
+            let done = match rx.recv_timeout(TICK) {
+                Ok(done) => done,
+                Err(_) => {
+                    progress.tick();
+                    continue;
+                }
+            };
+            in_flight -= 1;
+            pool.release(done.assignment);
+            let record = match done.result {
+                Ok(Some(r)) => r,
+                Ok(None) => {
+                    // Interrupted mid-trial: nothing of it is kept; resume runs it again.
+                    progress.abandon(done.line);
+                    continue;
+                }
+                Err(e) => {
+                    progress.abandon(done.line);
+                    failure.get_or_insert(e.context(format!("trial {}", done.key.id())));
+                    continue;
+                }
+            };
+            let problem = plan.problem(&done.key.problem);
+            let mut r = record;
+            let tampered = match problem.fingerprint() {
+                Ok(now) => now != fingerprints[&problem.name],
+                Err(e) => {
+                    failure.get_or_insert(e);
+                    true
+                }
+            };
+            if tampered {
+                let msg = format!(
+                    "the problem folder {} changed during this trial, so its grade is void",
+                    problem.dir.display()
+                );
+                r.grade.resolved = false;
+                r.error = Some(match r.error.take() {
+                    Some(e) => format!("{e}; {msg}"),
+                    None => msg,
+                });
+                failure.get_or_insert(anyhow::anyhow!(
+                    "the problem folder {} changed during trial {} (an agent wrote outside its workdir): \
+                         restore it (e.g. `git checkout -- {}`) and run agents with --isolation sandbox",
+                    problem.dir.display(),
+                    done.key.id(),
+                    problem.dir.display()
+                ));
+            }
+            progress.finish(done.line, &r);
+            if let Err(e) = plan.store.save_trial(&run.run_id, &r) {
+                failure.get_or_insert(e);
+            }
+            run.trials.push(r);
+            // A server that stopped answering leaves the pool; its trials in flight keep
+            // their grades, their telemetry marked missing.
+            if let Some(i) = done.assignment.server {
+                if !pool.is_dropped(i) && !sh.servers[i].answers() {
+                    let why = format!("stopped answering /health during trial {}", done.key.id());
+                    progress.note(&format!("server {} {why}: the run goes on without it", sh.servers[i].url()));
+                    pool.drop_server(i, why);
+                }
+            }
+        }
+    });
+    progress.done();
+
+    // In the plan's order, as a run of one trial at a time lists them.
+    run.trials.sort_by_key(|t| plan.order(&t.key()));
+    run.servers = pool.uses(sh.servers);
+    run.ended_at = Some(Utc::now());
+    let cancelled = cancel.load(Ordering::SeqCst);
+    run.status = if cancelled || failure.is_some() || !plan.pending(&run).is_empty() {
+        RunStatus::Interrupted
+    } else {
+        RunStatus::Finished
+    };
+    if failure.is_none() && !cancelled && pool.all_dropped() && !plan.pending(&run).is_empty() {
+        failure = Some(
+            Error::Environment(format!(
+                "every server of the pool stopped answering, with {} trial(s) left: the finished ones are saved; \
+                 restart the servers and continue with `fixbench run --resume {}`",
+                plan.pending(&run).len(),
+                run.run_id
+            ))
+            .into(),
+        );
+    }
+    if run.status == RunStatus::Finished {
+        plan.store.seal(&run)?;
+    }
+    plan.store.save_header(&run)?;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(run),
+    }
+}
