@@ -120,25 +120,41 @@ impl BuiltinAgent {
 }
 
 /// How many trials run at once: a count, or `auto` (the servers' total slots, else the cores).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(untagged)]
+/// Written `4` or `"auto"` in TOML and JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Jobs {
     Count(std::num::NonZeroUsize),
-    #[serde(with = "auto")]
     Auto,
 }
 
-mod auto {
-    pub fn serialize<S: serde::Serializer>(s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("auto")
-    }
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<(), D::Error> {
-        let s = <String as serde::Deserialize>::deserialize(d)?;
-        if s == "auto" {
-            Ok(())
-        } else {
-            Err(serde::de::Error::custom(format!("`{s}` is neither a number of trials nor `auto`")))
+impl serde::Serialize for Jobs {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Jobs::Count(n) => s.serialize_u64(n.get() as u64),
+            Jobs::Auto => s.serialize_str("auto"),
         }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Jobs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Jobs, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Jobs;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number of trials at once (1 or more) or \"auto\"")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Jobs, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Jobs, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Jobs, E> {
+                v.parse().map_err(|_| E::custom(format!("jobs = {v}: give 1 or more trials at once, or \"auto\"")))
+            }
+        }
+        d.deserialize_any(Visitor)
     }
 }
 

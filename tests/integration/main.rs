@@ -3,7 +3,9 @@
 mod agents;
 mod bad_input;
 mod grading;
+mod jobs;
 mod llama;
+mod pool;
 mod real_agents;
 mod report;
 mod runner;
