@@ -106,8 +106,8 @@ fn a_pool_of_two_servers_shares_the_trials_and_goes_on_when_one_dies() {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         assert!(Instant::now() < deadline, "no trial on the second server finished");
-        let on_b = std::fs::read_dir(sb.results()).ok().and_then(|mut runs| {
-            let dir = runs.next()?.ok()?.path();
+        let on_b = std::fs::read_dir(sb.results()).ok().and_then(|runs| {
+            let dir = runs.filter_map(|e| e.ok()).map(|e| e.path()).find(|p| p.join("run.json").is_file())?;
             Some(trial_files(&dir).iter().any(|(_, t)| t["server_url"] == b.url()))
         });
         if on_b == Some(true) {
