@@ -10,6 +10,7 @@ mod runner;
 mod sandbox;
 mod server_build;
 mod settings;
+mod slots;
 mod store;
 mod sweep;
 mod telemetry;
