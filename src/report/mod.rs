@@ -1,7 +1,8 @@
 //! Reports: everything that reads the results store and prints, exports or plots it.
 //!
 //! `runs` loads what the store holds, `group` says what trials are grouped by and measured
-//! with, `stats` holds the statistics, and each command (`show`, `history`, `compare`, `gate`,
+//! with, `stats` holds the statistics, `slots` reads which slot served each request and how
+//! long requests waited for one, and each command (`show`, `history`, `compare`, `gate`,
 //! `baseline`, `junit`, `plot`) turns that into output; `format` has one file per output format
 //! of `compare`, `plot` one file per chart kind.
 
@@ -15,6 +16,7 @@ pub mod junit;
 pub mod plot;
 pub mod runs;
 pub mod show;
+pub mod slots;
 pub mod stats;
 #[cfg(any(test, feature = "synth"))]
 pub mod synth;

@@ -1,11 +1,14 @@
-//! `fixbench show RUN_ID`: the run's header, its table, and each trial's details: tests
-//! flipped, exit, timeout, isolation, cache state, server figures, and where its logs are.
+//! `fixbench show RUN_ID`: the run's header (with its trials at once and each server of its
+//! pool), its table, and each trial's details: tests flipped, exit, timeout, isolation, cache
+//! state, server figures, the slots it used and its wait for one, the turns it prefilled again
+//! after its conversation moved slot, and where its logs are.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use super::group::{self, NO_SERVER};
-use crate::store::{Outcome, RunRecord, TrialRecord, RUN_FILE};
+use super::slots::{self, Pool};
+use crate::store::{Outcome, RunRecord, ServerUse, TrialRecord, RUN_FILE};
 
 /// The whole `show` text; `run_dir` is where the trials' files are.
 pub fn render(run: &RunRecord, run_dir: &Path) -> String {
@@ -13,8 +16,9 @@ pub fn render(run: &RunRecord, run_dir: &Path) -> String {
     out.push('\n');
     out.push_str(&super::table::run_table(run));
     out.push('\n');
+    let pool = Pool::of(run);
     for t in &run.trials {
-        out.push_str(&trial_details(t, run_dir));
+        out.push_str(&trial_details(t, run, &pool, run_dir));
         out.push('\n');
     }
     out
@@ -63,6 +67,9 @@ fn header(run: &RunRecord, run_dir: &Path) -> String {
             }
         }
     }
+    for u in &run.servers {
+        let _ = writeln!(s, "{}", server_use(u));
+    }
     let c = &run.config;
     let agents: Vec<String> = c.agents.iter().map(|a| a.name.clone()).collect();
     let _ = writeln!(
@@ -75,14 +82,48 @@ fn header(run: &RunRecord, run_dir: &Path) -> String {
         c.isolation,
         c.cache_state
     );
+    if let Some(j) = c.jobs {
+        let _ = writeln!(s, "jobs: {j} trial(s) at once");
+    }
     let _ = writeln!(s, "record: {}", run_dir.join(RUN_FILE).display());
+    s
+}
+
+/// One server of the run's pool over the whole run: `pool server URL: 2 slot(s), 6 trial(s);
+/// prompt 12,000 tokens, cached 8,000, predicted 3,000; dropped: why`.
+fn server_use(u: &ServerUse) -> String {
+    let tokens = |x: f64| slots::thousands(x.max(0.0).round() as u64);
+    let mut s = format!(
+        "pool server {}: {} slot(s), {} trial(s)",
+        u.url,
+        u.total_slots.map(|n| n.to_string()).unwrap_or_else(|| "?".into()),
+        u.trials
+    );
+    match &u.metrics {
+        Some(m) => {
+            let _ = write!(
+                s,
+                "; prompt {} tokens, cached {}, predicted {}",
+                tokens(m.prompt_tokens),
+                tokens(m.cached_tokens),
+                tokens(m.predicted_tokens)
+            );
+        }
+        None if u.missing.is_empty() => s.push_str("; no /metrics figures"),
+        None => {
+            let _ = write!(s, "; no /metrics figures: {}", u.missing.join("; "));
+        }
+    }
+    if let Some(why) = &u.dropped {
+        let _ = write!(s, "; dropped: {why}");
+    }
     s
 }
 
 /// How many failing tests' messages are listed per trial.
 const FAILURES_SHOWN: usize = 5;
 
-fn trial_details(t: &TrialRecord, run_dir: &Path) -> String {
+fn trial_details(t: &TrialRecord, run: &RunRecord, pool: &Pool, run_dir: &Path) -> String {
     let mut s = String::new();
     let verdict = if t.grade.void.is_some() {
         "VOID (grade not believed)"
@@ -148,6 +189,18 @@ fn trial_details(t: &TrialRecord, run_dir: &Path) -> String {
         let _ = writeln!(s, "   … and {} more failing test(s)", failing.len() - FAILURES_SHOWN);
     }
     let _ = writeln!(s, "   server: {}", server_line(t));
+    if let Some(line) = slot_line(t, run.servers.len() > 1) {
+        let _ = writeln!(s, "   slots: {line}");
+    }
+    let thrash = slots::thrash(t);
+    if !thrash.is_empty() {
+        let _ = writeln!(
+            s,
+            "   slot thrash: {}; fix: {}",
+            slots::sentence("its", &thrash),
+            slots::thrash_fix(pool, &thrash)
+        );
+    }
     if !t.telemetry.missing.is_empty() {
         let _ = writeln!(s, "   telemetry missing: {}", t.telemetry.missing.join("; "));
     }
@@ -188,10 +241,127 @@ fn server_line(t: &TrialRecord) -> String {
     s
 }
 
+/// How many slots of a trial's sequence are shown before it is cut short.
+const SLOTS_SHOWN: usize = 12;
+
+/// The slots a trial's requests went to and how long they waited for one: `0→1; waited 3.2 s
+/// for a slot`; `None` when its requests recorded neither (runs made before either was kept).
+fn slot_line(t: &TrialRecord, pool_of_servers: bool) -> Option<String> {
+    let used = slots::slots_used(t);
+    let wait = slots::trial_wait(t);
+    if used.is_empty() && wait.is_none() && t.telemetry.pinned_slot.is_none() {
+        return None;
+    }
+    let mut s = match (t.telemetry.pinned_slot, used.as_slice()) {
+        (Some(p), _) => format!("{p} (pinned)"),
+        (None, []) => "unknown".into(),
+        (None, u) => {
+            let shown: Vec<String> = u.iter().take(SLOTS_SHOWN).map(|n| n.to_string()).collect();
+            let more = if u.len() > SLOTS_SHOWN { "→…" } else { "" };
+            format!("{}{more}", shown.join("→"))
+        }
+    };
+    match wait {
+        Some(w) => {
+            let _ = write!(s, "; waited {:.1} s for a slot", w.ms / 1000.0);
+            if w.recorded < w.requests {
+                let _ = write!(s, " ({} of {} requests recorded it)", w.recorded, w.requests);
+            }
+        }
+        None => s.push_str("; wait for a slot unknown"),
+    }
+    if let (true, Some(url)) = (pool_of_servers, &t.telemetry.server_url) {
+        let _ = write!(s, "; on {url}");
+    }
+    Some(s)
+}
+
 fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
     }
     let cut: String = s.chars().take(max).collect();
     format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::synth;
+    use crate::store::{RequestRecord, ServerDelta, ServerInfo};
+
+    fn req(turn: u32, slot: Option<u32>, re: u64, queue_ms: Option<f64>) -> RequestRecord {
+        RequestRecord {
+            offset_ms: turn as f64 * 5000.0,
+            total_ms: 1000.0,
+            status: 200,
+            prompt_n: Some(re + 20),
+            cache_n: Some(100),
+            reprefilled_tokens: (turn > 0).then_some(re),
+            conversation: Some(0),
+            turn: Some(turn),
+            slot,
+            queue_ms,
+            ..Default::default()
+        }
+    }
+
+    fn run() -> RunRecord {
+        let mut r = synth::run_record("r1", chrono::Utc::now(), &["pi".to_string()]);
+        r.config.jobs = Some(4);
+        r.server = Some(ServerInfo { url: "http://a:8080".into(), total_slots: Some(2), ..Default::default() });
+        r.servers = vec![ServerUse {
+            url: "http://a:8080".into(),
+            total_slots: Some(2),
+            trials: 2,
+            metrics: Some(ServerDelta {
+                prompt_tokens: 12_000.0,
+                cached_tokens: 8_000.0,
+                predicted_tokens: 3_000.0,
+                ..Default::default()
+            }),
+            dropped: Some("stopped answering: connection refused".into()),
+            ..Default::default()
+        }];
+        let mut moved = synth::trial("expr_calc", "pi", 0, 11, 15, 11);
+        moved.telemetry.requests =
+            vec![req(0, Some(0), 0, Some(200.0)), req(1, Some(1), 2104, Some(3000.0)), req(2, Some(1), 0, None)];
+        let old = synth::trial("expr_calc", "pi", 1, 11, 15, 11);
+        r.trials = vec![moved, old];
+        r
+    }
+
+    #[test]
+    fn jobs_the_pool_slots_waits_and_thrash_are_shown_when_recorded() {
+        let text = render(&run(), Path::new("/r"));
+        assert!(text.contains("\njobs: 4 trial(s) at once\n"), "{text}");
+        assert!(
+            text.contains(
+                "\npool server http://a:8080: 2 slot(s), 2 trial(s); prompt 12,000 tokens, cached 8,000, predicted \
+                 3,000; dropped: stopped answering: connection refused\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("\n   slots: 0→1; waited 3.2 s for a slot (2 of 3 requests recorded it)\n"), "{text}");
+        assert!(
+            text.contains(
+                "\n   slot thrash: its conversation moved from slot 0 to slot 1 and re-prefilled 2,104 tokens; fix: \
+                 -np ≥ --jobs (--jobs 4 with -np 2"
+            ),
+            "{text}"
+        );
+        // The trial that recorded neither gets no slot lines; nothing is shown as zero.
+        let old = text.split("── expr_calc/pi/1 ").nth(1).unwrap();
+        assert!(!old.contains("slots:") && !old.contains("slot thrash"), "{old}");
+    }
+
+    #[test]
+    fn an_unknown_wait_is_said_so() {
+        let mut t = synth::trial("expr_calc", "pi", 0, 11, 15, 11);
+        t.telemetry.requests = vec![req(0, Some(3), 0, None)];
+        assert_eq!(slot_line(&t, false).as_deref(), Some("3; wait for a slot unknown"));
+        t.telemetry.pinned_slot = Some(3);
+        t.telemetry.server_url = Some("http://b:8080".into());
+        assert_eq!(slot_line(&t, true).as_deref(), Some("3 (pinned); wait for a slot unknown; on http://b:8080"));
+    }
 }

@@ -1,10 +1,12 @@
 //! Judging the evidence: one function per check, each adding its findings (plain data in,
 //! findings out, so each check is tested without a server). `server` reads the server's own
-//! endpoints, `run` a stored run's requests, `sandbox` this machine.
+//! endpoints, `run` a stored run's requests, `slots` the slots they went to and waited for,
+//! `sandbox` this machine.
 
 mod run;
 mod sandbox;
 mod server;
+mod slots;
 
 use serde::Serialize;
 
@@ -30,7 +32,8 @@ pub enum Kind {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Finding {
     pub kind: Kind,
-    /// Which check: `slots`, `context`, `reprefill`, `prompt_cache`, `queue`, `sandbox`, …
+    /// Which check: `slots`, `context`, `reprefill`, `prompt_cache`, `queue`, `slot_thrash`,
+    /// `slot_wait`, `sandbox`, …
     pub check: &'static str,
     pub message: String,
     /// The server flag, client setting or machine setup that fixes it.
@@ -63,7 +66,15 @@ pub fn diagnose(ev: &Evidence) -> Vec<Finding> {
     if let Some(facts) = &facts {
         run::reprefill(facts, &mut f);
         run::follow_ups_uncached(facts, &mut f);
-        run::queue(ev, facts, &mut f);
+        if let Some(run) = &ev.run {
+            slots::thrash(run, facts, &mut f);
+            slots::wait(run, facts, &mut f);
+        }
+        // The wait estimated from time to first token, for runs whose requests did not record
+        // their wait for a slot (`slots::wait` reads that where they did).
+        if !ev.run.as_ref().is_some_and(|r| crate::report::slots::run_wait(r).is_some()) {
+            run::queue(ev, facts, &mut f);
+        }
         run::time(facts, &mut f);
     }
     sandbox::sandbox(ev, &mut f);
@@ -201,5 +212,20 @@ mod tests {
         a.total_ms = 6000.0;
         let f = diagnose(&ev(props(1, 4096), Some(run_with(vec![a]))));
         assert!(find(&f, "queue", Kind::Cost).unwrap().message.contains("5.0 s"));
+    }
+
+    #[test]
+    fn a_recorded_wait_for_a_slot_replaces_the_estimate_from_ttft() {
+        let mut a = req(0, 0, 0.0, 100, 0, 0);
+        a.ttft_ms = Some(5100.0);
+        a.total_ms = 6000.0;
+        a.queue_ms = Some(5000.0);
+        a.slot = Some(0);
+        let f = diagnose(&ev(props(1, 4096), Some(run_with(vec![a]))));
+        assert!(find(&f, "queue", Kind::Cost).is_none(), "{f:?}");
+        // 5 s of the trial's 58 s of agent time.
+        let x = find(&f, "slot_wait", Kind::Ok).expect("slot wait finding");
+        assert!(x.message.starts_with("trials waited 8.6% of their agent time for a slot"), "{}", x.message);
+        assert!(find(&f, "slot_thrash", Kind::Ok).is_some(), "{f:?}");
     }
 }
