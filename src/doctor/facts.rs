@@ -26,12 +26,14 @@ pub(super) struct RunFacts {
     /// Most requests running at once within one trial.
     pub(super) max_requests: u64,
     pub(super) queued_s: f64,
+    /// Trials that ran at once (`--jobs`; 1 in runs made before it existed).
+    pub(super) jobs: u64,
 }
 
 impl RunFacts {
     pub(super) fn of(run: Option<&RunRecord>) -> Option<RunFacts> {
         let run = run?;
-        let mut r = RunFacts::default();
+        let mut r = RunFacts { jobs: run.config.jobs.unwrap_or(1).max(1) as u64, ..Default::default() };
         let (mut p_tokens, mut p_ms) = (0u64, 0.0f64);
         for t in run.trials.iter().filter(|t| !t.telemetry.requests.is_empty() || t.telemetry.timing.is_some()) {
             r.trials += 1;

@@ -25,7 +25,14 @@ pub(super) fn reprefill(facts: &RunFacts, f: &mut Vec<Finding>) {
                 facts.prefilled,
                 evicted_share * 100.0
             ),
-            Some("-np 1 when one agent runs at a time; else a larger --cache-ram MiB keeps evicted prompts in memory"),
+            Some(&if facts.jobs > 1 {
+                format!(
+                    "-np ≥ --jobs ({}) so that each trial's conversation keeps a slot; else a larger --cache-ram MiB keeps evicted prompts in memory",
+                    facts.jobs
+                )
+            } else {
+                "-np 1 when one agent runs at a time; else a larger --cache-ram MiB keeps evicted prompts in memory".into()
+            }),
         ));
     } else {
         let rest = if facts.reprefilled_uncached > 0 {

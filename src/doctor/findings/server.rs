@@ -59,7 +59,8 @@ pub(super) fn slots(ev: &Evidence, facts: &Option<RunFacts>, f: &mut Vec<Finding
     let Some(n) = prop_u64(ev, "/total_slots") else {
         return;
     };
-    match facts.as_ref().map(|r| r.max_conversations) {
+    // Conversations going at once within one trial, times the trials at once.
+    match facts.as_ref().map(|r| r.max_conversations * r.jobs) {
         Some(m) if m > 0 && n > m => f.push(Finding::new(
             Kind::Cost,
             "slots",
