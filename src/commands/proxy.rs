@@ -88,7 +88,8 @@ pub fn command(args: ProxyArgs) -> Result<i32> {
     Ok(crate::exit_codes::OK)
 }
 
-/// One request as a line: `POST /v1/chat/completions 200 stream ttft 120 ms total 900 ms …`.
+/// One request as a line: `POST /v1/chat/completions 200 stream ttft 120 ms total 900 ms queued
+/// 3 ms slot 0 …` (the wait for a slot and the slot, when known).
 pub fn describe(r: &RequestRecord) -> String {
     let mut s = format!("{} {} {} {}", r.start.format("%H:%M:%S"), r.method, r.path, r.status);
     if r.stream {
@@ -98,6 +99,12 @@ pub fn describe(r: &RequestRecord) -> String {
         s.push_str(&format!(" ttft {t:.0} ms"));
     }
     s.push_str(&format!(" total {:.0} ms", r.total_ms));
+    if let Some(q) = r.queue_ms {
+        s.push_str(&format!(" queued {q:.0} ms"));
+    }
+    if let Some(n) = r.slot {
+        s.push_str(&format!(" slot {n}"));
+    }
     if let (Some(p), Some(c)) = (r.prompt_n, r.cache_n) {
         s.push_str(&format!(" prompt {p} cached {c}"));
     }
@@ -141,5 +148,22 @@ mod tests {
             line.ends_with("POST /v1/chat/completions 200 total 900 ms prompt 30 cached 0 gen 64 ABANDONED at 120 ms"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn a_request_that_waited_for_a_slot_says_how_long_and_which() {
+        let r = RequestRecord {
+            method: "POST".into(),
+            path: "/v1/chat/completions".into(),
+            status: 200,
+            stream: true,
+            ttft_ms: Some(1450.0),
+            total_ms: 2000.0,
+            queue_ms: Some(1204.6),
+            slot: Some(1),
+            ..Default::default()
+        };
+        let line = describe(&r);
+        assert!(line.ends_with("200 stream ttft 1450 ms total 2000 ms queued 1205 ms slot 1"), "{line}");
     }
 }

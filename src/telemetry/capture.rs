@@ -1,6 +1,7 @@
 //! Reading a response as it passes through the proxy, without holding it back: the moment of
-//! the first token of a stream, and the server's `timings` / `usage` from the final event or
-//! the JSON body.
+//! the first token of a stream, the server's `timings` / `usage` from the final event or the
+//! JSON body, and the slot that served it (`__verbose.id_slot`, when the request asked for
+//! `verbose`).
 
 use std::time::Instant;
 
@@ -20,6 +21,9 @@ pub struct Observed {
     pub predicted_ms: Option<f64>,
     /// The `error.message` of an error body or error event.
     pub error: Option<String>,
+    /// The slot that served the request: `__verbose.id_slot`, on a plain answer's top level or
+    /// on a stream's `finish_reason` event (llama-server's partial events say -1: not told).
+    pub slot: Option<u32>,
 }
 
 /// Watches one response body, chunk by chunk.
@@ -99,9 +103,10 @@ impl Capture {
         if contains(data, b"\"message_stop\"") || contains(data, b"\"response.completed\"") {
             self.ended = true;
         }
-        // After the first token only the events that can carry counts are parsed.
+        // After the first token only the events that can carry counts or the slot are parsed.
         if self.observed.first_token.is_some()
             && !contains(data, b"\"timings\"")
+            && !contains(data, b"\"__verbose\"")
             && !contains(data, b"\"usage\"")
             && !contains(data, b"\"error\"")
         {
@@ -127,6 +132,9 @@ impl Capture {
             v.get("usage").or_else(|| response.and_then(|r| r.get("usage"))).or_else(|| v.pointer("/message/usage"));
         if let Some(u) = usage.filter(|u| u.is_object()) {
             self.usage.push(u.clone());
+        }
+        if let Some(slot) = v.pointer("/__verbose/id_slot").and_then(Value::as_u64) {
+            self.observed.slot = u32::try_from(slot).ok();
         }
         if let Some(e) = v.get("error") {
             let msg = e.get("message").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| e.to_string());
@@ -289,6 +297,43 @@ mod tests {
         let o = c.finish();
         assert_eq!(o.first_token, Some(t0 + Duration::from_millis(20)));
         assert_eq!((o.prompt_n, o.cache_n, o.predicted_n), (Some(3), Some(20), Some(9)));
+    }
+
+    #[test]
+    fn the_slot_is_read_from_the_finish_event_of_a_stream() {
+        let t0 = Instant::now();
+        let mut c = Capture::new(Some("text/event-stream"));
+        // `/v1/completions` partials carry `__verbose` too, with the slot unset (-1); the
+        // `finish_reason` event's `__verbose` need not hold "timings" to be read.
+        feed_all(
+            &mut c,
+            &[
+                "data: {\"choices\":[{\"text\":\"a\"}],\"__verbose\":{\"id_slot\":-1}}\n\n",
+                "data: {\"choices\":[{\"text\":\"b\"}],\"__verbose\":{\"id_slot\":-1}}\n\n",
+                "data: {\"choices\":[{\"finish_reason\":\"stop\",\"delta\":{}}],\"__verbose\":{\"id_slot\":3,\"prompt\":\"hi\"}}\n\n",
+                "data: {\"choices\":[{\"text\":\"\"}],\"__verbose\":{\"id_slot\":-1}}\n\n",
+                "data: [DONE]\n\n",
+            ],
+            t0,
+        );
+        assert_eq!(c.finish().slot, Some(3));
+        let mut c = Capture::new(Some("text/event-stream"));
+        c.feed(b"data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\n", t0);
+        assert_eq!(c.finish().slot, None, "not said, not guessed");
+    }
+
+    #[test]
+    fn the_slot_of_a_plain_answer_is_its_top_level_verbose_object() {
+        let mut c = Capture::new(Some("application/json"));
+        c.feed(
+            br#"{"choices":[],"__verbose":{"id_slot":1,"timings":{"prompt_n":99}},"timings":{"prompt_n":2}}"#,
+            Instant::now(),
+        );
+        let o = c.finish();
+        assert_eq!((o.slot, o.prompt_n), (Some(1), Some(2)), "the top-level timings, not the verbose copy");
+        let mut c = Capture::new(Some("application/json"));
+        c.feed(br#"{"choices":[],"id_slot":1}"#, Instant::now());
+        assert_eq!(c.finish().slot, None);
     }
 
     #[test]

@@ -1,16 +1,19 @@
 //! Server-side truth against a real llama-server (SmolLM2 on CPU) with the scripted
 //! multi-turn agent: counter deltas, the recording proxy, re-prefill, cache states, a server
 //! that dies mid-trial, the fingerprint on `--resume`, `fixbench proxy` and `fixbench doctor`,
-//! and requests whose client hangs up (the proxy driven directly).
+//! requests whose client hangs up, and the slot each request got and its wait for it (the
+//! proxy driven directly).
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+use fixbench::store::RequestRecord;
 use fixbench::telemetry::client::Server;
 use fixbench::telemetry::metrics::{self, Counters};
-use fixbench::telemetry::proxy::Proxy;
+use fixbench::telemetry::proxy::{Inject, Proxy};
 use serde_json::Value;
 
 use crate::llama::{free_port, multiturn_cmd, LlamaServer};
@@ -310,6 +313,7 @@ fn proxy_command_records_openai_and_anthropic_requests() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("POST /v1/chat/completions 200 stream ttft"), "one line per request: {stderr}");
+    assert!(stderr.contains(" queued ") && stderr.contains(" slot 0 "), "the wait for a slot and the slot: {stderr}");
 
     // Every request is logged; the readiness polls of /health are left out here.
     let lines: Vec<Value> = std::fs::read_to_string(&log)
@@ -322,6 +326,8 @@ fn proxy_command_records_openai_and_anthropic_requests() {
     assert_eq!((u(&lines[1]["conversation"]), u(&lines[1]["turn"])), (0, 1));
     assert!(u(&lines[1]["cache_n"]) > 0);
     assert!(lines[1]["ttft_ms"].as_f64().unwrap() < lines[1]["total_ms"].as_f64().unwrap());
+    assert_eq!(lines[1]["slot"], 0, "named by the server: {}", lines[1]);
+    assert!(lines[1]["queue_ms"].as_f64().unwrap() < lines[1]["ttft_ms"].as_f64().unwrap());
     assert_eq!(lines[2]["path"], "/v1/models");
     let m = &lines[3];
     assert_eq!(m["path"], "/v1/messages");
@@ -468,6 +474,97 @@ fn a_request_abandoned_past_the_grace_is_cut_short_and_the_server_stops() {
     let next = proxy.end(Duration::from_secs(5));
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     assert_eq!((next.records.len(), next.unfinished), (0, 0));
+}
+
+/// `bodies` sent to `/v1/chat/completions` through `proxy` all at once, each from a thread
+/// of its own, as one trial; their records, ordered by their wait for a slot.
+fn at_once(proxy: &Proxy, bodies: &[Value]) -> Vec<RequestRecord> {
+    proxy.begin(true);
+    let url = format!("{}/chat/completions", proxy.base_url());
+    let go = Arc::new(Barrier::new(bodies.len()));
+    let threads: Vec<_> = bodies
+        .iter()
+        .cloned()
+        .map(|body| {
+            let (url, go) = (url.clone(), go.clone());
+            std::thread::spawn(move || {
+                go.wait();
+                ureq::post(&url).send_json(body).unwrap().into_string().unwrap()
+            })
+        })
+        .collect();
+    for t in threads {
+        let answer = t.join().unwrap();
+        // The proxy asked for `verbose`: the agent gets llama-server's debug object too.
+        assert!(answer.contains("\"__verbose\"") && answer.contains("\"id_slot\""), "{answer}");
+    }
+    let mut got = proxy.end(Duration::from_secs(60)).records;
+    assert_eq!(got.len(), bodies.len(), "{got:#?}");
+    for r in &got {
+        assert_eq!((r.status, r.error.as_deref()), (200, None), "{r:?}");
+        eprintln!(
+            "stream {} slot {:?} queue_ms {:.0} prompt_ms {:.0} predicted_ms {:.0} ttft_ms {:.0} total_ms {:.0}",
+            r.stream,
+            r.slot,
+            r.queue_ms.unwrap(),
+            r.prompt_ms.unwrap(),
+            r.predicted_ms.unwrap(),
+            r.ttft_ms.unwrap(),
+            r.total_ms
+        );
+    }
+    got.sort_by(|a, b| a.queue_ms.unwrap().total_cmp(&b.queue_ms.unwrap()));
+    got
+}
+
+fn ask(question: &str, stream: bool) -> Value {
+    serde_json::json!({
+        "messages": [{"role": "user", "content": question}],
+        "max_tokens": 16,
+        "ignore_eos": true,
+        "stream": stream,
+    })
+}
+
+/// The first request's time on its slot; the second waited for that slot at least about as
+/// long, the first hardly at all.
+fn assert_second_waited_for_the_first(first: &RequestRecord, second: &RequestRecord) {
+    let served = first.prompt_ms.unwrap() + first.predicted_ms.unwrap();
+    let (q1, q2) = (first.queue_ms.unwrap(), second.queue_ms.unwrap());
+    assert!(q2 >= 0.8 * served, "the second waited {q2:.0} ms for a slot the first held {served:.0} ms");
+    assert!(q1 < 0.25 * q2, "the first hardly waited: {q1:.0} ms vs {q2:.0} ms");
+}
+
+#[test]
+fn requests_at_once_record_their_slot_and_their_wait_for_it() {
+    let count = "Count from one to one thousand in words.";
+    let colors = "Name every color you know.";
+    let streamed = [ask(count, true), ask(colors, true)];
+
+    // One slot: the second request waits for the first to finish.
+    let one = LlamaServer::start(&[]);
+    let proxy = Proxy::start(&one.url(), SocketAddr::from(([127, 0, 0, 1], 0)), None).unwrap();
+    let got = at_once(&proxy, &streamed);
+    assert_eq!(got.iter().map(|r| r.slot).collect::<Vec<_>>(), [Some(0), Some(0)]);
+    assert_second_waited_for_the_first(&got[0], &got[1]);
+    drop(proxy);
+    drop(one);
+
+    // Two slots: one each.
+    let two = LlamaServer::start(&["-np", "2"]);
+    let proxy = Proxy::start(&two.url(), SocketAddr::from(([127, 0, 0, 1], 0)), None).unwrap();
+    let got = at_once(&proxy, &streamed);
+    let mut slots: Vec<_> = got.iter().map(|r| r.slot.unwrap()).collect();
+    slots.sort();
+    assert_eq!(slots, [0, 1], "{got:#?}");
+
+    // Pinned to slot 1: both take it, one after the other, though slot 0 is free; a plain
+    // answer's wait is what its prefill and decode leave of its time.
+    let pin = Inject { verbose: true, id_slot: Some(1) };
+    let pinned = Proxy::start_with(&two.url(), SocketAddr::from(([127, 0, 0, 1], 0)), None, pin).unwrap();
+    let got = at_once(&pinned, &[ask(count, true), ask(colors, false)]);
+    assert_eq!(got.iter().map(|r| r.slot).collect::<Vec<_>>(), [Some(1), Some(1)], "{got:#?}");
+    assert_second_waited_for_the_first(&got[0], &got[1]);
 }
 
 #[test]

@@ -63,6 +63,7 @@ async fn read_rest(pending: &mut Pending, capture: &mut Option<Capture>, rest: R
         Rest::Answer(answer) => match answer.await {
             Ok(resp) => {
                 pending.status = resp.status().as_u16();
+                pending.answered = Some(Instant::now());
                 *capture = Some(Capture::new(content_type(resp.headers())));
                 resp.into_body()
             }

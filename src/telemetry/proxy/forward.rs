@@ -1,6 +1,8 @@
-//! One request through the proxy: sent on to the server as it came (less hop-by-hop headers),
-//! the answer handed back as it arrives, or a 502 that says why there was none.
+//! One request through the proxy: sent on to the server as it came (less hop-by-hop headers;
+//! a generation request with the proxy's [`Inject`] fields added), the answer handed back as it
+//! arrives, or a 502 that says why there was none.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,12 +16,13 @@ use hyper::header::{HeaderMap, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
+use serde::de::IgnoredAny;
 
 use super::abandoned::{self, Rest};
 use super::pending::Pending;
 use super::recording::Recording;
 use super::reply::{content_type, error_chain, no_answer, Answer, Answered};
-use super::Shared;
+use super::{Inject, Shared};
 use crate::telemetry::capture::Capture;
 
 pub(super) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -45,19 +48,22 @@ pub(super) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resul
         uri: format!("{}{path}", shared.upstream),
         headers: std::mem::take(&mut parts.headers),
         authority: shared.authority.clone(),
-        body: body.clone(),
+        body: injected(&shared.inject, &parts.method, &body),
     };
     let mut waiting = Waiting { answer: Some(Answer::spawn(upstream.send(shared.client.clone()))), pending: None };
-    // Let the request go out first; it is read while the server works on it.
+    // Let the request go out first; it is read while the server works on it. The record and
+    // the conversation tracker see the agent's own body.
     tokio::task::yield_now().await;
     waiting.pending = Some(Pending::open(&shared, start, start_utc, &parts.method, path, &body));
     let answer = waiting.answer.as_mut().expect("sent above").await;
+    let answered = Instant::now();
     let mut pending = waiting.answered();
 
     match answer {
         Ok(resp) => {
             let (mut head, incoming) = resp.into_parts();
             pending.status = head.status.as_u16();
+            pending.answered = Some(answered);
             let capture = Capture::new(content_type(&head.headers));
             let mut headers = HeaderMap::new();
             copy_headers(&head.headers, &mut headers, &[]);
@@ -95,6 +101,39 @@ impl Drop for Waiting {
             abandoned::follow(pending, Rest::Answer(answer));
         }
     }
+}
+
+/// The body sent to the server. A generation request (a POST whose body is a JSON object with
+/// `messages` or `prompt`) gets `inject`'s fields that the agent did not set itself, written in
+/// just after its opening brace; every other byte is the agent's. Anything else goes as it came.
+fn injected(inject: &Inject, method: &hyper::Method, body: &Bytes) -> Bytes {
+    if method != hyper::Method::POST || (!inject.verbose && inject.id_slot.is_none()) {
+        return body.clone();
+    }
+    // Only the top-level keys are read; the values are skipped, not built.
+    let Ok(top) = serde_json::from_slice::<HashMap<String, IgnoredAny>>(body) else {
+        return body.clone();
+    };
+    if !top.contains_key("messages") && !top.contains_key("prompt") {
+        return body.clone();
+    }
+    let mut add = String::new();
+    if inject.verbose && !top.contains_key("verbose") {
+        add.push_str(r#""verbose":true,"#);
+    }
+    if let Some(n) = inject.id_slot.filter(|_| !top.contains_key("id_slot")) {
+        add.push_str(&format!(r#""id_slot":{n},"#));
+    }
+    // Only whitespace comes before the brace of a JSON object, and the object has a key after
+    // it (`messages` or `prompt`), so the added fields end with a comma.
+    let Some(brace) = body.iter().position(|&b| b == b'{').filter(|_| !add.is_empty()) else {
+        return body.clone();
+    };
+    let mut out = Vec::with_capacity(body.len() + add.len());
+    out.extend_from_slice(&body[..=brace]);
+    out.extend_from_slice(add.as_bytes());
+    out.extend_from_slice(&body[brace + 1..]);
+    Bytes::from(out)
 }
 
 /// The request as it goes to the server.
@@ -169,7 +208,15 @@ mod tests {
     use std::net::TcpListener;
     use std::time::Duration;
 
-    use super::super::stub;
+    use super::super::stub::{self, Shape};
+    use super::super::Inject;
+
+    const PINNED: Inject = Inject { verbose: true, id_slot: Some(2) };
+
+    fn echoed(inject: Inject, method: &str, path: &str, body: &str) -> String {
+        let proxy = stub::proxy_with(&stub::echo_upstream(), inject);
+        String::from_utf8(stub::send(&proxy, method, path, body.as_bytes())).unwrap()
+    }
 
     #[test]
     fn a_stream_passes_through_and_is_recorded() {
@@ -202,5 +249,141 @@ mod tests {
         assert_eq!(got.records[0].status, 502);
         assert!(got.records[0].error.as_deref().unwrap().contains("did not answer"));
         assert_eq!(got.records[0].prompt_n, None);
+        assert_eq!((got.records[0].queue_ms, got.records[0].slot), (None, None));
+    }
+
+    #[test]
+    fn a_generation_request_goes_out_asking_for_verbose_and_the_pinned_slot() {
+        // Written in after the opening brace; the agent's bytes (spacing, key order, a
+        // "verbose" inside a message) are left as they were.
+        let chat = r#"  { "messages": [{"role": "user", "content": "be \"verbose\""}], "stream":false}"#;
+        let want = r#"  {"verbose":true,"id_slot":2, "messages": [{"role": "user", "content": "be \"verbose\""}], "stream":false}"#;
+        assert_eq!(echoed(PINNED, "POST", "/v1/chat/completions", chat), want);
+        let want = r#"  {"verbose":true, "messages": [{"role": "user", "content": "be \"verbose\""}], "stream":false}"#;
+        assert_eq!(
+            echoed(Inject::default(), "POST", "/v1/chat/completions", chat),
+            want,
+            "the default adds verbose only"
+        );
+        assert_eq!(
+            echoed(Inject { verbose: false, id_slot: Some(0) }, "POST", "/completion", r#"{"prompt":"hi"}"#),
+            r#"{"id_slot":0,"prompt":"hi"}"#
+        );
+    }
+
+    #[test]
+    fn an_agents_own_verbose_and_id_slot_are_never_overridden() {
+        let own = r#"{"messages":[],"verbose":false,"id_slot":0}"#;
+        assert_eq!(echoed(PINNED, "POST", "/v1/chat/completions", own), own);
+        let got = echoed(PINNED, "POST", "/v1/chat/completions", r#"{"messages":[],"verbose":false}"#);
+        assert_eq!(got, r#"{"id_slot":2,"messages":[],"verbose":false}"#);
+        let got = echoed(PINNED, "POST", "/v1/chat/completions", r#"{"verbose":null,"prompt":"x"}"#);
+        assert_eq!(got, r#"{"id_slot":2,"verbose":null,"prompt":"x"}"#, "present, even as null");
+    }
+
+    #[test]
+    fn other_requests_go_out_byte_for_byte() {
+        for (method, path, body) in [
+            ("POST", "/tokenize", r#"{ "content": "hi" }"#),
+            ("POST", "/v1/chat/completions", r#"[{"messages": []}]"#),
+            ("POST", "/v1/chat/completions", r#"{"input": {"messages": [], "prompt": "x"}}"#),
+            ("POST", "/v1/chat/completions", "messages=1&prompt=2"),
+            ("POST", "/v1/chat/completions", r#"{"messages": [] "#),
+            ("PUT", "/v1/chat/completions", r#"{"messages": []}"#),
+            ("GET", "/v1/models", ""),
+        ] {
+            assert_eq!(echoed(PINNED, method, path, body), body, "{method} {path}");
+        }
+        let off = Inject { verbose: false, id_slot: None };
+        assert_eq!(echoed(off, "POST", "/v1/chat/completions", r#"{"messages": []}"#), r#"{"messages": []}"#);
+    }
+
+    #[test]
+    fn the_tracker_and_the_first_request_keep_the_agents_own_body() {
+        let proxy = stub::proxy_with(&stub::echo_upstream(), PINNED);
+        proxy.begin(true);
+        let first = r#"{"messages":[{"role":"user","content":"hi"}]}"#;
+        let second = r#"{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"yo"},{"role":"user","content":"go"}]}"#;
+        for body in [first, second] {
+            stub::send(&proxy, "POST", "/v1/chat/completions", body.as_bytes());
+        }
+        let got = proxy.end(Duration::from_secs(2));
+        assert_eq!(got.first_request.unwrap().body.as_ref(), first.as_bytes(), "a warm-up copies the agent's request");
+        let turns: Vec<_> = got.records.iter().map(|r| (r.conversation, r.turn)).collect();
+        assert_eq!(turns, [(Some(0), Some(0)), (Some(0), Some(1))]);
+    }
+
+    #[test]
+    fn the_slot_the_server_names_is_recorded_from_a_stream_and_a_plain_answer() {
+        let proxy = stub::proxy_to(&stub::sse_upstream_as(3, Shape { slot: Some(1), ..Default::default() }));
+        proxy.begin(true);
+        let text = stub::chat(&proxy);
+        assert!(text.contains("__verbose"), "passed on to the agent: {text}");
+        let r = &proxy.end(Duration::from_secs(2)).records[0];
+        assert_eq!((r.slot, r.prompt_n), (Some(1), Some(3)), "{r:?}");
+
+        let proxy =
+            stub::proxy_to(&stub::json_upstream_as(Duration::ZERO, Shape { slot: Some(3), ..Default::default() }));
+        proxy.begin(true);
+        stub::chat_plain(&proxy);
+        assert_eq!(proxy.end(Duration::from_secs(2)).records[0].slot, Some(3));
+
+        // Pinned, but the server did not say: not guessed.
+        for upstream in [stub::sse_upstream(2), stub::json_upstream(Duration::ZERO)] {
+            let proxy = stub::proxy_with(&upstream, PINNED);
+            proxy.begin(true);
+            stub::chat(&proxy);
+            let r = &proxy.end(Duration::from_secs(2)).records[0];
+            assert_eq!(r.slot, None, "{r:?}");
+        }
+    }
+
+    #[test]
+    fn a_stream_waits_for_a_slot_until_its_headers_come() {
+        let slow = Shape { headers_after: Duration::from_millis(300), ..Default::default() };
+        let proxy = stub::proxy_to(&stub::sse_upstream_as(3, slow));
+        proxy.begin(true);
+        stub::chat(&proxy);
+        let r = proxy.end(Duration::from_secs(2)).records.remove(0);
+        let q = r.queue_ms.unwrap();
+        assert!((295.0..450.0).contains(&q), "{r:?}");
+        assert!(r.ttft_ms.unwrap() >= q + 15.0, "the first token came after the wait: {r:?}");
+
+        let proxy = stub::proxy_to(&stub::sse_upstream(3));
+        proxy.begin(true);
+        stub::chat(&proxy);
+        let r = proxy.end(Duration::from_secs(2)).records.remove(0);
+        assert!(r.queue_ms.unwrap() < 100.0, "headers at once, no wait: {r:?}");
+    }
+
+    #[test]
+    fn a_plain_answer_waits_for_what_prefill_and_decode_leave_over() {
+        let proxy = stub::proxy_to(&stub::json_upstream(Duration::from_millis(300)));
+        proxy.begin(true);
+        stub::chat_plain(&proxy);
+        let r = proxy.end(Duration::from_secs(2)).records.remove(0);
+        // The stub's timings: prompt_ms 1.5, predicted_ms 2.5.
+        let (q, ttft) = (r.queue_ms.unwrap(), r.ttft_ms.unwrap());
+        assert!(r.total_ms >= 300.0 && (q - (r.total_ms - 4.0)).abs() < 1e-9, "{r:?}");
+        assert!((ttft - (r.total_ms - 2.5)).abs() < 1e-9, "server-side time to the first token: {r:?}");
+
+        // Without timings nothing is known.
+        let proxy = stub::proxy_to(&stub::echo_upstream());
+        proxy.begin(true);
+        stub::send(&proxy, "POST", "/v1/chat/completions", br#"{"messages":[]}"#);
+        let r = proxy.end(Duration::from_secs(2)).records.remove(0);
+        assert_eq!((r.queue_ms, r.ttft_ms, r.slot), (None, None, None), "{r:?}");
+    }
+
+    #[test]
+    fn an_error_answer_has_no_wait_and_no_slot() {
+        let proxy = stub::proxy_to(&stub::error_upstream(500));
+        proxy.begin(true);
+        let body = serde_json::json!({"stream": true, "messages": []});
+        let err = ureq::post(&format!("{}/chat/completions", proxy.base_url())).send_json(body).unwrap_err();
+        assert!(matches!(err, ureq::Error::Status(500, _)), "{err:?}");
+        let r = proxy.end(Duration::from_secs(2)).records.remove(0);
+        assert_eq!((r.status, r.queue_ms, r.ttft_ms, r.slot), (500, None, None, None), "{r:?}");
+        assert_eq!(r.error.as_deref(), Some("boom"));
     }
 }

@@ -3,10 +3,11 @@
 //! records each request's timings for the current trial. `fixbench proxy` (in `commands`)
 //! runs one for any client.
 //!
-//! `forward` sends a request on and hands the answer back, `recording` turns the answer into a
-//! [`RequestRecord`] as it passes, `abandoned` finishes reading an answer whose client hung up;
-//! below them `pending` is a request's record and `reply` the server's answer. Each imports
-//! only from those after it in that order.
+//! `forward` sends a request on (with [`Inject`]'s fields added to a generation request) and
+//! hands the answer back, `recording` turns the answer into a [`RequestRecord`] as it passes,
+//! `abandoned` finishes reading an answer whose client hung up; below them `pending` is a
+//! request's record and `reply` the server's answer. Each imports only from those after it in
+//! that order.
 
 mod abandoned;
 mod forward;
@@ -73,6 +74,8 @@ struct Shared {
     /// The latest epoch whose answers nobody waits for any more are cut short (see `end`).
     closing: tokio::sync::watch::Sender<u64>,
     sink: Option<Sink>,
+    /// Added to each generation request on its way out (`forward`).
+    inject: Inject,
 }
 
 /// The requests of the current trial (or of the whole `fixbench proxy` session).
@@ -117,7 +120,6 @@ impl Proxy {
 
     /// [`Proxy::start`], adding `inject`'s fields to each generation request.
     pub fn start_with(upstream: &str, listen: SocketAddr, sink: Option<Sink>, inject: Inject) -> Result<Proxy> {
-        let _ = inject; // TODO(proxy-slots): rewrite the request body
         let upstream = super::client::root_url(upstream)?;
         let Some(hostport) = upstream.strip_prefix("http://") else {
             return Err(Error::BadInput(format!(
@@ -144,6 +146,7 @@ impl Proxy {
             abandoned: AtomicUsize::new(0),
             closing: tokio::sync::watch::Sender::new(0),
             sink,
+            inject,
         });
         // Its own thread and runtime, stopped and joined on drop.
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<SocketAddr, String>>();

@@ -26,6 +26,9 @@ pub(super) struct Pending {
     stream_req: bool,
     placement: Option<Placement>,
     pub(super) status: u16,
+    /// When the server's response headers arrived. llama-server sends a stream's only once a
+    /// slot has taken the task, so for a stream this ends the wait for a slot.
+    pub(super) answered: Option<Instant>,
     /// When the client hung up before the answer ended.
     pub(super) abandoned: Option<Instant>,
 }
@@ -54,6 +57,7 @@ impl Pending {
             stream_req,
             placement: None,
             status: 0,
+            answered: None,
             abandoned: None,
         };
         let mut b = shared.book.lock().unwrap();
@@ -77,6 +81,22 @@ impl Pending {
             (self.status >= 400).then(|| o.error.clone().unwrap_or_else(|| format!("HTTP {}", self.status)))
         });
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let total_ms = ms(end - self.start);
+        // A plain answer's headers come with its body: its server-side time to the first token
+        // is all but the decode, and its wait for a slot what prefill and decode leave over.
+        let ttft_ms = if sse {
+            o.first_token.map(|t| ms(t - self.start))
+        } else {
+            o.predicted_ms.map(|d| (total_ms - d).max(0.0))
+        };
+        let answered_ok = (200..400).contains(&self.status);
+        let queue_ms = if !answered_ok {
+            None
+        } else if sse {
+            self.answered.map(|t| ms(t.saturating_duration_since(self.start)))
+        } else {
+            o.prompt_ms.zip(o.predicted_ms).map(|(p, d)| (total_ms - p - d).max(0.0))
+        };
         let mut rec = RequestRecord {
             start: self.start_utc,
             offset_ms: 0.0,
@@ -84,8 +104,8 @@ impl Pending {
             path: std::mem::take(&mut self.path),
             stream,
             status: self.status,
-            ttft_ms: if sse { o.first_token.map(|t| ms(t - self.start)) } else { None },
-            total_ms: ms(end - self.start),
+            ttft_ms,
+            total_ms,
             prompt_n: o.prompt_n,
             cache_n: o.cache_n,
             prompt_ms: o.prompt_ms,
@@ -96,8 +116,8 @@ impl Pending {
             conversation: self.placement.as_ref().map(|p| p.conversation),
             turn: self.placement.as_ref().map(|p| p.turn),
             abandoned_ms: self.abandoned.map(|t| ms(t - self.start)),
-            slot: None,
-            queue_ms: None,
+            slot: o.slot,
+            queue_ms,
         };
         let Some(epoch) = self.epoch else {
             if let Some(sink) = &self.shared.sink {
