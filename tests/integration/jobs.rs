@@ -173,8 +173,11 @@ fn grading_keeps_to_grade_jobs_while_more_agents_run() {
 #[test]
 fn jobs_come_from_the_flag_or_harness_toml_and_are_stored() {
     let sb = Sandbox::new();
-    std::fs::write(sb.path().join("harness.toml"), "[run]\njobs = 2\nagents = [\"null\"]\nproblems = [\"expr_calc\"]\n")
-        .unwrap();
+    std::fs::write(
+        sb.path().join("harness.toml"),
+        "[run]\njobs = 2\nagents = [\"null\"]\nproblems = [\"expr_calc\"]\n",
+    )
+    .unwrap();
     run_expect(fixbench(sb.path()).args(["run", "--isolation", "none"]), 0);
     assert_eq!(sb.only_run()["config"]["jobs"], 2);
     let out = run_expect(fixbench(sb.path()).args(["run", "--isolation", "none", "--jobs", "auto", "--json"]), 0);

@@ -132,10 +132,11 @@ fn a_pool_of_two_servers_shares_the_trials_and_goes_on_when_one_dies() {
     assert!(servers[1]["metrics"].is_null());
     let hit: Vec<&Value> = ts.iter().filter(|t| t["server_url"] == b.url()).collect();
     assert!(
-        hit.iter().any(|t| t["telemetry_missing"].as_array().unwrap().iter().any(|m| m
-            .as_str()
+        hit.iter().any(|t| t["telemetry_missing"]
+            .as_array()
             .unwrap()
-            .contains("stopped or failed"))),
+            .iter()
+            .any(|m| m.as_str().unwrap().contains("stopped or failed"))),
         "the trial in flight on the dead server keeps its grade, its telemetry marked missing: {hit:#?}"
     );
     let counts = (servers[0]["trials"].as_u64().unwrap(), servers[1]["trials"].as_u64().unwrap());
@@ -146,7 +147,8 @@ fn a_pool_of_two_servers_shares_the_trials_and_goes_on_when_one_dies() {
 #[test]
 fn jobs_auto_is_the_servers_slots_and_cold_trials_own_their_slot() {
     let save = tempfile::tempdir().unwrap();
-    let server = LlamaServer::start(&["-np", "2", "--cache-ram", "0", "--slot-save-path", &save.path().to_string_lossy()]);
+    let server =
+        LlamaServer::start(&["-np", "2", "--cache-ram", "0", "--slot-save-path", &save.path().to_string_lossy()]);
     let sb = Sandbox::new();
     let out = run_expect(
         fixbench(sb.path()).args([

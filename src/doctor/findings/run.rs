@@ -79,7 +79,7 @@ pub(super) fn queue(ev: &Evidence, facts: &RunFacts, f: &mut Vec<Finding>) {
             Kind::Cost,
             "queue",
             format!(
-                "streamed requests waited {:.1} s in all before their prefill started: more requests at once than slots{n}",
+                "requests waited {:.1} s in all before their prefill started: more requests at once than slots{n}",
                 facts.queued_s
             ),
             Some(&format!("-np {}", facts.max_requests.max(1))),
