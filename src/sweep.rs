@@ -315,6 +315,7 @@ pub fn summary(record: &SweepRecord, runs: &[RunRecord]) -> String {
         "prefill tok/s",
         "decode tok/s",
         "cache hit",
+        "re-prefilled",
         "wall",
     ]);
     for c in &record.configs {
@@ -327,6 +328,7 @@ pub fn summary(record: &SweepRecord, runs: &[RunRecord]) -> String {
             t.add_row(vec![
                 Cell::new(&c.label),
                 Cell::new(status),
+                Cell::new("-"),
                 Cell::new("-"),
                 Cell::new("-"),
                 Cell::new("-"),
@@ -357,6 +359,13 @@ pub fn summary(record: &SweepRecord, runs: &[RunRecord]) -> String {
         } else {
             "n/a".into()
         };
+        // Prompt tokens prefilled again though the conversation's previous turn had them.
+        let timings: Vec<_> = tr.iter().filter_map(|t| t.telemetry.timing.as_ref()).collect();
+        let reprefilled = if timings.is_empty() {
+            "n/a".to_string()
+        } else {
+            timings.iter().map(|t| t.reprefilled_tokens).sum::<u64>().to_string()
+        };
         let wall: f64 = tr.iter().map(|t| t.wall_s).sum();
         t.add_row(vec![
             Cell::new(&c.label),
@@ -367,6 +376,7 @@ pub fn summary(record: &SweepRecord, runs: &[RunRecord]) -> String {
             Cell::new(prefill),
             Cell::new(decode),
             Cell::new(hit),
+            Cell::new(reprefilled),
             Cell::new(format!("{:.1} s (mean {:.1} s)", wall, wall / n)),
         ]);
     }

@@ -221,3 +221,139 @@ fn the_sweep_record_goes_to_harness_tomls_results() {
     assert!(!sb.results().exists(), "nothing in ./results");
     assert!(servers_running(&model).is_empty());
 }
+
+/// What a run of the shipped sweeps/overlap.toml found for one configuration.
+struct Overlap {
+    label: String,
+    /// Per trial: each request's (turn, reprefilled_tokens, prompt_n + cache_n), in turn order.
+    turns: Vec<Vec<(u64, u64, u64)>>,
+    /// Per trial: when its first request started and its last one ended (ms since the epoch).
+    span: Vec<(f64, f64)>,
+}
+
+/// Runs the shipped sweeps/overlap.toml with this test's binary and model, two trials at once
+/// of the scripted agent; returns the sweep's table and each configuration's findings.
+fn overlap_runs(sb: &Sandbox, model: &str) -> (String, Vec<Overlap>) {
+    let shipped = std::fs::read_to_string(repo().join("sweeps/overlap.toml")).unwrap();
+    let mut file: toml::Table = toml::from_str(&shipped).unwrap();
+    let servers = file.get_mut("server").and_then(|s| s.as_array_mut()).unwrap();
+    assert_eq!(servers.len(), 3, "{shipped}");
+    for s in servers.iter_mut() {
+        let s = s.as_table_mut().unwrap();
+        s.insert("binary".into(), llama::server_binary().to_string_lossy().into_owned().into());
+        s.insert("model".into(), model.into());
+        // One thread: on a busy 2-core machine two spinning threads slow llama-server to a crawl.
+        let args = s.get_mut("args").and_then(|a| a.as_array_mut()).unwrap();
+        args.extend(["-t".into(), "1".into()]);
+    }
+    let path = sb.path().join("overlap.toml");
+    std::fs::write(&path, toml::to_string(&file).unwrap()).unwrap();
+    let agent = format!("python3 {} --max-tokens 4", repo().join("agents/scripted-multiturn.py").display());
+    let out = run_expect(
+        fixbench(sb.path()).arg("sweep").arg(&path).args([
+            "--jobs",
+            "2",
+            "--problem",
+            "expr_calc",
+            "--repeat",
+            "2",
+            "--isolation",
+            "none",
+            "--timeout",
+            "300",
+            "--cmd",
+            &agent,
+        ]),
+        0,
+    );
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    let sweeps: Vec<_> = std::fs::read_dir(sb.results().join("sweeps")).unwrap().collect();
+    let record: Value =
+        serde_json::from_str(&std::fs::read_to_string(sweeps[0].as_ref().unwrap().path()).unwrap()).unwrap();
+    let runs = record["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(c["status"], "finished", "{c}\n{table}");
+            let run = read_run(&sb.results().join(c["run_id"].as_str().unwrap()));
+            let trials = run["trials"].as_array().unwrap();
+            assert_eq!(trials.len(), 2, "{run:#}");
+            let mut o = Overlap { label: c["label"].as_str().unwrap().into(), turns: vec![], span: vec![] };
+            for t in trials {
+                assert_eq!(t["exit_code"], 0, "the agent's requests all succeeded: {t:#}");
+                let requests = t["requests"].as_array().unwrap();
+                assert_eq!(requests.len(), 4, "four turns through the proxy: {t:#}");
+                let n = |r: &Value, k: &str| r[k].as_u64().unwrap_or_else(|| panic!("no {k} in {r}"));
+                let mut turns: Vec<_> = requests
+                    .iter()
+                    .map(|r| {
+                        assert_eq!(r["conversation"], 0, "one conversation per trial: {r}");
+                        (
+                            n(r, "turn"),
+                            r["reprefilled_tokens"].as_u64().unwrap_or(0),
+                            n(r, "prompt_n") + n(r, "cache_n"),
+                        )
+                    })
+                    .collect();
+                turns.sort();
+                assert_eq!(turns.iter().map(|t| t.0).collect::<Vec<_>>(), [0, 1, 2, 3]);
+                let ms = |r: &Value| {
+                    chrono::DateTime::parse_from_rfc3339(r["start"].as_str().unwrap()).unwrap().timestamp_millis()
+                        as f64
+                };
+                let first = requests.iter().map(ms).fold(f64::INFINITY, f64::min);
+                let last = requests.iter().map(|r| ms(r) + r["total_ms"].as_f64().unwrap()).fold(0.0, f64::max);
+                o.turns.push(turns);
+                o.span.push((first, last));
+            }
+            o
+        })
+        .collect();
+    (table, runs)
+}
+
+/// Issue 15's story for real: two 4-turn conversations at once (`--jobs 2`) on one slot with no
+/// host-memory cache re-prefill every follow-up turn; a slot each, or the host-memory prompt
+/// cache of llama-server's default, keeps them. The sweep's table shows the re-prefilled sum.
+#[test]
+fn two_trials_at_once_evict_each_other_only_from_one_slot_without_the_ram_cache() {
+    let sb = Sandbox::new();
+    let model = unique_model(sb.path());
+    let (table, runs) = overlap_runs(&sb, &model);
+    assert!(servers_running(&model).is_empty(), "a llama-server outlived the sweep");
+    assert!(table.contains("re-prefilled"), "{table}");
+    let labels: Vec<_> = runs.iter().map(|o| o.label.as_str()).collect();
+    assert_eq!(labels, ["one-slot-no-ram-cache", "two-slots-no-ram-cache", "one-slot-ram-cache"]);
+    for o in &runs {
+        let follow_ups: Vec<Vec<u64>> = o.turns.iter().map(|t| t[1..].iter().map(|x| x.1).collect()).collect();
+        eprintln!("{}: re-prefilled on turns 2-4 {follow_ups:?}; prompts {:?}", o.label, o.turns);
+        let (a, b) = (o.span[0], o.span[1]);
+        assert!(a.0 < b.1 && b.0 < a.1, "{}: the two trials' requests did not overlap in time: {a:?} {b:?}", o.label);
+        for trial in &o.turns {
+            let again: u64 = trial[1..].iter().map(|t| t.1).sum();
+            if o.label == "one-slot-no-ram-cache" {
+                // Each turn found the other conversation in the only slot.
+                let prompts: u64 = trial[1..].iter().map(|t| t.2).sum();
+                assert!(again > 300 && 2 * again > prompts, "{}: {trial:?}\n{table}", o.label);
+            } else {
+                for t in &trial[1..] {
+                    assert!(
+                        t.1 < 50 && t.1 * 10 < t.2,
+                        "{}: turn {} re-prefilled {}: {trial:?}\n{table}",
+                        o.label,
+                        t.0 + 1,
+                        t.1
+                    );
+                }
+            }
+        }
+    }
+    eprintln!("{table}");
+    // The table's column is the sum of the trials' re-prefilled tokens.
+    for o in &runs {
+        let sum: u64 = o.turns.iter().flatten().map(|t| t.1).sum();
+        let row = table.lines().find(|l| l.contains(&o.label)).unwrap_or_else(|| panic!("{table}"));
+        assert!(row.split(['|', '│']).any(|cell| cell.trim() == sum.to_string()), "{}: {sum} in {row}", o.label);
+    }
+}
