@@ -98,6 +98,15 @@ impl Progress {
         }
     }
 
+    /// What the trial is doing now, shown after its label (`grading`).
+    pub fn phase(&self, id: LineId, what: &str) {
+        if let Some(line) = self.lines.lock().unwrap().get_mut(&id.0) {
+            if !line.label.ends_with(what) {
+                line.label = format!("{} · {what}", line.label);
+            }
+        }
+    }
+
     /// Refreshes the lines of the trials in flight (a terminal only: plain output prints
     /// nothing between a trial's start and end). Cheap at 64 in flight.
     pub fn tick(&self) {

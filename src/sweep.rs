@@ -109,6 +109,8 @@ pub fn load(path: &Path) -> Result<SweepFile> {
 /// `~`, `$VAR` and `${VAR}` expanded; relative paths taken from the sweep file's folder.
 fn resolve_path(raw: &str, base: &Path) -> Result<PathBuf> {
     let expanded = shellexpand::full(raw).map_err(|e| Error::BadInput(format!("cannot expand `{raw}`: {e}")))?;
+    // A variable's default (`${FIXBENCH_CACHE:-~/.cache/fixbench}`) may start with `~` too.
+    let expanded = shellexpand::tilde(expanded.as_ref());
     let p = PathBuf::from(expanded.as_ref());
     Ok(if p.is_absolute() { p } else { base.join(p) })
 }
@@ -347,13 +349,21 @@ pub fn summary(record: &SweepRecord, runs: &[RunRecord]) -> String {
         let sum = |f: &dyn Fn(&crate::store::ServerDelta) -> f64| {
             tr.iter().filter_map(|t| t.telemetry.server.as_ref()).map(f).sum::<f64>()
         };
-        let has_server = tr.iter().any(|t| t.telemetry.server.is_some());
+        let at_once = run.config.jobs.unwrap_or(1) > 1;
+        // Trials at once: the server's own counters over the run are the exact figures (a
+        // request's prefill time then includes its neighbours' tokens in the same batches).
+        let whole = run.servers.first().and_then(|s| s.metrics.as_ref()).filter(|_| at_once);
+        let pick = |f: &dyn Fn(&crate::store::ServerDelta) -> f64| match whole {
+            Some(d) => f(d),
+            None => sum(f),
+        };
+        let has_server = whole.is_some() || tr.iter().any(|t| t.telemetry.server.is_some());
         let rate =
             |tok: f64, secs: f64| if has_server && secs > 0.0 { format!("{:.1}", tok / secs) } else { "n/a".into() };
-        let prefill = rate(sum(&|s| s.prompt_tokens), sum(&|s| s.prompt_seconds));
-        let decode = rate(sum(&|s| s.predicted_tokens), sum(&|s| s.predicted_seconds));
-        let cached = sum(&|s| s.cached_tokens);
-        let prompt = sum(&|s| s.prompt_tokens);
+        let prefill = rate(pick(&|s| s.prompt_tokens), pick(&|s| s.prompt_seconds));
+        let decode = rate(pick(&|s| s.predicted_tokens), pick(&|s| s.predicted_seconds));
+        let cached = pick(&|s| s.cached_tokens);
+        let prompt = pick(&|s| s.prompt_tokens);
         let hit = if has_server && cached + prompt > 0.0 {
             format!("{:.0}%", 100.0 * cached / (cached + prompt))
         } else {
@@ -367,6 +377,13 @@ pub fn summary(record: &SweepRecord, runs: &[RunRecord]) -> String {
             timings.iter().map(|t| t.reprefilled_tokens).sum::<u64>().to_string()
         };
         let wall: f64 = tr.iter().map(|t| t.wall_s).sum();
+        // Trials at once: the time from the first trial's start to the last one's end.
+        let first = tr.iter().map(|t| t.started_at).min();
+        let last = tr.iter().map(|t| t.started_at + chrono::Duration::milliseconds((t.wall_s * 1000.0) as i64)).max();
+        let elapsed = match (first, last) {
+            (Some(a), Some(b)) if at_once => (b - a).num_milliseconds() as f64 / 1000.0,
+            _ => wall,
+        };
         t.add_row(vec![
             Cell::new(&c.label),
             Cell::new(status),
@@ -377,7 +394,7 @@ pub fn summary(record: &SweepRecord, runs: &[RunRecord]) -> String {
             Cell::new(decode),
             Cell::new(hit),
             Cell::new(reprefilled),
-            Cell::new(format!("{:.1} s (mean {:.1} s)", wall, wall / n)),
+            Cell::new(format!("{:.1} s (mean {:.1} s)", elapsed, wall / n)),
         ]);
     }
     format!("{t}\n")
@@ -403,5 +420,14 @@ mod tests {
         assert!(parse("[[server]]\nlabel = \"a\"\nmodel = \"m\"\nargs = [\"--port\", \"1\"]\n")
             .contains("fixbench sets it"));
         assert!(parse("[[server]]\nlabel = \"a\"\nmodel = \"m\"\nflags = []\n").contains("unknown field `flags`"));
+    }
+
+    #[test]
+    fn a_variables_default_may_start_with_the_home_folder() {
+        let home = std::env::var("HOME").unwrap();
+        // The shipped sweeps write their model as `${FIXBENCH_CACHE:-~/.cache/fixbench}/…`.
+        let p = resolve_path("${FIXBENCH_SWEEP_TEST_UNSET:-~/.cache}/m.gguf", Path::new("sweeps")).unwrap();
+        assert_eq!(p, PathBuf::from(format!("{home}/.cache/m.gguf")));
+        assert_eq!(resolve_path("m.gguf", Path::new("sweeps")).unwrap(), PathBuf::from("sweeps/m.gguf"));
     }
 }

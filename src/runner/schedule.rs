@@ -20,12 +20,21 @@ use crate::model::{CacheState, TrialKey};
 use crate::progress::{LineId, Progress};
 use crate::store::{RunRecord, RunStatus, TrialRecord};
 
+/// What a trial's thread tells the scheduler.
+enum Msg<'k> {
+    /// The agent ended: its job and its server's slot are free; grading is still to come.
+    AgentDone(Assignment),
+    Done(Done<'k>),
+}
+
 /// A trial that ended, as its thread hands it back.
 struct Done<'k> {
     key: &'k TrialKey,
     assignment: Assignment,
     line: LineId,
     result: Result<Option<TrialRecord>>,
+    /// Whether `AgentDone` was sent (not when the trial stopped before its agent ended).
+    released: bool,
 }
 
 /// How often the lines of the trials in flight are refreshed.
@@ -41,19 +50,40 @@ pub(super) fn run_trials(sh: &Shared, mut run: RunRecord, jobs: usize) -> Result
     // measured against them. Each problem folder's hash, too: grading reads the frozen tests
     // from it, so a change during a trial (an agent outside the sandbox writing into it) voids
     // that trial and stops the run.
+    let grade_limit = Limit::new(plan.grade_jobs);
+    let mut names: Vec<&str> = Vec::new();
+    for key in &todo {
+        if !names.contains(&key.problem.as_str()) {
+            names.push(&key.problem);
+        }
+    }
+    // Graded side by side, as many at once as `--grade-jobs` allows.
+    let graded: Vec<Result<Grade>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = names
+            .iter()
+            .map(|name| {
+                let problem = plan.problem(name);
+                let (progress, grade_limit) = (&progress, &grade_limit);
+                scope.spawn(move || {
+                    let Some(_permit) = grade_limit.acquire(cancel) else {
+                        return Ok(Grade { interrupted: true, ..Default::default() });
+                    };
+                    progress.note(&format!("grading the starter of {}", problem.name));
+                    let cache = plan.store.root.join(".cache");
+                    crate::grade::starter::outcomes(sh.grader, sh.pytest_version, problem, &cache, cancel)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("a starter's grading panicked")).collect()
+    });
     let mut starters: BTreeMap<String, Grade> = BTreeMap::new();
     let mut fingerprints: BTreeMap<String, String> = BTreeMap::new();
-    for key in &todo {
-        if cancel.load(Ordering::SeqCst) || starters.contains_key(&key.problem) {
-            continue;
-        }
-        let problem = plan.problem(&key.problem);
-        progress.note(&format!("grading the starter of {}", problem.name));
-        let cache = plan.store.root.join(".cache");
-        let g = crate::grade::starter::outcomes(sh.grader, sh.pytest_version, problem, &cache, cancel)?;
+    for (name, g) in names.iter().zip(graded) {
+        let g = g?;
         if g.interrupted {
             break;
         }
+        let problem = plan.problem(name);
         // A test file that does not parse, or tests that cannot import the package, collect
         // as fewer tests (one error each) than the suite has: every trial would be wrong.
         let first_error =
@@ -67,17 +97,21 @@ pub(super) fn run_trials(sh: &Shared, mut run: RunRecord, jobs: usize) -> Result
     // prepared without touching a neighbour's.
     let own_slots = jobs > 1 && plan.cache_state != CacheState::Shared && !sh.servers.is_empty();
     let mut pool = Pool::new(sh.servers, own_slots);
-    let grade_limit = Limit::new(plan.grade_jobs);
     let run_dir = plan.store.run_dir(&run.run_id);
     let mut failure: Option<anyhow::Error> = None;
-    let (tx, rx) = mpsc::channel::<Done>();
+    let (tx, rx) = mpsc::channel::<Msg>();
+    // `--jobs` bounds the agents running; a trial whose agent ended waits for a grading
+    // permit without holding a job, and at most `--grade-jobs` such trials wait. With one job,
+    // one trial at a time, grading included: nothing else runs while an agent does (pytest
+    // beside it would take CPU from the agent, or from a llama-server on the same machine).
+    let most_alive = if jobs == 1 { 1 } else { jobs + plan.grade_jobs };
 
     std::thread::scope(|scope| {
         let mut queue = todo.iter().filter(|k| starters.contains_key(&k.problem)).peekable();
-        let mut in_flight = 0usize;
+        let (mut agents, mut alive) = (0usize, 0usize);
         loop {
             let stopping = failure.is_some() || cancel.load(Ordering::SeqCst) || pool.all_dropped();
-            while !stopping && in_flight < jobs {
+            while !stopping && agents < jobs && alive < most_alive {
                 let Some(&key) = queue.peek() else { break };
                 let Some(assignment) = pool.pick() else { break };
                 queue.next();
@@ -99,23 +133,38 @@ pub(super) fn run_trials(sh: &Shared, mut run: RunRecord, jobs: usize) -> Result
                 };
                 let tx = tx.clone();
                 scope.spawn(move || {
-                    let result = trial::run(&ctx, key);
-                    let _ = tx.send(Done { key, assignment, line, result });
+                    let mut released = false;
+                    let result = trial::run(&ctx, key, &mut || {
+                        if !released {
+                            released = true;
+                            let _ = tx.send(Msg::AgentDone(assignment));
+                        }
+                    });
+                    let _ = tx.send(Msg::Done(Done { key, assignment, line, result, released }));
                 });
-                in_flight += 1;
+                agents += 1;
+                alive += 1;
             }
-            if in_flight == 0 {
+            if alive == 0 {
                 break;
             }
             let done = match rx.recv_timeout(TICK) {
-                Ok(done) => done,
+                Ok(Msg::Done(done)) => done,
+                Ok(Msg::AgentDone(a)) => {
+                    agents -= 1;
+                    pool.release(a);
+                    continue;
+                }
                 Err(_) => {
                     progress.tick();
                     continue;
                 }
             };
-            in_flight -= 1;
-            pool.release(done.assignment);
+            alive -= 1;
+            if !done.released {
+                agents -= 1;
+                pool.release(done.assignment);
+            }
             let record = match done.result {
                 Ok(Some(r)) => r,
                 Ok(None) => {

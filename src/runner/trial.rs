@@ -113,8 +113,10 @@ pub fn invocation(agent: &Agent, vars: &Vars) -> Option<Invocation> {
     })
 }
 
-/// Runs one trial. `Ok(None)` means it was interrupted and nothing of it is kept.
-pub fn run(ctx: &Context, key: &TrialKey) -> Result<Option<TrialRecord>> {
+/// Runs one trial, calling `agent_done` once the agent has ended and its requests are
+/// collected (the server and the job are free from then on; grading follows). `Ok(None)`
+/// means it was interrupted and nothing of it is kept.
+pub fn run(ctx: &Context, key: &TrialKey, agent_done: &mut dyn FnMut()) -> Result<Option<TrialRecord>> {
     let plan = ctx.plan;
     let problem = ctx.problem;
     let agent = plan.agent(&key.agent);
@@ -203,6 +205,8 @@ pub fn run(ctx: &Context, key: &TrialKey) -> Result<Option<TrialRecord>> {
     };
     let agent_s = agent_start.elapsed().as_secs_f64();
     let tel = probe.map(|p| p.end());
+    agent_done();
+    ctx.progress.phase(ctx.line, "grading");
     if outcome.interrupted {
         let _ = std::fs::remove_dir_all(&trial_dir);
         return Ok(None);
