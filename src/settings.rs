@@ -224,4 +224,24 @@ mod tests {
         let err = s.cache_state(None).unwrap_err().to_string();
         assert!(err.contains("h.toml") && err.contains("run.cache_state") && err.contains("tepid"), "{err}");
     }
+
+    #[test]
+    fn servers_come_from_the_flags_or_the_file_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = settings_in(dir.path(), "[run]\nservers = [\"http://a\", \"http://b\"]\n", Sources::default());
+        assert_eq!(list.servers(&[]).unwrap(), ["http://a", "http://b"]);
+        assert_eq!(list.servers(&["http://c".into()]).unwrap(), ["http://c"], "the flags win");
+        let one = settings_in(dir.path(), "[run]\nserver = \"http://a\"\n", Sources::default());
+        assert_eq!(one.servers(&[]).unwrap(), ["http://a"]);
+        let both =
+            settings_in(dir.path(), "[run]\nserver = \"http://a\"\nservers = [\"http://b\"]\n", Sources::default());
+        let err = both.servers(&[]).unwrap_err().to_string();
+        assert!(err.contains("h.toml") && err.contains("run.servers"), "{err}");
+        let twice = list.servers(&["http://a".into(), "http://a".into()]).unwrap_err().to_string();
+        assert!(twice.contains("--server") && twice.contains("twice"), "{twice}");
+        let jobs = settings_in(dir.path(), "[run]\njobs = \"auto\"\ngrade_jobs = 3\n", Sources::default());
+        assert_eq!(jobs.jobs(None), Jobs::Auto);
+        assert_eq!(jobs.grade_jobs(None).unwrap(), 3);
+        assert!(jobs.grade_jobs(Some(0)).unwrap_err().to_string().contains("--grade-jobs"));
+    }
 }

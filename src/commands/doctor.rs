@@ -34,7 +34,7 @@ pub fn command(args: DoctorArgs) -> Result<i32> {
         .server
         .clone()
         .or_else(|| run.as_ref().and_then(|r| r.config.server_url.clone()))
-        .or_else(|| settings.harness.file.run.server.clone());
+        .or_else(|| settings.servers(&[]).ok().and_then(|s| s.into_iter().next()));
     if url.is_none() && run.is_none() {
         return Err(Error::BadInput(
             "nothing to examine: give --server URL (or set FIXBENCH_SERVER or harness.toml's `run.server`), a RUN_ID, or both".into(),

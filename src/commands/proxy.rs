@@ -37,7 +37,8 @@ pub struct ProxyArgs {
 
 pub fn command(args: ProxyArgs) -> Result<i32> {
     let settings = Settings::load(&Sources { config: args.config.clone(), ..Default::default() })?;
-    let Some(upstream) = args.server.clone().or_else(|| settings.harness.file.run.server.clone()) else {
+    let Some(upstream) = args.server.clone().or_else(|| settings.servers(&[]).ok().and_then(|s| s.into_iter().next()))
+    else {
         return Err(Error::BadInput(format!(
             "no llama-server to forward to: give --server URL, set FIXBENCH_SERVER, or set `run.server` in {}",
             settings.source()

@@ -380,13 +380,6 @@ impl Plan {
         keys
     }
 
-    /// Where `key` comes in the plan's order (see [`Plan::pending`]).
-    pub fn order(&self, key: &TrialKey) -> (u32, usize, usize) {
-        let p = self.problems.iter().position(|p| p.name == key.problem).unwrap_or(usize::MAX);
-        let a = self.agents.iter().position(|a| a.name == key.agent).unwrap_or(usize::MAX);
-        (key.repeat, p, a)
-    }
-
     fn with_versions(mut self) -> Plan {
         for a in &self.agents {
             if let crate::agent::AgentKind::Command { version: Some(_), .. } = &a.kind {

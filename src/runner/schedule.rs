@@ -223,8 +223,9 @@ pub(super) fn run_trials(sh: &Shared, mut run: RunRecord, jobs: usize) -> Result
     });
     progress.done();
 
-    // In the plan's order, as a run of one trial at a time lists them.
-    run.trials.sort_by_key(|t| plan.order(&t.key()));
+    // The order the store reads them in (docs/results.md): as they started, then as planned.
+    let config = run.config.clone();
+    run.trials.sort_by(crate::store::run_order(&config));
     run.servers = pool.uses(sh.servers);
     run.ended_at = Some(Utc::now());
     let cancelled = cancel.load(Ordering::SeqCst);

@@ -276,7 +276,7 @@ fn remove_if_there(path: &Path) -> Result<()> {
 
 /// The order a run's trials are read in: by start, then as the run plans them (repeats,
 /// problems, agents), so that it never depends on a folder listing.
-fn run_order(config: &RunConfig) -> impl Fn(&TrialRecord, &TrialRecord) -> std::cmp::Ordering + '_ {
+pub fn run_order(config: &RunConfig) -> impl Fn(&TrialRecord, &TrialRecord) -> std::cmp::Ordering + '_ {
     let planned = |t: &TrialRecord| {
         let problem = config.problems.iter().position(|p| *p == t.problem);
         let agent = config.agents.iter().position(|a| a.name == t.agent);
