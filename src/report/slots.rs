@@ -9,9 +9,11 @@ use std::collections::BTreeMap;
 use crate::store::{RequestRecord, RunRecord, TrialRecord};
 
 /// A follow-up turn counts as thrash when it prefilled at least this many tokens again that
-/// the previous turn of its conversation had already processed: below it, a turn loses a few
-/// hundred tokens (under a second of prefill on most machines) and is not worth a flag.
+/// the previous turn of its conversation had already processed, or [`THRASH_MIN_SHARE`] of
+/// its prompt: below both, a turn loses little (under a second of prefill on most machines).
 pub const THRASH_MIN_TOKENS: u64 = 256;
+/// ... or at least this share of the turn's prompt, when that is 64 tokens or more.
+pub const THRASH_MIN_SHARE: f64 = 0.5;
 
 /// What a run's trials ran on: trials at once against the slots they shared, and the server
 /// flags that decide what a slot keeps.
@@ -106,7 +108,8 @@ pub enum Lost {
     Evicted { slot: u32 },
 }
 
-/// One follow-up turn that prefilled again at least [`THRASH_MIN_TOKENS`] tokens its
+/// One follow-up turn that prefilled again at least [`THRASH_MIN_TOKENS`] tokens (or
+/// [`THRASH_MIN_SHARE`] of its prompt) its
 /// conversation's previous turn had processed, with the slots of both known.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Thrash {
@@ -132,7 +135,9 @@ pub fn thrash(t: &TrialRecord) -> Vec<Thrash> {
         for pair in turns.windows(2) {
             let (prev, q) = (pair[0], pair[1]);
             let tokens = q.reprefilled_tokens.unwrap_or(0);
-            if q.turn == Some(0) || tokens < THRASH_MIN_TOKENS {
+            let prompt = q.prompt_n.unwrap_or(0) + q.cache_n.unwrap_or(0);
+            let share = prompt >= 64 && tokens as f64 >= THRASH_MIN_SHARE * prompt as f64;
+            if q.turn == Some(0) || (tokens < THRASH_MIN_TOKENS && !share) {
                 continue;
             }
             let lost = match (prev.slot, q.slot) {
@@ -370,9 +375,14 @@ mod tests {
 
     #[test]
     fn a_move_with_a_large_reprefill_is_thrash_and_a_small_one_is_not() {
-        let t = trial(vec![turn(0, 0, 0, 0), turn(0, 1, 1, 2104), turn(0, 2, 0, 255)]);
+        // 255 tokens again out of a 2,305-token prompt is not worth a flag; most of a short
+        // prompt is (the scripted overlap agent's turn 2: 253 of 276).
+        let small = RequestRecord { cache_n: Some(2000), ..turn(0, 2, 0, 255) };
+        let t = trial(vec![turn(0, 0, 0, 0), turn(0, 1, 1, 2104), small]);
         let x = thrash(&t);
         assert_eq!(x, [Thrash { conversation: 0, turn: 1, lost: Lost::Moved { from: 0, to: 1 }, tokens: 2104 }]);
+        let short = RequestRecord { prompt_n: Some(276), cache_n: Some(23), ..turn(0, 1, 0, 253) };
+        assert_eq!(thrash(&trial(vec![turn(0, 0, 0, 0), short])).len(), 1, "most of its prompt again");
         assert_eq!(
             sentence("trial expr_calc/pi/0's", &x),
             "trial expr_calc/pi/0's conversation moved from slot 0 to slot 1 and re-prefilled 2,104 tokens"

@@ -39,8 +39,8 @@ pub(super) fn thrash(run: &RunRecord, facts: &RunFacts, f: &mut Vec<Finding>) {
             Kind::Ok,
             "slot_thrash",
             format!(
-                "no follow-up turn re-prefilled {THRASH_MIN_TOKENS} or more tokens after its conversation moved slot or \
-                 lost its slot ({follow_ups} follow-up turn(s) with their slot recorded)"
+                "no follow-up turn re-prefilled {THRASH_MIN_TOKENS} or more tokens (or half its prompt) after its \
+                 conversation moved slot or lost its slot ({follow_ups} follow-up turn(s) with their slot recorded)"
             ),
             None,
         ));
