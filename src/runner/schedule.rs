@@ -24,7 +24,7 @@ use crate::store::{RunRecord, RunStatus, TrialRecord};
 enum Msg<'k> {
     /// The agent ended: its job and its server's slot are free; grading is still to come.
     AgentDone(Assignment),
-    Done(Done<'k>),
+    Done(Box<Done<'k>>),
 }
 
 /// A trial that ended, as its thread hands it back.
@@ -140,7 +140,7 @@ pub(super) fn run_trials(sh: &Shared, mut run: RunRecord, jobs: usize) -> Result
                             let _ = tx.send(Msg::AgentDone(assignment));
                         }
                     });
-                    let _ = tx.send(Msg::Done(Done { key, assignment, line, result, released }));
+                    let _ = tx.send(Msg::Done(Box::new(Done { key, assignment, line, result, released })));
                 });
                 agents += 1;
                 alive += 1;
@@ -149,7 +149,7 @@ pub(super) fn run_trials(sh: &Shared, mut run: RunRecord, jobs: usize) -> Result
                 break;
             }
             let done = match rx.recv_timeout(TICK) {
-                Ok(Msg::Done(done)) => done,
+                Ok(Msg::Done(done)) => *done,
                 Ok(Msg::AgentDone(a)) => {
                     agents -= 1;
                     pool.release(a);
