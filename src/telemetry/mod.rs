@@ -17,7 +17,6 @@ pub mod proxy;
 pub(crate) mod summary;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -140,7 +139,7 @@ impl RunTelemetry {
             }
         }
         let inject = proxy::Inject { id_slot: ctx.pinned_slot, ..Default::default() };
-        let proxy = Proxy::start_with(self.server.root(), SocketAddr::from(([127, 0, 0, 1], 0)), None, inject)?;
+        let proxy = Proxy::start_for_trial(self.server.root(), inject)?;
         let proxy = std::sync::Arc::new(proxy);
         let before = (!ctx.overlapping).then(|| metrics::scrape(&self.server));
         proxy.begin(true);
@@ -168,6 +167,13 @@ impl TrialProbe<'_> {
         let collected = self.proxy.end(END_GRACE);
         let run = self.run;
         let mut missing = self.notes;
+        let refused = self.proxy.refused();
+        if refused > 0 {
+            missing.push(format!(
+                "{refused} request(s) reached this trial's proxy without its path token and were refused: \
+                 another process on this machine (not this trial's agent, which was given the token) found its port"
+            ));
+        }
         let records = collected.records;
         let server = match self.before {
             Some(before) => counter_delta(&before, &metrics::scrape(&run.server), &mut missing),

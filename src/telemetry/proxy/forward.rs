@@ -33,6 +33,19 @@ pub(super) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resul
     let start_utc = Utc::now();
     let (mut parts, body) = req.into_parts();
     let path = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
+    let path = match &shared.token {
+        None => path,
+        Some(token) => match within(&path, token) {
+            Some(rest) => rest,
+            None => {
+                shared.refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                return Ok(error_response(
+                    StatusCode::NOT_FOUND,
+                    "fixbench proxy: this address serves one trial's agent, under the base URL it was given",
+                ));
+            }
+        },
+    };
     let body = match body.collect().await {
         Ok(c) => c.to_bytes(),
         Err(e) => {
@@ -134,6 +147,17 @@ fn injected(inject: &Inject, method: &hyper::Method, body: &Bytes) -> Bytes {
     out.extend_from_slice(add.as_bytes());
     out.extend_from_slice(&body[brace + 1..]);
     Bytes::from(out)
+}
+
+/// `path` less its leading `/<token>`, or `None` when it is not under it.
+fn within(path: &str, token: &str) -> Option<String> {
+    let rest = path.strip_prefix('/')?.strip_prefix(token)?;
+    match rest.chars().next() {
+        None => Some("/".into()),
+        Some('/') => Some(rest.to_string()),
+        Some('?') => Some(format!("/{rest}")),
+        Some(_) => None,
+    }
 }
 
 /// The request as it goes to the server.

@@ -76,6 +76,11 @@ struct Shared {
     sink: Option<Sink>,
     /// Added to each generation request on its way out (`forward`).
     inject: Inject,
+    /// A trial's proxy serves only paths under `/<token>/` (its base URL): another process
+    /// on the machine that finds the port (a neighbour's agent) is refused, not recorded.
+    token: Option<String>,
+    /// Requests refused for lacking the token.
+    refused: AtomicUsize,
 }
 
 /// The requests of the current trial (or of the whole `fixbench proxy` session).
@@ -120,6 +125,24 @@ impl Proxy {
 
     /// [`Proxy::start`], adding `inject`'s fields to each generation request.
     pub fn start_with(upstream: &str, listen: SocketAddr, sink: Option<Sink>, inject: Inject) -> Result<Proxy> {
+        Self::start_inner(upstream, listen, sink, inject, None)
+    }
+
+    /// One trial's proxy: on a port of its own, serving only under a random path token that
+    /// is part of its [`Proxy::base_url`], so that nothing but the trial's agent (which is
+    /// given that URL) is recorded in the trial.
+    pub fn start_for_trial(upstream: &str, inject: Inject) -> Result<Proxy> {
+        let token = format!("t{:016x}", rand::random::<u64>());
+        Self::start_inner(upstream, SocketAddr::from(([127, 0, 0, 1], 0)), None, inject, Some(token))
+    }
+
+    fn start_inner(
+        upstream: &str,
+        listen: SocketAddr,
+        sink: Option<Sink>,
+        inject: Inject,
+        token: Option<String>,
+    ) -> Result<Proxy> {
         let upstream = super::client::root_url(upstream)?;
         let Some(hostport) = upstream.strip_prefix("http://") else {
             return Err(Error::BadInput(format!(
@@ -147,6 +170,8 @@ impl Proxy {
             closing: tokio::sync::watch::Sender::new(0),
             sink,
             inject,
+            token,
+            refused: AtomicUsize::new(0),
         });
         // Its own thread and runtime, stopped and joined on drop.
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<SocketAddr, String>>();
@@ -198,7 +223,15 @@ impl Proxy {
 
     /// The OpenAI-style base URL agents are given.
     pub fn base_url(&self) -> String {
-        format!("http://{}/v1", self.addr)
+        match &self.shared.token {
+            Some(t) => format!("http://{}/{t}/v1", self.addr),
+            None => format!("http://{}/v1", self.addr),
+        }
+    }
+
+    /// Requests refused so far for lacking the trial's path token.
+    pub fn refused(&self) -> usize {
+        self.shared.refused.load(Ordering::SeqCst)
     }
 
     /// Requests of the open trial so far, answered or not.
@@ -292,6 +325,26 @@ mod tests {
         let next = proxy.end(Duration::from_secs(2));
         assert!(t.elapsed() < Duration::from_secs(1), "nothing left to wait for: {:?}", t.elapsed());
         assert_eq!((next.records.len(), next.unfinished), (0, 0));
+    }
+
+    #[test]
+    fn a_trials_proxy_serves_only_its_own_base_url() {
+        let proxy = Proxy::start_for_trial(&stub::sse_upstream(1), Inject::default()).unwrap();
+        let url = proxy.base_url();
+        let token = url.split('/').nth(3).unwrap().to_string();
+        assert!(token.starts_with('t') && token.len() == 17 && url.ends_with("/v1"), "{url}");
+        proxy.begin(true);
+        assert!(stub::chat(&proxy).contains("data: [DONE]"));
+        // A neighbour that found the port, without the token: refused and not recorded.
+        let stranger = format!("http://{}/v1/chat/completions", proxy.addr());
+        let err = ureq::post(&stranger).send_json(serde_json::json!({"messages": []})).unwrap_err();
+        assert!(matches!(err, ureq::Error::Status(404, _)), "{err:?}");
+        let guess = format!("http://{}/{}x/v1/chat/completions", proxy.addr(), token);
+        assert!(ureq::post(&guess).send_json(serde_json::json!({"messages": []})).is_err());
+        let got = proxy.end(Duration::from_secs(1));
+        assert_eq!(got.records.len(), 1, "{:?}", got.records);
+        assert_eq!(got.records[0].path, "/v1/chat/completions", "recorded without the token");
+        assert_eq!(proxy.refused(), 2);
     }
 
     #[test]
