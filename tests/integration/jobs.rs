@@ -14,10 +14,6 @@ fn agent(name: &str) -> String {
     repo().join("tests/agents").join(name).to_string_lossy().into_owned()
 }
 
-fn trials(run: &Value) -> &Vec<Value> {
-    run["trials"].as_array().unwrap()
-}
-
 fn alive(pid: i32) -> bool {
     // A zombie is dead too: only a process still running counts.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {

@@ -10,18 +10,6 @@ use serde_json::Value;
 use crate::llama::{multiturn_cmd, LlamaServer};
 use crate::util::*;
 
-fn trials(run: &Value) -> &Vec<Value> {
-    run["trials"].as_array().unwrap()
-}
-
-fn requests(trial: &Value) -> &Vec<Value> {
-    trial["requests"].as_array().unwrap()
-}
-
-fn u(v: &Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
-}
-
 /// When a trial's agent ran, in seconds since the epoch.
 fn agent_span(t: &Value) -> (f64, f64) {
     let start = chrono::DateTime::parse_from_rfc3339(t["started_at"].as_str().unwrap()).unwrap();

@@ -12,10 +12,6 @@ fn agent(name: &str) -> String {
     repo().join("tests/agents").join(name).to_string_lossy().into_owned()
 }
 
-fn trials(run: &Value) -> &Vec<Value> {
-    run["trials"].as_array().unwrap()
-}
-
 fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(s) => !s[s.rfind(')').unwrap() + 1..].trim_start().starts_with('Z'),

@@ -13,10 +13,6 @@ fn agent(name: &str) -> String {
     repo().join("tests/agents").join(name).to_string_lossy().into_owned()
 }
 
-fn trials(run: &Value) -> &Vec<Value> {
-    run["trials"].as_array().unwrap()
-}
-
 /// A trial's stdout log.
 fn stdout_of(sb: &Sandbox, run: &Value, t: &Value) -> String {
     let p = sb.results().join(run["run_id"].as_str().unwrap()).join(t["paths"]["stdout"].as_str().unwrap());

@@ -38,18 +38,6 @@ fn only_run_in(dir: &Path) -> Value {
     read_run(&runs[0])
 }
 
-fn trials(run: &Value) -> &Vec<Value> {
-    run["trials"].as_array().unwrap()
-}
-
-fn requests(trial: &Value) -> &Vec<Value> {
-    trial["requests"].as_array().unwrap()
-}
-
-fn u(v: &Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
-}
-
 /// The proxy's per-request sums equal the server's counter deltas, exactly.
 fn assert_sums_match_metrics(t: &Value) {
     let sum = |k: &str| requests(t).iter().map(|r| u(&r[k])).sum::<u64>();

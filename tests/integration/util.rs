@@ -207,3 +207,18 @@ pub fn tiny_problem(root: &Path, tests: &str, count: u32) {
     .unwrap();
     std::fs::write(p.join("tests/test_tiny.py"), tests).unwrap();
 }
+
+/// A run's `trials` (a run as `fixbench run --json` prints it, or [`read_run`] reads it).
+pub fn trials(run: &serde_json::Value) -> &Vec<serde_json::Value> {
+    run["trials"].as_array().unwrap()
+}
+
+/// A trial's recorded requests.
+pub fn requests(trial: &serde_json::Value) -> &Vec<serde_json::Value> {
+    trial["requests"].as_array().unwrap()
+}
+
+/// A count in a record.
+pub fn u(v: &serde_json::Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
+}
