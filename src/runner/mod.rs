@@ -53,11 +53,19 @@ pub fn execute(plan: &Plan) -> Result<RunRecord> {
         run.server = Some(info);
     }
     let slots: usize = servers.iter().map(|t| t.info().total_slots.unwrap_or(1).max(1) as usize).sum();
-    let jobs = match plan.jobs {
+    let mut jobs = match plan.jobs {
         Jobs::Count(n) => n.get(),
         Jobs::Auto if servers.is_empty() => std::thread::available_parallelism().map_or(1, |n| n.get()),
         Jobs::Auto => slots,
     };
+    let own_slots = jobs > 1 && plan.cache_state != crate::model::CacheState::Shared && !servers.is_empty();
+    if own_slots && jobs > slots {
+        eprintln!(
+            "--cache-state {}: with trials at once each trial owns one of the pool's {slots} slot(s), so {slots} run at once, not {jobs}",
+            plan.cache_state.as_str()
+        );
+        jobs = slots;
+    }
     run.config.jobs = Some(jobs as u32);
 
     // The run's folder is this process's alone while it runs: created exclusively when new,

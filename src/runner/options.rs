@@ -198,7 +198,7 @@ impl Plan {
         }
         let timeout_s = settings.agent_timeout(args.timeout)?;
         let python = settings.python.clone();
-        let servers = settings.servers(&args.servers)?;
+        let servers = pool_urls(&settings.servers(&args.servers)?)?;
         let jobs = settings.jobs(args.jobs);
         let grade_jobs = settings.grade_jobs(args.grade_jobs)?;
         let cache_state = settings.cache_state(args.cache_state)?;
@@ -288,6 +288,11 @@ impl Plan {
             (args.repeat.is_some(), "--repeat"),
             (args.timeout.is_some(), "--timeout"),
             (!args.labels.is_empty(), "--label"),
+            // What a trial is: how the agent is isolated and what the cache holds when it starts.
+            (args.isolation.is_some_and(|i| i != record.config.isolation), "--isolation"),
+            (args.cache_state.is_some_and(|c| c != record.config.cache_state), "--cache-state"),
+            // A run without a server does not gain one halfway (its trials would not compare).
+            (!args.servers.is_empty() && record.config.server_url.is_none(), "--server (the run had no server)"),
         ]
         .into_iter()
         .filter_map(|(given, flag)| given.then_some(flag))
@@ -334,7 +339,7 @@ impl Plan {
             timeout_s: c.timeout_s,
             python,
             servers: if !args.servers.is_empty() {
-                args.servers.clone()
+                pool_urls(&args.servers)?
             } else if !c.servers.is_empty() {
                 c.servers.clone()
             } else {
@@ -420,6 +425,24 @@ impl Plan {
     pub fn labels(&self) -> &BTreeMap<String, String> {
         &self.record.labels
     }
+}
+
+/// The pool's servers, checked: each a usable URL, and each server once, however spelled
+/// (`http://127.0.0.1:8080/` and `http://localhost:8080/v1` are one server, whose slots would
+/// be counted twice).
+fn pool_urls(urls: &[String]) -> Result<Vec<String>> {
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for u in urls {
+        let root = crate::telemetry::client::root_url(u)?;
+        let key = root.replacen("://localhost", "://127.0.0.1", 1).replacen("://[::1]", "://127.0.0.1", 1);
+        if let Some(first) = seen.insert(key, u) {
+            return Err(Error::BadInput(format!(
+                "`{first}` and `{u}` name the same server: name each server once (one server runs as many trials at once as it has slots)"
+            ))
+            .into());
+        }
+    }
+    Ok(urls.to_vec())
 }
 
 /// The agent of one `--cmd`. The agent starts in its trial's workdir, so the paths in it that

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use anyhow::Result;
 
 use crate::error::Error;
-use crate::store::{ServerInfo, ServerUse};
+use crate::store::{ServerInfo, ServerUse, TrialRecord};
 use crate::telemetry::RunTelemetry;
 
 /// Where one trial runs.
@@ -116,11 +116,41 @@ impl Pool {
                     total_slots: Some(m.slots),
                     trials: m.trials,
                     metrics,
+                    since: Some(t.since()),
                     missing,
                     dropped: m.dropped.clone(),
                 }
             })
             .collect()
+    }
+}
+
+/// Notes, on each server whose counters over the session exceed what the session's trials'
+/// requests to it account for, that something else used it: another client, an agent that
+/// reached the server past its proxy, or requests of trials cut short and not kept. (Warm-up
+/// requests are fixbench's own and unrecorded: under `warm` nothing is said.)
+pub fn note_unaccounted(uses: &mut [ServerUse], trials: &[TrialRecord], warm: bool) {
+    if warm {
+        return;
+    }
+    for u in uses.iter_mut() {
+        let (Some(m), Some(since)) = (&u.metrics, u.since) else { continue };
+        let mine = || {
+            trials
+                .iter()
+                .filter(|t| t.started_at >= since && t.telemetry.server_url.as_deref() == Some(u.url.as_str()))
+                .flat_map(|t| &t.telemetry.requests)
+        };
+        let prompt: u64 = mine().filter_map(|r| r.prompt_n).sum();
+        let predicted: u64 = mine().filter_map(|r| r.predicted_n).sum();
+        let (more_prompt, more_predicted) = (m.prompt_tokens - prompt as f64, m.predicted_tokens - predicted as f64);
+        if more_prompt > 0.0 || more_predicted > 0.0 {
+            u.missing.push(format!(
+                "the server counted {more_prompt:.0} prompt and {more_predicted:.0} generated token(s) more than this run's \
+                 kept requests to it: another client used it during the run, an agent reached it past its proxy, \
+                 or trials were cut short and not kept"
+            ));
+        }
     }
 }
 
@@ -183,6 +213,33 @@ mod tests {
         assert!((0..3).all(|_| two.pick().unwrap().server == Some(1)));
         two.drop_server(1, "gone too".into());
         assert!(two.all_dropped() && two.pick().is_none());
+    }
+
+    #[test]
+    fn counters_beyond_the_kept_requests_are_noted_on_their_server() {
+        let since = chrono::Utc::now() - chrono::Duration::minutes(1);
+        let mut t = crate::report::synth::trial("expr_calc", "pi", 0, 11, 15, 11);
+        t.started_at = since + chrono::Duration::seconds(1);
+        t.telemetry.server_url = Some("http://a".into());
+        t.telemetry.requests =
+            vec![crate::store::RequestRecord { prompt_n: Some(100), predicted_n: Some(10), ..Default::default() }];
+        let use_with = |prompt: f64| ServerUse {
+            url: "http://a".into(),
+            metrics: Some(crate::store::ServerDelta {
+                prompt_tokens: prompt,
+                predicted_tokens: 10.0,
+                ..Default::default()
+            }),
+            since: Some(since),
+            ..Default::default()
+        };
+        let mut uses = vec![use_with(100.0), use_with(150.0)];
+        note_unaccounted(&mut uses, &[t.clone()], false);
+        assert!(uses[0].missing.is_empty(), "{:?}", uses[0].missing);
+        assert!(uses[1].missing[0].contains("50 prompt and 0 generated token(s) more"), "{:?}", uses[1].missing);
+        let mut warm = vec![use_with(150.0)];
+        note_unaccounted(&mut warm, &[t], true);
+        assert!(warm[0].missing.is_empty(), "warm-ups are fixbench's own");
     }
 
     #[test]

@@ -114,6 +114,14 @@ pub(super) fn run_trials(sh: &Shared, mut run: RunRecord, jobs: usize) -> Result
             while !stopping && agents < jobs && alive < most_alive {
                 let Some(&key) = queue.peek() else { break };
                 let Some(assignment) = pool.pick() else { break };
+                // A server that died between trials gets no new one.
+                if let Some(i) = assignment.server.filter(|&i| !sh.servers[i].answers()) {
+                    pool.release(assignment);
+                    let why = "stopped answering /health between trials".to_string();
+                    progress.note(&format!("server {} {why}: the run goes on without it", sh.servers[i].url()));
+                    pool.drop_server(i, why);
+                    continue;
+                }
                 queue.next();
                 let telemetry = assignment.server.map(|i| &sh.servers[i]);
                 let line = progress.start(key, telemetry.map(|t| t.url()));
@@ -227,6 +235,7 @@ pub(super) fn run_trials(sh: &Shared, mut run: RunRecord, jobs: usize) -> Result
     let config = run.config.clone();
     run.trials.sort_by(crate::store::run_order(&config));
     run.servers = pool.uses(sh.servers);
+    super::pool::note_unaccounted(&mut run.servers, &run.trials, plan.cache_state == CacheState::Warm);
     run.ended_at = Some(Utc::now());
     let cancelled = cancel.load(Ordering::SeqCst);
     run.status = if cancelled || failure.is_some() || !plan.pending(&run).is_empty() {

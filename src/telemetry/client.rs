@@ -178,6 +178,17 @@ pub fn root_url(url: &str) -> Result<String> {
     if let Some(r) = root.strip_suffix("/v1") {
         root = r;
     }
+    let authority = root.split_once("://").map_or(root, |(_, rest)| rest).split('/').next().unwrap_or("");
+    let port = match authority.strip_prefix('[') {
+        Some(v6) => v6.split_once("]:").map(|(_, p)| p),
+        None => authority.rsplit_once(':').map(|(_, p)| p),
+    };
+    if authority.is_empty() || authority.starts_with(':') || port.is_some_and(|p| p.parse::<u16>().is_err()) {
+        return Err(Error::BadInput(format!(
+            "server URL `{url}` has no usable host and port: write it like http://127.0.0.1:8080"
+        ))
+        .into());
+    }
     Ok(root.to_string())
 }
 
@@ -202,6 +213,10 @@ mod tests {
         assert_eq!(root_url("http://127.0.0.1:8080/").unwrap(), "http://127.0.0.1:8080");
         assert_eq!(root_url("https://h:1").unwrap(), "https://h:1");
         assert!(root_url("127.0.0.1:8080").is_err());
+        assert!(root_url("http://127.0.0.1:notaport").unwrap_err().to_string().contains("host and port"));
+        assert!(root_url("http://:8080").is_err() && root_url("http://h:99999").is_err());
+        assert_eq!(root_url("http://[::1]:8080/v1").unwrap(), "http://[::1]:8080");
+        assert_eq!(root_url("http://localhost").unwrap(), "http://localhost");
     }
 
     #[test]

@@ -52,6 +52,7 @@ pub struct RunTelemetry {
     cache_state: CacheState,
     /// The counters when the run started: the run's own deltas are taken from them.
     at_start: Result<Counters, String>,
+    started: chrono::DateTime<chrono::Utc>,
     /// Each agent's latest prompt and first request, for `warm` warm-ups.
     shapes: Mutex<BTreeMap<String, (String, FirstRequest)>>,
 }
@@ -91,7 +92,8 @@ impl RunTelemetry {
             cache::check_cold(&server)?;
         }
         let at_start = metrics::scrape(&server);
-        Ok(RunTelemetry { server, info, cache_state, at_start, shapes: Mutex::new(BTreeMap::new()) })
+        let started = chrono::Utc::now();
+        Ok(RunTelemetry { server, info, cache_state, at_start, started, shapes: Mutex::new(BTreeMap::new()) })
     }
 
     /// What the server said about itself at run start.
@@ -106,6 +108,11 @@ impl RunTelemetry {
     /// Whether the server still answers `/health` within a few seconds.
     pub fn answers(&self) -> bool {
         self.server.get("/health").status().is_some_and(|s| s < 500)
+    }
+
+    /// When the counters of [`RunTelemetry::run_delta`] start.
+    pub fn since(&self) -> chrono::DateTime<chrono::Utc> {
+        self.started
     }
 
     /// The server's counters over the run so far: its deltas since the run started.
@@ -167,6 +174,13 @@ impl TrialProbe<'_> {
         let collected = self.proxy.end(END_GRACE);
         let run = self.run;
         let mut missing = self.notes;
+        let forbidden = self.proxy.forbidden();
+        if forbidden > 0 {
+            missing.push(format!(
+                "{forbidden} request(s) of the agent to the server's slot actions (/slots: erase, save, restore) were \
+                 refused: they would reach other trials' slots"
+            ));
+        }
         let refused = self.proxy.refused();
         if refused > 0 {
             missing.push(format!(

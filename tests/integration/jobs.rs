@@ -189,3 +189,36 @@ fn jobs_come_from_the_flag_or_harness_toml_and_are_stored() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("harness.toml") && err.contains("jobs"), "{err}");
 }
+
+#[test]
+fn a_pool_names_each_server_once_and_a_resume_keeps_what_a_trial_is() {
+    let sb = Sandbox::new();
+    for (servers, says) in [
+        (["http://127.0.0.1:1/", "http://localhost:1/v1"], "name the same server"),
+        (["http://127.0.0.1:notaport", "http://127.0.0.1:2"], "host and port"),
+    ] {
+        let mut cmd = fixbench(sb.path());
+        cmd.args(["run", "--agent", "null", "--isolation", "none"]);
+        for s in servers {
+            cmd.args(["--server", s]);
+        }
+        let out = run_expect(&mut cmd, 2);
+        assert!(String::from_utf8_lossy(&out.stderr).contains(says), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = run_expect(
+        fixbench(sb.path()).args(["run", "--agent", "null", "--problem", "expr_calc", "--isolation", "none", "--json"]),
+        0,
+    );
+    let id = serde_json::from_slice::<Value>(&out.stdout).unwrap()["run_id"].as_str().unwrap().to_string();
+    for (flags, says) in [
+        (vec!["--isolation", "sandbox"], "--isolation"),
+        (vec!["--cache-state", "cold"], "--cache-state"),
+        (vec!["--server", "http://127.0.0.1:1"], "the run had no server"),
+    ] {
+        let out = run_expect(fixbench(sb.path()).args(["run", "--resume", &id]).args(&flags), 2);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says) && err.contains("own configuration"), "{flags:?}: {err}");
+    }
+    // Naming what it already is changes nothing.
+    run_expect(fixbench(sb.path()).args(["run", "--resume", &id, "--isolation", "none"]), 0);
+}

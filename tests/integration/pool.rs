@@ -174,3 +174,30 @@ fn jobs_auto_is_the_servers_slots_and_cold_trials_own_their_slot() {
     let slots: BTreeSet<u64> = trials(&run).iter().map(|t| t["pinned_slot"].as_u64().unwrap()).collect();
     assert_eq!(slots.len(), 2, "both slots were used");
 }
+
+#[test]
+fn an_agent_that_reaches_the_server_past_its_proxy_is_noticed() {
+    let server = LlamaServer::start(&["-np", "2"]);
+    let sb = Sandbox::new();
+    // The scripted agent, pointed at the server itself instead of its trial's proxy.
+    let direct = multiturn_cmd(&format!("--turns 1 --max-tokens 2 --base-url {}/v1", server.url()));
+    let out = run_expect(
+        fixbench(sb.path()).args(["run", "--server", &server.url(), "--isolation", "none", "--jobs", "2"]).args([
+            "--problem",
+            "expr_calc",
+            "--repeat",
+            "2",
+            "--cmd",
+            &direct,
+            "--json",
+        ]),
+        0,
+    );
+    let run: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(trials(&run).iter().all(|t| requests(t).is_empty()), "nothing went through the proxies");
+    let missing = run["servers"][0]["missing"].as_array().unwrap();
+    assert!(
+        missing.iter().any(|m| m.as_str().unwrap().contains("past its proxy")),
+        "the server's counters exceed the kept requests: {missing:?}"
+    );
+}

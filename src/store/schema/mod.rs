@@ -105,6 +105,10 @@ pub struct ServerUse {
     pub trials: u32,
     /// `/metrics` deltas from run start to run end (or to when it left the pool).
     pub metrics: Option<ServerDelta>,
+    /// When those deltas begin: the start of the run's last session (a resumed run's earlier
+    /// trials are not in them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
     /// Why `metrics` is missing, when it is.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<String>,

@@ -36,6 +36,15 @@ pub(super) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resul
     let path = match &shared.token {
         None => path,
         Some(token) => match within(&path, token) {
+            // llama-server's slot actions (erase, save, restore) would reach the neighbours'
+            // slots, and write files on the server: not for an agent.
+            Some(rest) if rest.starts_with("/slots") => {
+                shared.forbidden.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                return Ok(error_response(
+                    StatusCode::FORBIDDEN,
+                    "fixbench proxy: a trial's agent may not use the server's slot actions (/slots)",
+                ));
+            }
             Some(rest) => rest,
             None => {
                 shared.refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -118,7 +127,9 @@ impl Drop for Waiting {
 
 /// The body sent to the server. A generation request (a POST whose body is a JSON object with
 /// `messages` or `prompt`) gets `inject`'s fields that the agent did not set itself, written in
-/// just after its opening brace; every other byte is the agent's. Anything else goes as it came.
+/// just after its opening brace; every other byte is the agent's. A pinned slot is the one
+/// exception: the trial owns that slot, so an `id_slot` of the agent's own is replaced (the
+/// body is then written anew). Anything else goes as it came.
 fn injected(inject: &Inject, method: &hyper::Method, body: &Bytes) -> Bytes {
     if method != hyper::Method::POST || (!inject.verbose && inject.id_slot.is_none()) {
         return body.clone();
@@ -129,6 +140,16 @@ fn injected(inject: &Inject, method: &hyper::Method, body: &Bytes) -> Bytes {
     };
     if !top.contains_key("messages") && !top.contains_key("prompt") {
         return body.clone();
+    }
+    if let (Some(n), true) = (inject.id_slot, top.contains_key("id_slot")) {
+        let Ok(serde_json::Value::Object(mut o)) = serde_json::from_slice::<serde_json::Value>(body) else {
+            return body.clone();
+        };
+        o.insert("id_slot".into(), n.into());
+        if inject.verbose && !o.contains_key("verbose") {
+            o.insert("verbose".into(), true.into());
+        }
+        return Bytes::from(serde_json::to_vec(&o).unwrap_or_else(|_| body.to_vec()));
     }
     let mut add = String::new();
     if inject.verbose && !top.contains_key("verbose") {
@@ -296,9 +317,13 @@ mod tests {
     }
 
     #[test]
-    fn an_agents_own_verbose_and_id_slot_are_never_overridden() {
+    fn an_agents_own_verbose_is_never_overridden_and_a_pin_beats_its_id_slot() {
         let own = r#"{"messages":[],"verbose":false,"id_slot":0}"#;
-        assert_eq!(echoed(PINNED, "POST", "/v1/chat/completions", own), own);
+        let got: serde_json::Value =
+            serde_json::from_str(&echoed(PINNED, "POST", "/v1/chat/completions", own)).unwrap();
+        assert_eq!(got, serde_json::json!({"messages": [], "verbose": false, "id_slot": 2}), "the trial owns slot 2");
+        let unpinned = Inject { id_slot: None, ..PINNED };
+        assert_eq!(echoed(unpinned, "POST", "/v1/chat/completions", own), own, "not pinned: the agent's own choice");
         let got = echoed(PINNED, "POST", "/v1/chat/completions", r#"{"messages":[],"verbose":false}"#);
         assert_eq!(got, r#"{"id_slot":2,"messages":[],"verbose":false}"#);
         let got = echoed(PINNED, "POST", "/v1/chat/completions", r#"{"verbose":null,"prompt":"x"}"#);

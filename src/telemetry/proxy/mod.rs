@@ -81,6 +81,8 @@ struct Shared {
     token: Option<String>,
     /// Requests refused for lacking the token.
     refused: AtomicUsize,
+    /// A trial's agent's requests refused for what they asked (`/slots`).
+    forbidden: AtomicUsize,
 }
 
 /// The requests of the current trial (or of the whole `fixbench proxy` session).
@@ -172,6 +174,7 @@ impl Proxy {
             inject,
             token,
             refused: AtomicUsize::new(0),
+            forbidden: AtomicUsize::new(0),
         });
         // Its own thread and runtime, stopped and joined on drop.
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<SocketAddr, String>>();
@@ -232,6 +235,11 @@ impl Proxy {
     /// Requests refused so far for lacking the trial's path token.
     pub fn refused(&self) -> usize {
         self.shared.refused.load(Ordering::SeqCst)
+    }
+
+    /// The trial's own requests refused so far for reaching for the server's slot actions.
+    pub fn forbidden(&self) -> usize {
+        self.shared.forbidden.load(Ordering::SeqCst)
     }
 
     /// Requests of the open trial so far, answered or not.
@@ -345,6 +353,11 @@ mod tests {
         assert_eq!(got.records.len(), 1, "{:?}", got.records);
         assert_eq!(got.records[0].path, "/v1/chat/completions", "recorded without the token");
         assert_eq!(proxy.refused(), 2);
+        // Its own agent, with the token, may not erase or save the server's slots.
+        let erase = format!("{}/slots/1?action=erase", url.trim_end_matches("/v1"));
+        let err = ureq::post(&erase).send_json(serde_json::json!({})).unwrap_err();
+        assert!(matches!(err, ureq::Error::Status(403, _)), "{err:?}");
+        assert_eq!(proxy.forbidden(), 1);
     }
 
     #[test]
