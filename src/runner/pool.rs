@@ -81,6 +81,14 @@ impl Pool {
         }
     }
 
+    /// `a` was picked but its trial never started there: as if it had not been picked.
+    pub fn unpick(&mut self, a: Assignment) {
+        self.release(a);
+        if let Some(m) = a.server.map(|i| &mut self.members[i]) {
+            m.trials -= 1;
+        }
+    }
+
     /// Takes server `i` out of the pool: no trial goes there any more.
     pub fn drop_server(&mut self, i: usize, why: String) {
         self.members[i].dropped.get_or_insert(why);
@@ -197,7 +205,10 @@ mod tests {
         // 4 free vs 2, then 3 vs 2, then 2 vs 2 (the first wins a tie), …
         assert_eq!(picks, [1, 1, 0, 1, 0, 1]);
         p.release(Assignment { server: Some(0), slot: None });
-        assert_eq!(p.pick().unwrap().server, Some(0));
+        let again = p.pick().unwrap();
+        assert_eq!(again.server, Some(0));
+        p.unpick(again);
+        assert_eq!((p.members[0].busy, p.members[0].trials), (1, 2), "as if never picked");
     }
 
     #[test]

@@ -116,7 +116,7 @@ pub(super) fn run_trials(sh: &Shared, mut run: RunRecord, jobs: usize) -> Result
                 let Some(assignment) = pool.pick() else { break };
                 // A server that died between trials gets no new one.
                 if let Some(i) = assignment.server.filter(|&i| !sh.servers[i].answers()) {
-                    pool.release(assignment);
+                    pool.unpick(assignment);
                     let why = "stopped answering /health between trials".to_string();
                     progress.note(&format!("server {} {why}: the run goes on without it", sh.servers[i].url()));
                     pool.drop_server(i, why);
