@@ -57,7 +57,7 @@ pub struct RunArgs {
     /// trial going to the one with the most free slots
     #[arg(long = "server", env = "FIXBENCH_SERVER", value_name = "URL", value_delimiter = ',')]
     pub servers: Vec<String>,
-    #[arg(short = 'j', long, value_name = "N|auto", help = help_with_default("Trials at once, or `auto` (the servers' total slots, else the cores); above 1 a trial's timings include its neighbours' load", defaults::JOBS))]
+    #[arg(short = 'j', long, allow_hyphen_values = true, value_name = "N|auto", help = help_with_default("Trials at once, or `auto` (the servers' total slots, else the cores); above 1 a trial's timings include its neighbours' load", defaults::JOBS))]
     pub jobs: Option<crate::model::Jobs>,
     #[arg(long, value_name = "N", help = help_with_default("Gradings (pytest processes) at once", defaults::GRADE_JOBS))]
     pub grade_jobs: Option<usize>,

@@ -180,7 +180,7 @@ fn jobs_come_from_the_flag_or_harness_toml_and_are_stored() {
     let run: Value = serde_json::from_slice(&out.stdout).unwrap();
     let cores = std::thread::available_parallelism().unwrap().get();
     assert_eq!(run["config"]["jobs"], cores as u64, "auto without a server: the cores");
-    for (bad, says) in [("0", "1 or more"), ("many", "auto")] {
+    for (bad, says) in [("0", "1 or more"), ("many", "auto"), ("-1", "1 or more")] {
         let out = run_expect(fixbench(sb.path()).args(["run", "--jobs", bad]), 2);
         assert!(String::from_utf8_lossy(&out.stderr).contains(says), "{}", String::from_utf8_lossy(&out.stderr));
     }
