@@ -52,12 +52,14 @@ pub fn execute(plan: &Plan) -> Result<RunRecord> {
         }
         run.server = Some(info);
     }
-    let slots: usize = servers.iter().map(|t| t.info().total_slots.unwrap_or(1).max(1) as usize).sum();
+    let slots: usize = servers.iter().map(|t| pool::slots_of(t) as usize).sum();
     let mut jobs = match plan.jobs {
         Jobs::Count(n) => n.get(),
         Jobs::Auto if servers.is_empty() => std::thread::available_parallelism().map_or(1, |n| n.get()),
         Jobs::Auto => slots,
     };
+    // Under `cold` or `warm` with trials at once, each trial owns a slot: its cache is then
+    // prepared without touching a neighbour's.
     let own_slots = jobs > 1 && plan.cache_state != crate::model::CacheState::Shared && !servers.is_empty();
     if own_slots && jobs > slots {
         eprintln!(
@@ -92,8 +94,16 @@ pub fn execute(plan: &Plan) -> Result<RunRecord> {
     }
     // From here on the run is on disk: any error or panic leaves it `interrupted`, not `running`.
     let mut guard = InterruptOnDrop { store: &plan.store, run_id: run.run_id.clone(), armed: true };
-    let shared = Shared { plan, grader: &grader, pytest_version: &pytest_version, cancel: &cancel, servers: &servers };
-    let run = schedule::run_trials(&shared, run, jobs)?;
+    let shared = Shared {
+        plan,
+        grader: &grader,
+        pytest_version: &pytest_version,
+        cancel: &cancel,
+        servers: &servers,
+        jobs,
+        own_slots,
+    };
+    let run = schedule::run_trials(&shared, run)?;
     guard.armed = false;
     Ok(run)
 }
@@ -106,6 +116,10 @@ pub(crate) struct Shared<'a> {
     pub cancel: &'a std::sync::atomic::AtomicBool,
     /// The pool's servers, in `plan.servers`' order.
     pub servers: &'a [RunTelemetry],
+    /// Agents at once (`--jobs`, `auto` resolved).
+    pub jobs: usize,
+    /// Each trial owns a slot (pinned), so that `cold`/`warm` touch no neighbour's cache.
+    pub own_slots: bool,
 }
 
 /// A resumed run that finished already: it is left as it is, `ended_at` included.

@@ -34,12 +34,17 @@ struct Member {
     dropped: Option<String>,
 }
 
+/// A server's slots as the pool counts them: what `/props` said, else one.
+pub fn slots_of(server: &RunTelemetry) -> u32 {
+    server.info().total_slots.unwrap_or(1).max(1)
+}
+
 impl Pool {
     pub fn new(servers: &[RunTelemetry], own_slots: bool) -> Pool {
         let members = servers
             .iter()
             .map(|t| {
-                let slots = t.info().total_slots.unwrap_or(1).max(1);
+                let slots = slots_of(t);
                 Member { slots, busy: 0, free: (0..slots).collect(), trials: 0, dropped: None }
             })
             .collect();

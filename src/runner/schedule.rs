@@ -40,8 +40,9 @@ struct Done<'k> {
 /// How often the lines of the trials in flight are refreshed.
 const TICK: Duration = Duration::from_millis(500);
 
-pub(super) fn run_trials(sh: &Shared, mut run: RunRecord, jobs: usize) -> Result<RunRecord> {
+pub(super) fn run_trials(sh: &Shared, mut run: RunRecord) -> Result<RunRecord> {
     let plan = sh.plan;
+    let jobs = sh.jobs;
     let cancel = sh.cancel;
     let todo = plan.pending(&run);
     let progress = Progress::new(todo.len(), run.trials.len());
@@ -93,10 +94,7 @@ pub(super) fn run_trials(sh: &Shared, mut run: RunRecord, jobs: usize) -> Result
         fingerprints.insert(problem.name.clone(), problem.fingerprint()?);
     }
 
-    // Under `cold` or `warm` with trials at once, each trial owns a slot: its cache is then
-    // prepared without touching a neighbour's.
-    let own_slots = jobs > 1 && plan.cache_state != CacheState::Shared && !sh.servers.is_empty();
-    let mut pool = Pool::new(sh.servers, own_slots);
+    let mut pool = Pool::new(sh.servers, sh.own_slots);
     let run_dir = plan.store.run_dir(&run.run_id);
     let mut failure: Option<anyhow::Error> = None;
     let (tx, rx) = mpsc::channel::<Msg>();
@@ -117,9 +115,7 @@ pub(super) fn run_trials(sh: &Shared, mut run: RunRecord, jobs: usize) -> Result
                 // A server that died between trials gets no new one.
                 if let Some(i) = assignment.server.filter(|&i| !sh.servers[i].answers()) {
                     pool.unpick(assignment);
-                    let why = "stopped answering /health between trials".to_string();
-                    progress.note(&format!("server {} {why}: the run goes on without it", sh.servers[i].url()));
-                    pool.drop_server(i, why);
+                    leave_pool(&mut pool, &progress, sh, i, "stopped answering /health between trials".into());
                     continue;
                 }
                 queue.next();
@@ -223,8 +219,7 @@ pub(super) fn run_trials(sh: &Shared, mut run: RunRecord, jobs: usize) -> Result
             if let Some(i) = done.assignment.server {
                 if !pool.is_dropped(i) && !sh.servers[i].answers() {
                     let why = format!("stopped answering /health during trial {}", done.key.id());
-                    progress.note(&format!("server {} {why}: the run goes on without it", sh.servers[i].url()));
-                    pool.drop_server(i, why);
+                    leave_pool(&mut pool, &progress, sh, i, why);
                 }
             }
         }
@@ -262,4 +257,10 @@ pub(super) fn run_trials(sh: &Shared, mut run: RunRecord, jobs: usize) -> Result
         Some(e) => Err(e),
         None => Ok(run),
     }
+}
+
+/// Takes server `i` out of the pool, saying so.
+fn leave_pool(pool: &mut Pool, progress: &Progress, sh: &Shared, i: usize, why: String) {
+    progress.note(&format!("server {} {why}: the run goes on without it", sh.servers[i].url()));
+    pool.drop_server(i, why);
 }

@@ -139,11 +139,12 @@ pub fn run(ctx: &Context, key: &TrialKey, agent_done: &mut dyn FnMut()) -> Resul
 
     let scratch = Scratch::new(key)?;
     workdir::prepare_trial(problem, &scratch.workdir)?;
+    let mut vars = vars(plan, problem, "", &scratch.workdir, &scratch.home)?;
     // The trial's own proxy: its requests are recorded here and nowhere else.
     let probe = match ctx.telemetry {
         Some(t) => Some(t.begin_trial(&TrialContext {
             agent: key.agent.clone(),
-            prompt: problem.prompt()?,
+            prompt: vars.prompt.clone(),
             overlapping: ctx.overlapping,
             pinned_slot: ctx.pinned_slot,
         })?),
@@ -151,9 +152,8 @@ pub fn run(ctx: &Context, key: &TrialKey, agent_done: &mut dyn FnMut()) -> Resul
     };
     if let Some(p) = &probe {
         ctx.progress.watch(ctx.line, p.request_count());
+        vars.base_url = p.base_url();
     }
-    let base_url = probe.as_ref().map(|p| p.base_url()).unwrap_or_default();
-    let vars = vars(plan, problem, &base_url, &scratch.workdir, &scratch.home)?;
     let inv = invocation(agent, &vars);
 
     let agent_start = Instant::now();

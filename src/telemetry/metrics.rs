@@ -117,11 +117,17 @@ pub fn delta(before: &Counters, after: &Counters) -> Result<ServerDelta, String>
         n_decode: after.n_decode - before.n_decode,
         ..Default::default()
     };
+    with_rates(&mut d);
+    Ok(d)
+}
+
+/// Fills the rates a delta's counts and times give: prefill and decode tokens per second and
+/// the share of prompt tokens that came from the cache.
+pub fn with_rates(d: &mut ServerDelta) {
     d.prefill_tps = rate(d.prompt_tokens, d.prompt_seconds);
     d.decode_tps = rate(d.predicted_tokens, d.predicted_seconds);
     let seen = d.prompt_tokens + d.cached_tokens;
     d.cache_hit_ratio = (seen > 0.0).then(|| d.cached_tokens / seen);
-    Ok(d)
 }
 
 fn rate(tokens: f64, seconds: f64) -> Option<f64> {

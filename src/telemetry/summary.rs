@@ -60,11 +60,7 @@ pub fn from_requests(records: &[RequestRecord]) -> ServerDelta {
         from_requests: true,
         ..Default::default()
     };
-    let rate = |t: f64, s: f64| (t > 0.0 && s > 0.0).then(|| t / s);
-    d.prefill_tps = rate(d.prompt_tokens, d.prompt_seconds);
-    d.decode_tps = rate(d.predicted_tokens, d.predicted_seconds);
-    let seen = d.prompt_tokens + d.cached_tokens;
-    d.cache_hit_ratio = (seen > 0.0).then(|| d.cached_tokens / seen);
+    super::metrics::with_rates(&mut d);
     d
 }
 
