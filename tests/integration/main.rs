@@ -12,6 +12,7 @@ mod runner;
 mod sandbox;
 mod server_build;
 mod settings;
+mod shard;
 mod slots;
 mod store;
 mod sweep;
