@@ -473,7 +473,7 @@ impl Plan {
             .into_iter()
             .filter(|k| {
                 let id = k.id();
-                self.shard.is_none_or(|s| s.holds(&id)) && !done.contains(&id)
+                self.shard.map_or(true, |s| s.holds(&id)) && !done.contains(&id)
             })
             .collect()
     }

@@ -31,7 +31,7 @@ pub struct PlanRecord {
 impl PlanRecord {
     /// The trials of the plan this run was to run: its slice's, or all.
     pub fn own_trials(&self) -> impl Iterator<Item = &String> + '_ {
-        self.trials.iter().filter(|id| self.shard.is_none_or(|s| s.holds(id)))
+        self.trials.iter().filter(|id| self.shard.map_or(true, |s| s.holds(id)))
     }
 }
 
