@@ -420,3 +420,51 @@ fn a_run_folder_copied_elsewhere_still_shows_its_files() {
     assert!(std::fs::read_to_string(&xml).unwrap().contains("expr_calc"));
     out(there.path(), &["doctor", "travels", "--results", &results], 0);
 }
+
+/// Two machines, each with its own llama-server, each running one shard: the merged run keeps
+/// each trial's server figures and each shard's `/metrics` deltas apart, never summed; a shard
+/// run against a server with another context size is another plan.
+#[test]
+fn shards_on_two_real_servers_keep_each_servers_counters_apart() {
+    use crate::llama::{multiturn_cmd, LlamaServer};
+    let (a, b) = (LlamaServer::start(&["-c", "4096"]), LlamaServer::start(&["-c", "4096"]));
+    let sb = Sandbox::new();
+    let agent = multiturn_cmd("--turns 2 --max-tokens 4");
+    let shard = |k: &str, server: &LlamaServer, results: &str| -> Value {
+        let args = ["run", "--isolation", "none", "--repeat", "2", "--cmd", &agent, "--server", &server.url()];
+        let o = run_expect(fixbench(sb.path()).args(args).args(["--shard", k, "--results", results, "--json"]), 0);
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let one = shard("1/2", &a, "m1");
+    let two = shard("2/2", &b, "m2");
+    assert_eq!(trials(&one).len() + trials(&two).len(), 6);
+    let fingerprint = &one["plan"]["decides"]["server"];
+    assert!(fingerprint["model"]["sha256"].as_str().is_some_and(|s| s.len() == 64), "{fingerprint}");
+    assert_eq!(fingerprint["n_ctx_per_slot"], 4096);
+    assert_eq!(one["plan"]["config_sha256"], two["plan"]["config_sha256"], "the URL is no part of the plan");
+
+    let o = run_expect(fixbench(sb.path()).args(["merge", "m1", "m2", "--json", "--results", "merged"]), 0);
+    let merged: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let servers = merged["servers"].as_array().unwrap();
+    assert_eq!(servers.len(), 2, "one per shard's server: {servers:#?}");
+    for (s, run) in servers.iter().zip([&one, &two]) {
+        let own = &run["servers"][0];
+        assert_eq!(s["url"], own["url"]);
+        assert_eq!(s["metrics"], own["metrics"], "each shard's counters as they were");
+        assert!(s["metrics"]["prompt_tokens"].as_f64().unwrap() > 0.0);
+        assert!(s["host"].is_string());
+    }
+    for t in trials(&merged) {
+        let from = [&one, &two].into_iter().flat_map(trials).find(|x| x["id"] == t["id"]).unwrap();
+        for field in ["server", "requests", "timing", "server_url", "wall_s", "started_at"] {
+            assert_eq!(t[field], from[field], "{field} of {} kept", t["id"]);
+        }
+    }
+
+    // The same shard against a server with half the context is another plan.
+    let c = LlamaServer::start(&["-c", "2048"]);
+    shard("2/2", &c, "m3");
+    let o = run_expect(fixbench(sb.path()).args(["merge", "m1", "m3", "--results", "merged"]), 2);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("`server.n_ctx_per_slot` is 4096 in run") && err.contains("and 2048 in run"), "{err}");
+}
