@@ -41,18 +41,10 @@ pub fn find(names: &[String], store: &Store) -> Result<Vec<Source>> {
         let found: Vec<(PathBuf, String)> = if path.join(RUN_FILE).is_file() {
             vec![split_run_dir(path)?]
         } else if path.is_dir() {
-            let mut runs = Vec::new();
-            let entries = fs::read_dir(path).with_context(|| format!("failed to read {}", path.display()))?;
-            for e in entries {
-                let p = e?.path();
-                if p.join(RUN_FILE).is_file() {
-                    runs.push(split_run_dir(&p)?);
-                }
-            }
-            runs.sort();
+            let runs = runs_under(path)?;
             if runs.is_empty() {
                 return Err(Error::BadInput(format!(
-                    "{name} is a folder without runs: neither it nor any folder in it holds a {RUN_FILE}"
+                    "{name} is a folder without runs: no folder under it holds a {RUN_FILE}"
                 ))
                 .into());
             }
@@ -74,6 +66,24 @@ pub fn find(names: &[String], store: &Store) -> Result<Vec<Source>> {
         }
     }
     Ok(out)
+}
+
+/// The run folders under `dir`, at any depth (downloaded artifacts nest them:
+/// `shards/<artifact>/<run_id>/`), sorted; a run folder's own folders are not searched.
+fn runs_under(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
+    let mut runs = Vec::new();
+    let mut it = walkdir::WalkDir::new(dir).follow_links(false).min_depth(1).max_depth(8).sort_by_file_name().into_iter();
+    while let Some(entry) = it.next() {
+        let entry = entry.with_context(|| format!("failed to read {}", dir.display()))?;
+        if !entry.file_type().is_dir() {
+            continue;
+        }
+        if entry.path().join(RUN_FILE).is_file() {
+            runs.push(split_run_dir(entry.path())?);
+            it.skip_current_dir();
+        }
+    }
+    Ok(runs)
 }
 
 fn split_run_dir(dir: &Path) -> Result<(PathBuf, String)> {
@@ -283,13 +293,19 @@ pub fn write(store: &Store, merged: &Merged, sources: &[Source]) -> Result<PathB
         }
         fs::remove_dir_all(&dir).with_context(|| format!("failed to replace {}", dir.display()))?;
     }
-    fs::create_dir_all(&dir).with_context(|| format!("failed to create {}", dir.display()))?;
+    fs::create_dir_all(dir.join(crate::store::TRIALS_DIR))
+        .with_context(|| format!("failed to create {}", dir.display()))?;
     for (t, &i) in run.trials.iter().zip(&merged.origin) {
         let from = sources[i].dir().join(&t.paths.dir);
         let to = dir.join(&t.paths.dir);
         copy_tree(&from, &to)?;
     }
-    store.save(run)?;
+    // The trials' records are synced once, all together, before the header that makes them a
+    // run: nothing is a run until then, so one sync serves ten thousand files.
+    store.save_trials_unsynced(run)?;
+    store.sync(&run.run_id)?;
+    store.seal(run)?;
+    store.save_header(run)?;
     Ok(dir.join(RUN_FILE))
 }
 
@@ -299,15 +315,17 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     if !from.is_dir() {
         return Ok(());
     }
+    fs::create_dir_all(to).with_context(|| format!("failed to create {}", to.display()))?;
+    // Folders come before what they hold, so each is made once.
     for entry in walkdir::WalkDir::new(from).follow_links(false).min_depth(1) {
         let entry = entry.with_context(|| format!("failed to read {}", from.display()))?;
         let rel = entry.path().strip_prefix(from).expect("under from");
         let dest = to.join(rel);
         if entry.file_type().is_dir() {
-            fs::create_dir_all(&dest).with_context(|| format!("failed to create {}", dest.display()))?;
+            fs::create_dir(&dest).with_context(|| format!("failed to create {}", dest.display()))?;
         } else if entry.file_type().is_file() {
-            if let Some(parent) = dest.parent() {
-                fs::create_dir_all(parent).with_context(|| format!("failed to create {}", parent.display()))?;
+            if rel == Path::new(crate::store::TRIAL_FILE) {
+                continue; // written anew, with its host
             }
             if fs::hard_link(entry.path(), &dest).is_err() {
                 fs::copy(entry.path(), &dest)

@@ -70,6 +70,75 @@ pub fn generate(store: &Store, opts: &Options) -> Result<Vec<String>> {
     Ok(ids)
 }
 
+/// Writes `shards` runs, each one slice (`--shard K/N`) of one plan of `trials` trials (rounded
+/// up to whole repeats of the problems × `opts.agents`), each as a machine of its own would:
+/// its own host name and server, every trial with its record and small log, diff and JUnit
+/// files. Returns the folders written, one per shard, in order.
+pub fn shards(root: &std::path::Path, trials: usize, shards: u32, opts: &Options) -> Result<Vec<std::path::PathBuf>> {
+    use crate::model::Shard;
+    use sha2::{Digest, Sha256};
+    let mut rng = ChaCha12Rng::seed_from_u64(opts.seed);
+    let repeat = trials.div_ceil(PROBLEMS.len() * opts.agents.len()).max(1) as u32;
+    let mut whole = synth_run(&mut rng, 0, opts.start, repeat, &opts.agents, false);
+    whole.config.repeat = repeat;
+    let decides = serde_json::json!({ "problems": PROBLEMS.iter().map(|p| p.0).collect::<Vec<_>>(), "agents": opts.agents, "repeat": repeat });
+    let config_sha256 = hex::encode(Sha256::digest(serde_json::to_vec(&decides)?));
+    let ids: Vec<String> = whole.trials.iter().map(|t| t.id.clone()).collect();
+    let mut out = Vec::new();
+    for index in 1..=shards {
+        let shard = Shard { index, count: shards };
+        let store = Store::new(root.join(format!("shard-{index}")));
+        let mut run = whole.clone();
+        run.run_id = format!("shard-{index}-of-{shards}");
+        run.host.hostname = Some(format!("gpu-{index:02}"));
+        run.trials.retain(|t| shard.holds(&t.id));
+        run.plan = Some(PlanRecord {
+            config_sha256: config_sha256.clone(),
+            decides: decides.clone(),
+            trials: ids.clone(),
+            shard: Some(shard),
+        });
+        let delta = |trials: &[TrialRecord]| -> ServerDelta {
+            let mut d = ServerDelta::default();
+            for s in trials.iter().filter_map(|t| t.telemetry.server.as_ref()) {
+                d.prompt_tokens += s.prompt_tokens;
+                d.cached_tokens += s.cached_tokens;
+                d.prompt_seconds += s.prompt_seconds;
+                d.predicted_tokens += s.predicted_tokens;
+                d.predicted_seconds += s.predicted_seconds;
+            }
+            d
+        };
+        run.servers = vec![ServerUse {
+            url: "http://127.0.0.1:8080".into(),
+            total_slots: Some(1),
+            trials: run.trials.len() as u32,
+            metrics: Some(delta(&run.trials)),
+            ..Default::default()
+        }];
+        let dir = store.run_dir(&run.run_id);
+        for t in &run.trials {
+            let files = [
+                (&t.paths.stdout, format!("agent output of {}\n", t.id).repeat(20)),
+                (&t.paths.stderr, String::new()),
+                (&t.paths.diff, format!("--- a/{0}/x.py\n+++ b/{0}/x.py\n@@ -1 +1 @@\n-a\n+b\n", t.problem)),
+                (
+                    &t.paths.junit,
+                    format!("<testsuites><testsuite name=\"{}\" tests=\"{}\"/></testsuites>\n", t.id, t.grade.total),
+                ),
+            ];
+            for (rel, text) in files {
+                let path = dir.join(rel);
+                std::fs::create_dir_all(path.parent().expect("in a trial folder"))?;
+                std::fs::write(path, text)?;
+            }
+        }
+        store.save(&run)?;
+        out.push(dir);
+    }
+    Ok(out)
+}
+
 fn synth_run(
     rng: &mut ChaCha12Rng,
     index: usize,

@@ -163,6 +163,29 @@ impl Store {
         write_atomic(&path, &json)
     }
 
+    /// Writes every trial's record of `run` (temp file and rename each, but no sync): for a
+    /// run that is not one until its header is written, after [`Store::sync`].
+    pub fn save_trials_unsynced(&self, run: &RunRecord) -> Result<()> {
+        let dir = self.run_dir(&run.run_id);
+        for t in &run.trials {
+            let path = dir.join(Self::trial_dir(&t.key())).join(TRIAL_FILE);
+            let parent = path.parent().expect("in a trial folder");
+            fs::create_dir_all(parent).with_context(|| format!("failed to create {}", parent.display()))?;
+            let tmp = parent.join(format!(".{TRIAL_FILE}.tmp"));
+            fs::write(&tmp, serde_json::to_vec_pretty(t)?).with_context(|| format!("failed to write {}", tmp.display()))?;
+            fs::rename(&tmp, &path).with_context(|| format!("failed to write {}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Flushes everything written into run `run_id`'s filesystem to disk (`syncfs`).
+    pub fn sync(&self, run_id: &str) -> Result<()> {
+        let dir = self.run_dir(run_id);
+        let f = fs::File::open(&dir).with_context(|| format!("failed to open {}", dir.display()))?;
+        nix::unistd::syncfs(std::os::fd::AsRawFd::as_raw_fd(&f))
+            .with_context(|| format!("failed to sync {}", dir.display()))
+    }
+
     /// Writes the header of a run being resumed. One stored by an older fixbench (schema 1,
     /// every trial inside `run.json`) first has each of its trials, `run.trials`, written to
     /// its own file, so that none is lost when the header replaces it.
