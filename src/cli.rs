@@ -34,6 +34,8 @@ pub enum Command {
     Gate(crate::commands::gate::GateArgs),
     /// Save or list named baselines.
     Baseline(crate::commands::baseline::BaselineArgs),
+    /// Join the runs of one plan's shards (`run --shard K/N`), made anywhere, into one run.
+    Merge(crate::commands::merge::MergeArgs),
     /// Export a run as JUnit XML.
     Junit(crate::commands::junit::JunitArgs),
     /// Chart runs over time, grouped bars, or one trial's request timeline.
@@ -55,6 +57,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Compare(args) => crate::commands::compare::command(args),
         Command::Gate(args) => crate::commands::gate::command(args),
         Command::Baseline(args) => crate::commands::baseline::command(args),
+        Command::Merge(args) => crate::commands::merge::command(args),
         Command::Junit(args) => crate::commands::junit::command(args),
         Command::Plot(args) => crate::commands::plot::command(args),
         Command::Proxy(args) => crate::commands::proxy::command(args),

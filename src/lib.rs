@@ -23,6 +23,7 @@ pub(crate) mod host;
 pub(crate) mod interrupt;
 #[cfg(test)]
 mod layers;
+pub(crate) mod merge;
 pub(crate) mod model;
 pub(crate) mod problem;
 pub(crate) mod progress;

@@ -186,6 +186,56 @@ impl std::fmt::Display for Jobs {
     }
 }
 
+/// One slice of a plan (`--shard K/N`, 1-based): the trials whose key hashes to it. A
+/// trial's slice depends on its key alone (problem, agent, repeat), so adding a problem or an
+/// agent to the plan moves no other trial to another slice, and the slices of a plan are
+/// disjoint and cover it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Shard {
+    /// 1 to `count`.
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// The slice (1 to `count`) of the trial whose id is `id` (`problem/agent/repeat`): the
+    /// first 8 bytes of its sha256, big-endian, modulo `count`. Fixed for good: shards made by
+    /// any fixbench merge with any other's.
+    pub fn slice_of(id: &str, count: u32) -> u32 {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(id.as_bytes());
+        let head = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+        (head % u64::from(count.max(1))) as u32 + 1
+    }
+
+    /// Whether the trial whose id is `id` is in this slice.
+    pub fn holds(&self, id: &str) -> bool {
+        Shard::slice_of(id, self.count) == self.index
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Shard, String> {
+        let bad = || format!("`{s}` is not a shard: write K/N, slice K (1 to N) of N, e.g. 2/4");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count): (u32, u32) = (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        if count == 0 {
+            return Err(format!("shard `{s}`: N is the number of slices, 1 or more"));
+        }
+        if index == 0 || index > count {
+            return Err(format!("shard `{s}`: K counts from 1 to N ({count}), as in 1/{count} … {count}/{count}"));
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
 /// The built-in agents' names, which no configured agent may take.
 pub const BUILTIN_AGENTS: &[&str] = &["null", "oracle"];
 
@@ -213,5 +263,62 @@ mod tests {
         assert_eq!(toml::from_str::<T>("jobs = \"auto\"").unwrap().jobs, Jobs::Auto);
         assert!(toml::from_str::<T>("jobs = 0").is_err());
         assert!(toml::from_str::<T>("jobs = \"many\"").is_err());
+    }
+
+    #[test]
+    fn shards_read_k_of_n_counting_from_one() {
+        assert_eq!("2/4".parse::<Shard>(), Ok(Shard { index: 2, count: 4 }));
+        assert_eq!("1/1".parse::<Shard>().unwrap().to_string(), "1/1");
+        assert!("0/4".parse::<Shard>().unwrap_err().contains("from 1 to N"));
+        assert!("5/4".parse::<Shard>().unwrap_err().contains("from 1 to N"));
+        assert!("1/0".parse::<Shard>().unwrap_err().contains("1 or more"));
+        assert!("2".parse::<Shard>().unwrap_err().contains("K/N"));
+        assert!("a/b".parse::<Shard>().unwrap_err().contains("K/N"));
+    }
+
+    /// The assignment is part of the store's format: shards made by one fixbench merge with
+    /// another's only while it stays the same.
+    #[test]
+    fn a_trials_slice_never_changes() {
+        let slices: Vec<u32> = ["expr_calc/null/0", "expr_calc/oracle/0", "mini_sheet/null/1", "mini_stackvm/pi/2"]
+            .iter()
+            .map(|id| Shard::slice_of(id, 4))
+            .collect();
+        assert_eq!(slices, [1, 3, 3, 1], "sha256's first 8 bytes, big-endian, mod 4, plus 1");
+        assert!((1..=7).all(|n| Shard::slice_of("expr_calc/null/0", 1) == 1 && Shard::slice_of("x", n) <= n));
+    }
+
+    proptest::proptest! {
+        /// Over any plan and any N, every trial is in exactly one slice, and adding a problem
+        /// or an agent leaves every other trial in its slice.
+        #[test]
+        fn the_slices_of_a_plan_are_disjoint_cover_it_and_stay_put(
+            problems in proptest::collection::btree_set("[a-z_]{1,12}", 1..8),
+            agents in proptest::collection::btree_set("[a-z0-9-]{1,10}", 1..5),
+            repeat in 1u32..4,
+            count in 1u32..70,
+            extra in "[A-Z]{1,6}",
+        ) {
+            let ids = |problems: &[&String]| -> Vec<String> {
+                let mut out = vec![];
+                for r in 0..repeat { for p in problems { for a in &agents { out.push(format!("{p}/{a}/{r}")); } } }
+                out
+            };
+            let before: Vec<&String> = problems.iter().collect();
+            let plan = ids(&before);
+            for id in &plan {
+                let holders = (1..=count).filter(|&k| Shard { index: k, count }.holds(id)).count();
+                proptest::prop_assert_eq!(holders, 1, "{} is in {} slices of {}", id, holders, count);
+            }
+            let mut after = before.clone();
+            after.push(&extra);
+            let grown = ids(&after);
+            for index in 1..=count {
+                let shard = Shard { index, count };
+                let was: Vec<&String> = plan.iter().filter(|id| shard.holds(id)).collect();
+                let now: Vec<&String> = grown.iter().filter(|id| shard.holds(id) && plan.contains(id)).collect();
+                proptest::prop_assert_eq!(was, now, "slice {} moved trials when {} was added", shard, extra);
+            }
+        }
     }
 }

@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod gate;
 pub mod history;
 pub mod junit;
+pub mod merge;
 pub mod plot;
 pub mod proxy;
 mod results_arg;

@@ -131,7 +131,7 @@ struct Bucket<'a> {
 impl Comparison {
     /// `against` names the reference group by its key; without it the first group is.
     pub fn build(runs: &[RunRecord], by: &GroupBy, k: Option<u32>, against: Option<&str>) -> Result<Comparison> {
-        // Groups in order of first appearance.
+        // Groups in order of first appearance, each run's trials read as it planned them.
         let mut group_names: Vec<String> = Vec::new();
         let mut group_runs: Vec<Vec<String>> = Vec::new();
         let mut problems: BTreeSet<&str> = BTreeSet::new();
@@ -139,7 +139,10 @@ impl Comparison {
         // Per (group, run, agent, repeat): the suite's passed tests, for the total row.
         let mut suites: BTreeMap<(usize, &str, &str, u32), f64> = BTreeMap::new();
         for run in runs {
-            for t in &run.trials {
+            let mut planned: Vec<&crate::store::TrialRecord> = run.trials.iter().collect();
+            let order = crate::store::plan_order(&run.config);
+            planned.sort_by(|a, b| order(a, b));
+            for t in planned {
                 let key = by.key(run, t);
                 let g = match group_names.iter().position(|n| *n == key) {
                     Some(g) => g,

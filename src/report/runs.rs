@@ -31,7 +31,11 @@ fn reason(err: &anyhow::Error) -> String {
 /// finished every one.
 pub fn incomplete(run: &RunRecord) -> Option<String> {
     let c = &run.config;
-    let planned = c.problems.len() * c.agents.len() * c.repeat as usize;
+    // A shard's own slice of the plan; a merged run's whole plan.
+    let planned = match &run.plan {
+        Some(p) => p.own_trials().count(),
+        None => c.problems.len() * c.agents.len() * c.repeat as usize,
+    };
     let status = match run.status {
         RunStatus::Finished if run.trials.len() >= planned => return None,
         RunStatus::Finished => "finished",

@@ -85,7 +85,51 @@ fn header(run: &RunRecord, run_dir: &Path) -> String {
     if let Some(j) = c.jobs {
         let _ = writeln!(s, "jobs: {j} trial(s) at once");
     }
+    if let Some(p) = &run.plan {
+        let own = p.own_trials().count();
+        let slice = p.shard.map(|k| format!("shard {k}: {own} of ")).unwrap_or_default();
+        let _ =
+            writeln!(s, "plan: {slice}{} trial(s); configuration sha256 {}", p.trials.len(), short(&p.config_sha256));
+    }
+    if let Some(m) = &run.merged {
+        s.push_str(&merged_lines(m));
+    }
     let _ = writeln!(s, "record: {}", run_dir.join(RUN_FILE).display());
+    s
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
+}
+
+/// Where a merged run's trials came from: one line per run merged, then what is missing.
+fn merged_lines(m: &crate::store::MergeRecord) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "merged from {} run(s), {} duplicate trial(s) taken once:", m.runs.len(), m.duplicates);
+    for r in &m.runs {
+        let _ = writeln!(
+            s,
+            "  {} {} on {} ({}, {} cores): {} trial(s){}",
+            r.shard.map(|k| format!("shard {k}")).unwrap_or_else(|| "whole plan".into()),
+            r.run_id,
+            r.host.hostname.as_deref().unwrap_or("?"),
+            r.host.cpu.as_deref().unwrap_or("cpu ?"),
+            r.host.cores,
+            r.trials,
+            match r.status {
+                Some(crate::store::RunStatus::Finished) | None => String::new(),
+                Some(other) => format!(
+                    ", {}",
+                    serde_json::to_value(other).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+                ),
+            }
+        );
+    }
+    if !m.missing.is_empty() {
+        let shown: Vec<&str> = m.missing.iter().take(10).map(String::as_str).collect();
+        let more = if m.missing.len() > 10 { format!(", … ({} in all)", m.missing.len()) } else { String::new() };
+        let _ = writeln!(s, "  missing (no run finished them): {}{more}", shown.join(", "));
+    }
     s
 }
 
@@ -94,8 +138,9 @@ fn header(run: &RunRecord, run_dir: &Path) -> String {
 fn server_use(u: &ServerUse) -> String {
     let tokens = |x: f64| slots::thousands(x.max(0.0).round() as u64);
     let mut s = format!(
-        "pool server {}: {} slot(s), {} trial(s)",
+        "pool server {}{}: {} slot(s), {} trial(s)",
         u.url,
+        u.host.as_deref().map(|h| format!(" on {h}")).unwrap_or_default(),
         u.total_slots.map(|n| n.to_string()).unwrap_or_else(|| "?".into()),
         u.trials
     );
@@ -156,6 +201,13 @@ fn trial_details(t: &TrialRecord, run: &RunRecord, pool: &Pool, run_dir: &Path) 
         t.cache_state,
         t.agent_version.as_deref().map(|v| format!("; agent {v}")).unwrap_or_default()
     );
+    if let Some(h) = &t.host {
+        let _ = writeln!(
+            s,
+            "   host: {h}{}",
+            t.telemetry.server_url.as_deref().map(|u| format!("; server {u}")).unwrap_or_default()
+        );
+    }
     if let Some(e) = &t.error {
         let _ = writeln!(s, "   error: {e}");
     }

@@ -38,7 +38,13 @@ impl Pool {
     pub fn of(run: &RunRecord) -> Pool {
         let jobs = run.config.jobs.unwrap_or(1).max(1);
         let first = || run.server.as_ref().and_then(|s| s.total_slots);
-        let slots = match run.servers.as_slice() {
+        // A merged run's servers are each machine's: its `--jobs` met its own servers' slots,
+        // so the pool is the first machine's.
+        let own: Vec<&crate::store::ServerUse> = match run.servers.first() {
+            Some(one) => run.servers.iter().filter(|s| s.host == one.host).collect(),
+            None => vec![],
+        };
+        let slots = match own.as_slice() {
             [] => first(),
             [one] => one.total_slots.or_else(first),
             pool => pool.iter().map(|s| s.total_slots).sum(),
@@ -50,7 +56,7 @@ impl Pool {
         Pool {
             jobs,
             slots,
-            servers: run.servers.len().max(1),
+            servers: own.len().max(1),
             cache_ram_off: flag_is_zero(&["--cache-ram", "-cram"]),
             similarity_off: flag_is_zero(&["--slot-prompt-similarity", "-sps"]),
         }

@@ -158,6 +158,8 @@ pub fn run_record(run_id: &str, at: DateTime<Utc>, agents: &[String]) -> RunReco
         },
         server: None,
         servers: vec![],
+        plan: None,
+        merged: None,
         trials: Vec::new(),
     }
 }
@@ -185,6 +187,7 @@ pub fn trial(problem: &str, agent: &str, repeat: u32, passed: u32, total: u32, b
         cache_state: CacheState::Shared,
         server_label: None,
         started_at: Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).unwrap(),
+        host: None,
         grade: TrialGrade {
             passed,
             failed: total - passed,

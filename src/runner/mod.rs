@@ -5,6 +5,7 @@
 //! `options` builds the plan, `schedule` starts trials as servers and jobs allow, `trial` runs
 //! one, `pool` tracks the servers' load, `limit` bounds the gradings at once.
 
+mod decides;
 mod limit;
 pub mod options;
 mod pool;
@@ -18,7 +19,7 @@ use crate::exec;
 use crate::model::Jobs;
 use crate::store::{self, RunRecord, RunStatus};
 use crate::telemetry::RunTelemetry;
-pub use options::{Plan, RunArgs, RunDir};
+pub use options::{check_run_id, Plan, RunArgs, RunDir};
 
 /// Runs every trial of `plan` that `plan.record` has not finished, up to `plan.jobs` at
 /// once, saving each one as it finishes.
@@ -69,14 +70,17 @@ pub fn execute(plan: &Plan) -> Result<RunRecord> {
         jobs = slots;
     }
     run.config.jobs = Some(jobs as u32);
+    check_plan(plan, &mut run)?;
 
     // The run's folder is this process's alone while it runs: created exclusively when new,
     // and locked (a second `--resume` of it is refused, naming the holder).
-    if plan.run_dir == RunDir::New {
-        run.run_id = plan.store.create_run_dir(&run.run_id)?;
+    match plan.run_dir {
+        RunDir::New => run.run_id = plan.store.create_run_dir(&run.run_id)?,
+        RunDir::Named => plan.store.create_named_run_dir(&run.run_id)?,
+        RunDir::Claimed | RunDir::Resumed | RunDir::Continued => {}
     }
     let _lock = plan.store.lock(&run.run_id)?;
-    if plan.run_dir == RunDir::Resumed {
+    if plan.run_dir.continues() {
         // What a fixbench that held the lock before this one saved.
         let saved = plan.store.load(&run.run_id)?;
         if nothing_to_resume(plan, &saved) {
@@ -87,7 +91,7 @@ pub fn execute(plan: &Plan) -> Result<RunRecord> {
 
     run.status = RunStatus::Running;
     run.ended_at = None;
-    if plan.run_dir == RunDir::Resumed {
+    if plan.run_dir.continues() {
         plan.store.save_resumed(&run)?;
     } else {
         plan.store.save_header(&run)?;
@@ -108,6 +112,29 @@ pub fn execute(plan: &Plan) -> Result<RunRecord> {
     Ok(run)
 }
 
+/// Records the run's plan (every trial, what decides their results, its shard), now that the
+/// server is known. A run continued by `--run-id` must have been planned the same way, server
+/// included; one continued by `--resume` keeps its record (or gains one, if it had none).
+fn check_plan(plan: &Plan, run: &mut RunRecord) -> Result<()> {
+    let now = decides::plan_record(plan, run.server.as_ref())?;
+    match &run.plan {
+        Some(old) if plan.run_dir == RunDir::Continued && old.config_sha256 != now.config_sha256 => {
+            let diff =
+                store::first_difference(&old.decides, &now.decides, ("the stored run", "this one")).unwrap_or_default();
+            Err(crate::error::Error::BadInput(format!(
+                "--run-id {}: the stored run was planned otherwise: {diff}. Continue it with its own server and configuration, or give another --run-id",
+                run.run_id
+            ))
+            .into())
+        }
+        Some(_) => Ok(()),
+        None => {
+            run.plan = Some(now);
+            Ok(())
+        }
+    }
+}
+
 /// What every trial of a run shares.
 pub(crate) struct Shared<'a> {
     pub plan: &'a Plan,
@@ -124,7 +151,7 @@ pub(crate) struct Shared<'a> {
 
 /// A resumed run that finished already: it is left as it is, `ended_at` included.
 fn nothing_to_resume(plan: &Plan, run: &RunRecord) -> bool {
-    let finished = plan.run_dir == RunDir::Resumed && run.status == RunStatus::Finished && plan.pending(run).is_empty();
+    let finished = plan.run_dir.continues() && run.status == RunStatus::Finished && plan.pending(run).is_empty();
     if finished {
         eprintln!("run {} is finished: nothing to resume", run.run_id);
     }

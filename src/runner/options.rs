@@ -45,8 +45,17 @@ pub struct RunArgs {
     #[arg(long)]
     pub json: bool,
     /// Run only the trials of this stored run that have not finished.
-    #[arg(long, value_name = "RUN_ID")]
+    #[arg(long, value_name = "RUN_ID", conflicts_with = "run_id")]
     pub resume: Option<String>,
+    /// Run only slice K of N of the plan (1-based), e.g. one CI matrix job's share: a trial's
+    /// slice is a hash of its problem, agent and repeat. `fixbench merge` joins the slices' runs
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::model::Shard>,
+    /// The run's id (letters, digits, `.`, `_`, `-`). When the results folder holds that run
+    /// already, it is continued (only its unfinished trials run), provided these flags plan the
+    /// same run: a re-run of a crashed shard picks up where it stopped
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
     #[arg(long, env = "FIXBENCH_PYTHON", value_name = "PATH", help = help_with_default("The Python (with pytest) used for grading", defaults::VENV_PYTHON))]
     pub python: Option<PathBuf>,
     /// The harness config file [default: ./harness.toml when present]
@@ -116,6 +125,17 @@ pub enum RunDir {
     Claimed,
     /// `--resume`: the stored run's folder.
     Resumed,
+    /// `--run-id ID` naming a new run: its folder is created with exactly that name.
+    Named,
+    /// `--run-id ID` naming a stored run planned the same way: it is continued.
+    Continued,
+}
+
+impl RunDir {
+    /// A stored run continues: `--resume`, or `--run-id` of a stored run.
+    pub fn continues(self) -> bool {
+        matches!(self, RunDir::Resumed | RunDir::Continued)
+    }
 }
 
 /// Everything a run needs, validated once.
@@ -128,6 +148,8 @@ pub struct Plan {
     pub problems: Vec<Problem>,
     pub agents: Vec<Agent>,
     pub repeat: u32,
+    /// The slice of the plan this run runs (`--shard`); `None`: all of it.
+    pub shard: Option<crate::model::Shard>,
     pub timeout_s: f64,
     pub python: PathBuf,
     /// The servers of the run's pool (empty: no server).
@@ -215,6 +237,9 @@ impl Plan {
             labels.insert(k.trim().to_string(), v.trim().to_string());
         }
         let now = Utc::now();
+        if let Some(id) = &args.run_id {
+            check_run_id(id)?;
+        }
         // Stored absolute, so that --resume from another folder finds them.
         let config = RunConfig {
             problems_dir: std::path::absolute(&problems_dir)?.to_string_lossy().into_owned(),
@@ -237,7 +262,7 @@ impl Plan {
         };
         let record = RunRecord {
             schema_version: SCHEMA_VERSION,
-            run_id: crate::store::new_run_id(now),
+            run_id: args.run_id.clone().unwrap_or_else(|| crate::store::new_run_id(now)),
             started_at: now,
             ended_at: None,
             status: RunStatus::Running,
@@ -248,15 +273,18 @@ impl Plan {
             config,
             server: None,
             servers: vec![],
+            plan: None,
+            merged: None,
             trials: vec![],
         };
-        Ok(Plan {
+        let plan = Plan {
             store,
             record,
-            run_dir: RunDir::New,
+            run_dir: if args.run_id.is_some() { RunDir::Named } else { RunDir::New },
             problems,
             agents,
             repeat,
+            shard: args.shard,
             timeout_s,
             python,
             servers,
@@ -273,7 +301,62 @@ impl Plan {
             log_cap: crate::exec::DEFAULT_LOG_CAP,
             agent_versions: BTreeMap::new(),
         }
-        .with_versions())
+        .with_versions();
+        plan.continue_named()
+    }
+
+    /// A plan whose `--run-id` names a stored run: that run, continued, when these flags plan
+    /// it the same way (the server is compared when it is known, as the run starts); a
+    /// bad-input error naming the first difference otherwise.
+    fn continue_named(mut self) -> Result<Plan> {
+        let id = self.record.run_id.clone();
+        if self.run_dir != RunDir::Named || !self.store.run_dir(&id).join(crate::store::RUN_FILE).is_file() {
+            return Ok(self);
+        }
+        let stored = crate::report::runs::load_one(&self.store, &id)?;
+        let file = self.store.run_dir(&id).join(crate::store::RUN_FILE);
+        let Some(old) = &stored.plan else {
+            return Err(Error::BadInput(format!(
+                "--run-id {id}: {} was made by a fixbench that did not record its plan, so it cannot be continued by id: use `--resume {id}`, or another --run-id",
+                file.display()
+            ))
+            .into());
+        };
+        if old.shard != self.shard {
+            let name =
+                |s: Option<crate::model::Shard>| s.map_or("the whole plan".to_string(), |s| format!("shard {s}"));
+            return Err(Error::BadInput(format!(
+                "--run-id {id}: that run ran {}, these flags ask for {}: give the run's own --shard, or another --run-id",
+                name(old.shard),
+                name(self.shard)
+            ))
+            .into());
+        }
+        let new = super::decides::plan_record(&self, stored.server.as_ref())?;
+        // The server is compared as the run starts, once it has answered.
+        let without_server = |v: &serde_json::Value| {
+            let mut v = v.clone();
+            v.as_object_mut().map(|o| o.remove("server"));
+            v
+        };
+        if let Some(diff) = crate::store::first_difference(
+            &without_server(&old.decides),
+            &without_server(&new.decides),
+            ("the stored run", "these flags"),
+        ) {
+            return Err(Error::BadInput(format!(
+                "--run-id {id}: these flags plan another run than {}: {diff}. Give the run's own configuration to continue it, or another --run-id",
+                file.display()
+            ))
+            .into());
+        }
+        self.record.labels.extend(stored.labels.clone());
+        let config = self.record.config.clone();
+        self.record = stored;
+        // Where things are on this machine (problems, Python) is this command's to say.
+        self.record.config = RunConfig { jobs: self.record.config.jobs, ..config };
+        self.run_dir = RunDir::Continued;
+        Ok(self)
     }
 
     /// Rebuilds the plan of a stored run; only the trials it lacks will run.
@@ -286,6 +369,7 @@ impl Plan {
             (!args.agents.is_empty() || !args.cmds.is_empty(), "--agent/--cmd"),
             (!args.problems.is_empty(), "--problem"),
             (args.repeat.is_some(), "--repeat"),
+            (args.shard.is_some_and(|s| Some(s) != record.plan.as_ref().and_then(|p| p.shard)), "--shard"),
             (args.timeout.is_some(), "--timeout"),
             (!args.labels.is_empty(), "--label"),
             // What a trial is: how the agent is isolated and what the cache holds when it starts.
@@ -336,6 +420,7 @@ impl Plan {
             problems,
             agents,
             repeat: c.repeat,
+            shard: record.plan.as_ref().and_then(|p| p.shard),
             timeout_s: c.timeout_s,
             python,
             servers: if !args.servers.is_empty() {
@@ -367,22 +452,30 @@ impl Plan {
         .with_versions())
     }
 
-    /// Every planned trial not yet in `run`: repeats outermost, agents innermost, so that
-    /// drift over a long run affects every agent alike.
-    pub fn pending(&self, run: &RunRecord) -> Vec<TrialKey> {
-        let done: std::collections::BTreeSet<String> = run.trials.iter().map(|t: &TrialRecord| t.id.clone()).collect();
+    /// Every trial of the whole plan, whatever the shard: repeats outermost, agents
+    /// innermost, so that drift over a long run affects every agent alike.
+    pub fn planned(&self) -> Vec<TrialKey> {
         let mut keys = Vec::new();
         for repeat in 0..self.repeat {
             for p in &self.problems {
                 for a in &self.agents {
-                    let key = TrialKey { problem: p.name.clone(), agent: a.name.clone(), repeat };
-                    if !done.contains(&key.id()) {
-                        keys.push(key);
-                    }
+                    keys.push(TrialKey { problem: p.name.clone(), agent: a.name.clone(), repeat });
                 }
             }
         }
         keys
+    }
+
+    /// Every trial of this run's slice of the plan not yet in `run`, in plan order.
+    pub fn pending(&self, run: &RunRecord) -> Vec<TrialKey> {
+        let done: std::collections::BTreeSet<String> = run.trials.iter().map(|t: &TrialRecord| t.id.clone()).collect();
+        self.planned()
+            .into_iter()
+            .filter(|k| {
+                let id = k.id();
+                self.shard.map_or(true, |s| s.holds(&id)) && !done.contains(&id)
+            })
+            .collect()
     }
 
     fn with_versions(mut self) -> Plan {
@@ -425,6 +518,21 @@ impl Plan {
     pub fn labels(&self) -> &BTreeMap<String, String> {
         &self.record.labels
     }
+}
+
+/// A run id given with `--run-id`: a folder name of letters, digits, `.`, `_` and `-`.
+pub fn check_run_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && !id.starts_with('.')
+        && id != crate::report::baseline::BASELINES_DIR
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !ok {
+        return Err(Error::BadInput(format!(
+            "--run-id `{id}`: a run id is a folder name of letters, digits, `.`, `_` and `-`, not starting with `.` (and not `baselines`)"
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 /// The pool's servers, checked: each a usable URL, and each server once, however spelled

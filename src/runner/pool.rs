@@ -126,6 +126,7 @@ impl Pool {
                 };
                 ServerUse {
                     url: t.url().to_string(),
+                    host: None,
                     total_slots: Some(m.slots),
                     trials: m.trials,
                     metrics,

@@ -252,6 +252,7 @@ pub fn run(ctx: &Context, key: &TrialKey, agent_done: &mut dyn FnMut()) -> Resul
         cache_state: plan.cache_state,
         server_label: plan.server_label.clone(),
         started_at,
+        host: None,
         grade: grade.into_record(ctx.starter, suspicious),
         agent_run: agent_run(&outcome, agent_s, usage),
         error,

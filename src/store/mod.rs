@@ -79,6 +79,21 @@ impl Store {
         bail!("failed to find a free run id in {}: 100 tries were taken", self.root.display())
     }
 
+    /// Creates the folder of a new run named by its user (`--run-id`): exactly `run_id`. A
+    /// folder of that name left without a `run.json` (a run that died before its header was
+    /// written, or a merge cut short) is taken over.
+    pub fn create_named_run_dir(&self, run_id: &str) -> Result<()> {
+        let dir = self.run_dir(run_id);
+        if dir.join(RUN_FILE).exists() {
+            return Err(crate::error::Error::BadInput(format!(
+                "run {run_id} exists already in {}: give another id",
+                self.root.display()
+            ))
+            .into());
+        }
+        fs::create_dir_all(&dir).with_context(|| format!("failed to create {}", dir.display()))
+    }
+
     /// Takes the lock of run `run_id` (its folder must exist) for as long as the returned
     /// value lives, writing this process's id into the lock file. A run another fixbench holds
     /// is a bad-input error naming that process.
@@ -277,12 +292,19 @@ fn remove_if_there(path: &Path) -> Result<()> {
 /// The order a run's trials are read in: by start, then as the run plans them (repeats,
 /// problems, agents), so that it never depends on a folder listing.
 pub fn run_order(config: &RunConfig) -> impl Fn(&TrialRecord, &TrialRecord) -> std::cmp::Ordering + '_ {
+    let planned = plan_order(config);
+    move |a, b| a.started_at.cmp(&b.started_at).then_with(|| planned(a, b))
+}
+
+/// The order the run plans its trials in (repeats, problems, agents), whenever they ran: what
+/// reports list groups in, so that a merged run's or an overlapping run's read like any other.
+pub fn plan_order(config: &RunConfig) -> impl Fn(&TrialRecord, &TrialRecord) -> std::cmp::Ordering + '_ {
     let planned = |t: &TrialRecord| {
         let problem = config.problems.iter().position(|p| *p == t.problem);
         let agent = config.agents.iter().position(|a| a.name == t.agent);
         (t.repeat, problem.unwrap_or(usize::MAX), agent.unwrap_or(usize::MAX))
     };
-    move |a, b| a.started_at.cmp(&b.started_at).then_with(|| planned(a).cmp(&planned(b))).then_with(|| a.id.cmp(&b.id))
+    move |a, b| planned(a).cmp(&planned(b)).then_with(|| a.id.cmp(&b.id))
 }
 
 /// Every finished trial of the run in `dir`, in [`run_order`]: the trial folders holding a

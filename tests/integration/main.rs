@@ -13,6 +13,7 @@ mod sandbox;
 mod scale_out;
 mod server_build;
 mod settings;
+mod shard;
 mod slots;
 mod store;
 mod sweep;

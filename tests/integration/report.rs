@@ -45,7 +45,7 @@ fn report(cwd: &Path, args: &[&str], code: i32) -> (String, String) {
 
 /// Run ids, wall times and the relative wall deltas vary from run to run, and the table's
 /// padding follows their widths: all redacted, so a snapshot holds only what must not change.
-fn redact(text: &str) -> String {
+pub(crate) fn redact(text: &str) -> String {
     let rules: [(&str, &str); 6] = [
         (r"\d{8}-\d{6}-[0-9a-f]{4}", "[RUN_ID]"),
         (r"\d+\.\d s ± \d+\.\d", "[WALL]"),
@@ -60,7 +60,7 @@ fn redact(text: &str) -> String {
 }
 
 /// CSV with the wall columns (and the wall entry of the noise column) blanked.
-fn redact_csv(text: &str) -> String {
+pub(crate) fn redact_csv(text: &str) -> String {
     let mut r = csv::Reader::from_reader(text.as_bytes());
     let header: Vec<String> = r.headers().unwrap().iter().map(redact).collect();
     let mut w = csv::Writer::from_writer(Vec::new());

@@ -163,8 +163,10 @@ fn other_clients(run: &RunRecord) -> Option<u64> {
     for s in &run.servers {
         let Some(m) = &s.metrics else { continue };
         server += m.prompt_tokens + m.predicted_tokens;
+        // In a merged run, each machine's servers served that machine's trials.
         let mine = |t: &&crate::store::TrialRecord| {
-            run.servers.len() == 1 || t.telemetry.server_url.as_deref() == Some(s.url.as_str())
+            (s.host.is_none() || t.host == s.host)
+                && (run.servers.len() == 1 || t.telemetry.server_url.as_deref() == Some(s.url.as_str()))
         };
         for t in run.trials.iter().filter(mine) {
             for q in &t.telemetry.requests {

@@ -23,6 +23,8 @@ pub(super) struct TrialFile {
     cache_state: CacheState,
     server_label: Option<String>,
     started_at: DateTime<Utc>,
+    #[serde(default)]
+    host: Option<String>,
 
     passed: u32,
     failed: u32,
@@ -80,6 +82,7 @@ impl From<TrialFile> for TrialRecord {
             cache_state: f.cache_state,
             server_label: f.server_label,
             started_at: f.started_at,
+            host: f.host,
             grade: TrialGrade {
                 passed: f.passed,
                 failed: f.failed,

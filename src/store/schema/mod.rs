@@ -5,6 +5,9 @@
 //! [`TrialTelemetry`]), each written flat into the trial's JSON object.
 
 mod flat;
+mod plan;
+
+pub use plan::{first_difference, MergeRecord, MergedRun, PlanRecord};
 
 use std::collections::BTreeMap;
 
@@ -36,6 +39,13 @@ pub struct RunRecord {
     /// how many trials it ran, and why it left the pool if it did. Empty without a server.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub servers: Vec<ServerUse>,
+    /// The whole plan and what decides its results, hashed; which slice of it this run ran.
+    /// Absent in runs made before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanRecord>,
+    /// Set on a run made by `fixbench merge`: the runs it was made of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<MergeRecord>,
     /// The finished trials, in the order they started. Not in `run.json` since schema 2 (each
     /// is in its own file, and a finished run's all in `trials.json`); `Store::load` puts them
     /// here.
@@ -59,6 +69,10 @@ pub(super) struct RunHeader<'a> {
     server: &'a Option<ServerInfo>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     servers: &'a Vec<ServerUse>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plan: &'a Option<PlanRecord>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    merged: &'a Option<MergeRecord>,
 }
 
 impl<'a> From<&'a RunRecord> for RunHeader<'a> {
@@ -77,6 +91,8 @@ impl<'a> From<&'a RunRecord> for RunHeader<'a> {
             config,
             server,
             servers,
+            plan,
+            merged,
             trials: _,
         } = run;
         RunHeader {
@@ -92,6 +108,8 @@ impl<'a> From<&'a RunRecord> for RunHeader<'a> {
             config,
             server,
             servers,
+            plan,
+            merged,
         }
     }
 }
@@ -100,6 +118,10 @@ impl<'a> From<&'a RunRecord> for RunHeader<'a> {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ServerUse {
     pub url: String,
+    /// The machine whose run used it, in a merged run (each shard's servers are kept apart,
+    /// never summed: two shards' `http://127.0.0.1:8080` are two servers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     pub total_slots: Option<u32>,
     /// Trials that ran against it (finished or not).
     pub trials: u32,
@@ -256,6 +278,9 @@ pub struct TrialRecord {
     pub cache_state: CacheState,
     pub server_label: Option<String>,
     pub started_at: DateTime<Utc>,
+    /// The machine that ran it, in a merged run (in any other, the run's host).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     #[serde(flatten)]
     pub grade: TrialGrade,
     #[serde(flatten)]

@@ -1,0 +1,355 @@
+//! `fixbench merge`: the runs of one plan's slices (`--shard K/N`, run on other machines and
+//! copied here) made one run in the store, which every report then reads like any other.
+//!
+//! Nothing is coordinated: a run records its whole plan and a hash of what decides its
+//! results, so merging only has to check that the runs agree, take each trial once, and say
+//! what no run finished.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+
+use crate::error::Error;
+use crate::store::{
+    first_difference, MergeRecord, MergedRun, RunRecord, RunStatus, Store, TrialRecord, RUN_FILE, SCHEMA_VERSION,
+};
+
+/// A run to merge: where it lies, and how the user named it.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub store: Store,
+    pub run_id: String,
+    pub given: String,
+}
+
+impl Source {
+    fn dir(&self) -> PathBuf {
+        self.store.run_dir(&self.run_id)
+    }
+}
+
+/// The runs `names` name: each a run folder (holding `run.json`), a folder of run folders
+/// (a copied results folder), or a run of `store` (`latest`, a run id). Each run once.
+pub fn find(names: &[String], store: &Store) -> Result<Vec<Source>> {
+    let mut out: Vec<Source> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for name in names {
+        let path = Path::new(name);
+        let found: Vec<(PathBuf, String)> = if path.join(RUN_FILE).is_file() {
+            vec![split_run_dir(path)?]
+        } else if path.is_dir() {
+            let mut runs = Vec::new();
+            let entries = fs::read_dir(path).with_context(|| format!("failed to read {}", path.display()))?;
+            for e in entries {
+                let p = e?.path();
+                if p.join(RUN_FILE).is_file() {
+                    runs.push(split_run_dir(&p)?);
+                }
+            }
+            runs.sort();
+            if runs.is_empty() {
+                return Err(Error::BadInput(format!(
+                    "{name} is a folder without runs: neither it nor any folder in it holds a {RUN_FILE}"
+                ))
+                .into());
+            }
+            runs
+        } else {
+            let id = store.resolve(name).map_err(|e| {
+                Error::BadInput(format!(
+                    "`{name}` is neither a run folder nor a run of {}: {e:#}",
+                    store.root.display()
+                ))
+            })?;
+            vec![(store.root.clone(), id)]
+        };
+        for (root, run_id) in found {
+            let key = fs::canonicalize(root.join(&run_id)).unwrap_or_else(|_| root.join(&run_id));
+            if seen.insert(key) {
+                out.push(Source { store: Store::new(root), run_id, given: name.clone() });
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn split_run_dir(dir: &Path) -> Result<(PathBuf, String)> {
+    let dir = std::path::absolute(dir)?;
+    let id = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+    match (dir.parent(), id) {
+        (Some(parent), Some(id)) => Ok((parent.to_path_buf(), id)),
+        _ => Err(Error::BadInput(format!("{} is not a run folder", dir.display())).into()),
+    }
+}
+
+/// Reads every source, on all cores, in order; an unreadable run is bad input naming it.
+pub fn load(sources: &[Source]) -> Result<Vec<RunRecord>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(sources.len().max(1));
+    let chunk = sources.len().div_ceil(threads).max(1);
+    let loaded: Vec<Result<RunRecord>> = std::thread::scope(|s| {
+        let handles: Vec<_> = sources
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(|src| src.store.load(&src.run_id)).collect::<Vec<_>>()))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("loader thread")).collect()
+    });
+    sources
+        .iter()
+        .zip(loaded)
+        .map(|(src, r)| r.map_err(|e| Error::BadInput(format!("run {}: {e:#}", src.dir().display())).into()))
+        .collect()
+}
+
+/// A merge, not yet written: the run, and for each of its trials the source it came from.
+pub struct Merged {
+    pub run: RunRecord,
+    origin: Vec<usize>,
+}
+
+/// Merges `runs` (read from `sources`, in the same order) into one run named `run_id`. Runs
+/// planned otherwise, or one trial with two different records, are bad input naming the
+/// difference; trials of the plan that no run finished are an error unless `partial`.
+pub fn merge(sources: &[Source], runs: Vec<RunRecord>, run_id: String, partial: bool) -> Result<Merged> {
+    let Some(first) = runs.first() else {
+        return Err(Error::BadInput("nothing to merge: name the runs, run folders or results folders".into()).into());
+    };
+    let name = |i: usize| describe(&sources[i], &runs[i]);
+    let plan_of = |i: usize| {
+        runs[i].plan.as_ref().ok_or_else(|| {
+            Error::BadInput(format!(
+                "{} records no plan (it was made by a fixbench from before sharding): only runs that record their plan can be merged",
+                name(i)
+            ))
+        })
+    };
+    let plan = plan_of(0)?.clone();
+    for i in 1..runs.len() {
+        let other = plan_of(i)?;
+        if other.config_sha256 != plan.config_sha256 {
+            let (a, b) = (format!("run {}", runs[0].run_id), format!("run {}", runs[i].run_id));
+            let diff =
+                first_difference(&plan.decides, &other.decides, (&a, &b)).unwrap_or_else(|| "their plans".into());
+            return Err(Error::BadInput(format!(
+                "{} and {} were planned differently: {diff}. Merge only the shards of one plan (same problems, agents, repeats, limits, isolation, cache state and server)",
+                name(0),
+                name(i)
+            ))
+            .into());
+        }
+    }
+
+    let planned: std::collections::HashSet<&str> = plan.trials.iter().map(String::as_str).collect();
+    let mut taken: HashMap<String, usize> = HashMap::new();
+    let mut trials: Vec<TrialRecord> = Vec::new();
+    let mut origin: Vec<usize> = Vec::new();
+    let mut per_run = vec![0u32; runs.len()];
+    let mut duplicates = 0u32;
+    for (i, run) in runs.iter().enumerate() {
+        for t in &run.trials {
+            if !planned.contains(t.id.as_str()) {
+                return Err(Error::BadInput(format!(
+                    "{}: trial {} is not in the plan it records (a run edited by hand?)",
+                    name(i),
+                    t.id
+                ))
+                .into());
+            }
+            check_paths(t, &sources[i])?;
+            let mut t = t.clone();
+            if t.host.is_none() {
+                t.host = run.host.hostname.clone();
+            }
+            match taken.get(&t.id) {
+                Some(&at) if trials[at] == t => duplicates += 1,
+                Some(&at) => {
+                    let j = origin[at];
+                    return Err(Error::BadInput(format!(
+                        "trial {} has two different results: {} in {} and {} in {}: merge one of them",
+                        t.id,
+                        outcome(&trials[at]),
+                        name(j),
+                        outcome(&t),
+                        name(i)
+                    ))
+                    .into());
+                }
+                None => {
+                    taken.insert(t.id.clone(), trials.len());
+                    trials.push(t);
+                    origin.push(i);
+                    per_run[i] += 1;
+                }
+            }
+        }
+    }
+    let missing: Vec<String> = plan.trials.iter().filter(|id| !taken.contains_key(id.as_str())).cloned().collect();
+    if !missing.is_empty() && !partial {
+        let shown: Vec<&str> = missing.iter().take(10).map(String::as_str).collect();
+        let more = if missing.len() > 10 { ", …" } else { "" };
+        return Err(Error::BadInput(format!(
+            "{} of the plan's {} trials are in none of the {} run(s): {}{more}. Run their shards (or `--resume` them), or pass --partial to merge what there is",
+            missing.len(),
+            plan.trials.len(),
+            runs.len(),
+            shown.join(", ")
+        ))
+        .into());
+    }
+
+    // Labels every run agrees on; servers kept per machine, never summed.
+    let mut labels = first.labels.clone();
+    labels.retain(|k, v| runs.iter().all(|r| r.labels.get(k) == Some(v)));
+    let mut servers = Vec::new();
+    for r in &runs {
+        for s in &r.servers {
+            let mut s = s.clone();
+            s.host = s.host.or_else(|| r.host.hostname.clone());
+            servers.push(s);
+        }
+    }
+    let jobs: Vec<u32> = runs.iter().filter_map(|r| r.config.jobs).collect();
+    let mut config = first.config.clone();
+    config.jobs = jobs.iter().copied().max();
+    let merged_runs = runs
+        .iter()
+        .zip(&per_run)
+        .map(|(r, &n)| MergedRun {
+            run_id: r.run_id.clone(),
+            shard: r.plan.as_ref().and_then(|p| p.shard),
+            host: r.host.clone(),
+            started_at: Some(r.started_at),
+            ended_at: r.ended_at,
+            status: Some(r.status),
+            fixbench_version: r.fixbench_version.clone(),
+            git_commit: r.git_commit.clone(),
+            labels: r.labels.clone(),
+            jobs: r.config.jobs,
+            trials: n,
+        })
+        .collect();
+    let started_at = runs.iter().map(|r| r.started_at).min().unwrap_or_else(Utc::now);
+    let ended_at = runs.iter().filter_map(|r| r.ended_at).max();
+    let mut run = RunRecord {
+        schema_version: SCHEMA_VERSION,
+        run_id,
+        started_at,
+        ended_at,
+        status: RunStatus::Finished,
+        fixbench_version: first.fixbench_version.clone(),
+        git_commit: first.git_commit.clone(),
+        host: first.host.clone(),
+        labels,
+        config,
+        server: first.server.clone(),
+        servers,
+        plan: Some(crate::store::PlanRecord { shard: None, ..plan }),
+        merged: Some(MergeRecord { merged_at: Some(Utc::now()), runs: merged_runs, missing, duplicates }),
+        trials: Vec::new(),
+    };
+    // The trials in the run's order, each with its source.
+    let mut order: Vec<usize> = (0..trials.len()).collect();
+    {
+        let by = crate::store::run_order(&run.config);
+        order.sort_by(|&a, &b| by(&trials[a], &trials[b]));
+    }
+    let mut slots: Vec<Option<TrialRecord>> = trials.into_iter().map(Some).collect();
+    run.trials = order.iter().map(|&i| slots[i].take().expect("each trial once")).collect();
+    let origin = order.iter().map(|&i| origin[i]).collect();
+    Ok(Merged { run, origin })
+}
+
+/// Writes a merge into `store`: each trial's folder (its logs, diff, JUnit report; hard links
+/// where the filesystem allows), then its records, the header last, so that a merge cut short
+/// leaves no run. A run named like it that an earlier merge of the same plan wrote is replaced.
+pub fn write(store: &Store, merged: &Merged, sources: &[Source]) -> Result<PathBuf> {
+    let run = &merged.run;
+    let dir = store.run_dir(&run.run_id);
+    if dir.join(RUN_FILE).is_file() {
+        let old = store.load_header(&run.run_id).ok();
+        let same_plan = old.as_ref().is_some_and(|o| {
+            o.merged.is_some()
+                && o.plan.as_ref().map(|p| &p.config_sha256) == run.plan.as_ref().map(|p| &p.config_sha256)
+        });
+        if !same_plan {
+            return Err(Error::BadInput(format!(
+                "run {} exists already in {} and is not a merge of this plan: give another --run-id",
+                run.run_id,
+                store.root.display()
+            ))
+            .into());
+        }
+        fs::remove_dir_all(&dir).with_context(|| format!("failed to replace {}", dir.display()))?;
+    }
+    fs::create_dir_all(&dir).with_context(|| format!("failed to create {}", dir.display()))?;
+    for (t, &i) in run.trials.iter().zip(&merged.origin) {
+        let from = sources[i].dir().join(&t.paths.dir);
+        let to = dir.join(&t.paths.dir);
+        copy_tree(&from, &to)?;
+    }
+    store.save(run)?;
+    Ok(dir.join(RUN_FILE))
+}
+
+/// Copies the regular files under `from` to `to` (hard links when possible); links and other
+/// special files are left behind, so a run copied from elsewhere cannot point outside itself.
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    if !from.is_dir() {
+        return Ok(());
+    }
+    for entry in walkdir::WalkDir::new(from).follow_links(false).min_depth(1) {
+        let entry = entry.with_context(|| format!("failed to read {}", from.display()))?;
+        let rel = entry.path().strip_prefix(from).expect("under from");
+        let dest = to.join(rel);
+        if entry.file_type().is_dir() {
+            fs::create_dir_all(&dest).with_context(|| format!("failed to create {}", dest.display()))?;
+        } else if entry.file_type().is_file() {
+            if let Some(parent) = dest.parent() {
+                fs::create_dir_all(parent).with_context(|| format!("failed to create {}", parent.display()))?;
+            }
+            if fs::hard_link(entry.path(), &dest).is_err() {
+                fs::copy(entry.path(), &dest)
+                    .with_context(|| format!("failed to copy {} to {}", entry.path().display(), dest.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A trial's paths must stay inside its run's folder: relative, without `..`.
+fn check_paths(t: &TrialRecord, src: &Source) -> Result<()> {
+    let p = &t.paths;
+    for (field, path) in
+        [("dir", &p.dir), ("stdout", &p.stdout), ("stderr", &p.stderr), ("diff", &p.diff), ("junit", &p.junit)]
+    {
+        let inside = Path::new(path).components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+        if !inside {
+            return Err(Error::BadInput(format!(
+                "{}: trial {}'s `paths.{field}` is `{path}`, outside its run's folder: a run's paths are relative to it",
+                src.dir().display(),
+                t.id
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// `run 2026… (shard 2/3, host gpu-2, from shards/shard-2)`.
+fn describe(src: &Source, run: &RunRecord) -> String {
+    let shard = run.plan.as_ref().and_then(|p| p.shard).map(|s| format!("shard {s}, ")).unwrap_or_default();
+    format!("run {} ({shard}host {}, from {})", run.run_id, run.host.hostname.as_deref().unwrap_or("?"), src.given)
+}
+
+/// `11/15 passed, started 2026-12-01 10:00:00 UTC`.
+fn outcome(t: &TrialRecord) -> String {
+    format!(
+        "{}/{} passed{}, started {}",
+        t.grade.passed,
+        t.grade.total,
+        if t.grade.resolved { " (resolved)" } else { "" },
+        t.started_at.format("%Y-%m-%d %H:%M:%S UTC")
+    )
+}
