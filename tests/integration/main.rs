@@ -10,6 +10,7 @@ mod real_agents;
 mod report;
 mod runner;
 mod sandbox;
+mod scale_out;
 mod server_build;
 mod settings;
 mod shard;
