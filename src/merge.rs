@@ -72,7 +72,8 @@ pub fn find(names: &[String], store: &Store) -> Result<Vec<Source>> {
 /// `shards/<artifact>/<run_id>/`), sorted; a run folder's own folders are not searched.
 fn runs_under(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
     let mut runs = Vec::new();
-    let mut it = walkdir::WalkDir::new(dir).follow_links(false).min_depth(1).max_depth(8).sort_by_file_name().into_iter();
+    let mut it =
+        walkdir::WalkDir::new(dir).follow_links(false).min_depth(1).max_depth(8).sort_by_file_name().into_iter();
     while let Some(entry) = it.next() {
         let entry = entry.with_context(|| format!("failed to read {}", dir.display()))?;
         if !entry.file_type().is_dir() {
@@ -122,7 +123,9 @@ pub struct Merged {
 /// Merges `runs` (read from `sources`, in the same order) into one run named `run_id`. Runs
 /// planned otherwise, or one trial with two different records, are bad input naming the
 /// difference; trials of the plan that no run finished are an error unless `partial`.
-pub fn merge(sources: &[Source], runs: Vec<RunRecord>, run_id: String, partial: bool) -> Result<Merged> {
+pub fn merge(sources: &[Source], mut runs: Vec<RunRecord>, run_id: String, partial: bool) -> Result<Merged> {
+    // Each run's trials are moved out, and then into the merged run: never two copies.
+    let lists: Vec<Vec<TrialRecord>> = runs.iter_mut().map(|r| std::mem::take(&mut r.trials)).collect();
     let Some(first) = runs.first() else {
         return Err(Error::BadInput("nothing to merge: name the runs, run folders or results folders".into()).into());
     };
@@ -157,8 +160,8 @@ pub fn merge(sources: &[Source], runs: Vec<RunRecord>, run_id: String, partial: 
     let mut origin: Vec<usize> = Vec::new();
     let mut per_run = vec![0u32; runs.len()];
     let mut duplicates = 0u32;
-    for (i, run) in runs.iter().enumerate() {
-        for t in &run.trials {
+    for (i, (run, list)) in runs.iter().zip(lists).enumerate() {
+        for mut t in list {
             if !planned.contains(t.id.as_str()) {
                 return Err(Error::BadInput(format!(
                     "{}: trial {} is not in the plan it records (a run edited by hand?)",
@@ -167,8 +170,7 @@ pub fn merge(sources: &[Source], runs: Vec<RunRecord>, run_id: String, partial: 
                 ))
                 .into());
             }
-            check_paths(t, &sources[i])?;
-            let mut t = t.clone();
+            check_paths(&t, &sources[i])?;
             if t.host.is_none() {
                 t.host = run.host.hostname.clone();
             }
@@ -295,15 +297,29 @@ pub fn write(store: &Store, merged: &Merged, sources: &[Source]) -> Result<PathB
     }
     fs::create_dir_all(dir.join(crate::store::TRIALS_DIR))
         .with_context(|| format!("failed to create {}", dir.display()))?;
-    for (t, &i) in run.trials.iter().zip(&merged.origin) {
-        let from = sources[i].dir().join(&t.paths.dir);
-        let to = dir.join(&t.paths.dir);
-        copy_tree(&from, &to)?;
-    }
-    // The trials' records are synced once, all together, before the header that makes them a
-    // run: nothing is a run until then, so one sync serves ten thousand files.
-    store.save_trials_unsynced(run)?;
-    store.sync(&run.run_id)?;
+    // Each trial's folder, then its record, on a few threads (the work is the filesystem's:
+    // links, folders, small files); then `trials.json`, synced, which is what a finished run
+    // is read from, and last the header that makes it a run.
+    let work: Vec<(&TrialRecord, &usize)> = run.trials.iter().zip(&merged.origin).collect();
+    let threads = 2 * std::thread::available_parallelism().map_or(1, |n| n.get());
+    let dir = &dir;
+    let chunk = work.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| -> Result<()> {
+        let handles: Vec<_> = work
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || -> Result<()> {
+                    for &(t, &i) in part {
+                        let to = dir.join(&t.paths.dir);
+                        copy_tree(&sources[i].dir().join(&t.paths.dir), &to)?;
+                        store.save_trial_unsynced(&run.run_id, t)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        handles.into_iter().try_for_each(|h| h.join().expect("merge writer thread"))
+    })?;
     store.seal(run)?;
     store.save_header(run)?;
     Ok(dir.join(RUN_FILE))

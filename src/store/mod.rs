@@ -35,6 +35,11 @@ pub struct RunLock {
 /// Writes `bytes` to `path` atomically: a sibling temp file, fsync, rename. The file gets the
 /// mode `fs::write` would give it.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, |w| Ok(w.write_all(bytes)?))
+}
+
+/// [`write_atomic`] of what `write` writes, streamed (a large list is never held as bytes).
+pub fn write_atomic_with(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
     // The mode every other file gets (0666 less the umask), not a temp file's 0600.
@@ -42,7 +47,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(dir)
         .with_context(|| format!("failed to create a temp file in {}", dir.display()))?;
-    tmp.write_all(bytes)?;
+    {
+        let mut w = std::io::BufWriter::new(tmp.as_file_mut());
+        write(&mut w)?;
+        w.flush()?;
+    }
     tmp.as_file().sync_all()?;
     tmp.persist(path).with_context(|| format!("failed to write {}", path.display()))?;
     Ok(())
@@ -152,8 +161,7 @@ impl Store {
         let mut trials: Vec<&TrialRecord> = run.trials.iter().collect();
         let order = run_order(&run.config);
         trials.sort_by(|a, b| order(a, b));
-        let json = serde_json::to_vec(&trials)?;
-        write_atomic(&self.run_dir(&run.run_id).join(TRIALS_FILE), &json)
+        write_atomic_with(&self.run_dir(&run.run_id).join(TRIALS_FILE), |w| Ok(serde_json::to_writer(w, &trials)?))
     }
 
     /// Writes one finished trial's record into its folder, touching nothing else of the run.
@@ -163,27 +171,16 @@ impl Store {
         write_atomic(&path, &json)
     }
 
-    /// Writes every trial's record of `run` (temp file and rename each, but no sync): for a
-    /// run that is not one until its header is written, after [`Store::sync`].
-    pub fn save_trials_unsynced(&self, run: &RunRecord) -> Result<()> {
-        let dir = self.run_dir(&run.run_id);
-        for t in &run.trials {
-            let path = dir.join(Self::trial_dir(&t.key())).join(TRIAL_FILE);
-            let parent = path.parent().expect("in a trial folder");
-            fs::create_dir_all(parent).with_context(|| format!("failed to create {}", parent.display()))?;
-            let tmp = parent.join(format!(".{TRIAL_FILE}.tmp"));
-            fs::write(&tmp, serde_json::to_vec_pretty(t)?).with_context(|| format!("failed to write {}", tmp.display()))?;
-            fs::rename(&tmp, &path).with_context(|| format!("failed to write {}", path.display()))?;
-        }
-        Ok(())
-    }
-
-    /// Flushes everything written into run `run_id`'s filesystem to disk (`syncfs`).
-    pub fn sync(&self, run_id: &str) -> Result<()> {
-        let dir = self.run_dir(run_id);
-        let f = fs::File::open(&dir).with_context(|| format!("failed to open {}", dir.display()))?;
-        nix::unistd::syncfs(std::os::fd::AsRawFd::as_raw_fd(&f))
-            .with_context(|| format!("failed to sync {}", dir.display()))
+    /// Writes one trial's record into its folder with a temp file and a rename, without the
+    /// sync of [`Store::save_trial`]: for a run whose records [`Store::seal`] then writes, and
+    /// syncs, into `trials.json` before its header (a merge, whose sources stay where they
+    /// are: a crash costs it nothing but a re-run).
+    pub fn save_trial_unsynced(&self, run_id: &str, t: &TrialRecord) -> Result<()> {
+        let dir = self.run_dir(run_id).join(Self::trial_dir(&t.key()));
+        fs::create_dir_all(&dir).with_context(|| format!("failed to create {}", dir.display()))?;
+        let (path, tmp) = (dir.join(TRIAL_FILE), dir.join(format!(".{TRIAL_FILE}.tmp")));
+        fs::write(&tmp, serde_json::to_vec_pretty(t)?).with_context(|| format!("failed to write {}", tmp.display()))?;
+        fs::rename(&tmp, &path).with_context(|| format!("failed to write {}", path.display()))
     }
 
     /// Writes the header of a run being resumed. One stored by an older fixbench (schema 1,
