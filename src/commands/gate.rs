@@ -64,10 +64,12 @@ pub fn command(args: GateArgs) -> Result<i32> {
                 verdict.notes.push(format!("{side} is incomplete ({why}): gated anyway (--allow-incomplete)"));
             } else {
                 verdict.passed = false;
-                verdict.failures.push(format!(
-                    "{side} is incomplete ({why}): finish it with `fixbench run --resume {}`, or pass --allow-incomplete",
-                    r.run_id
-                ));
+                let finish = match &r.merged {
+                    // A merge is remade, not resumed: its shards hold the trials.
+                    Some(_) => "run its missing shards (or `fixbench run --run-id` them again) and merge again".to_string(),
+                    None => format!("finish it with `fixbench run --resume {}`", r.run_id),
+                };
+                verdict.failures.push(format!("{side} is incomplete ({why}): {finish}, or pass --allow-incomplete"));
             }
         }
     }

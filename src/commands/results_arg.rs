@@ -11,7 +11,7 @@ use crate::store::Store;
 #[derive(Debug, Clone, clap::Args)]
 pub struct ResultsArg {
     /// The results folder to read [default: harness.toml's run.results, else results]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, env = "FIXBENCH_RESULTS", value_name = "DIR")]
     pub results: Option<PathBuf>,
     /// The harness config file [default: ./harness.toml when present]
     #[arg(long, value_name = "FILE")]

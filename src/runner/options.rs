@@ -39,7 +39,7 @@ pub struct RunArgs {
     /// A label stored with the run, e.g. `--label flags=-np1`. Repeatable.
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
-    #[arg(long, value_name = "DIR", help = help_with_default("Where runs are stored", defaults::RESULTS_DIR))]
+    #[arg(long, env = "FIXBENCH_RESULTS", value_name = "DIR", help = help_with_default("Where runs are stored", defaults::RESULTS_DIR))]
     pub results: Option<PathBuf>,
     /// Print the run record as JSON on stdout instead of the table.
     #[arg(long)]
