@@ -25,6 +25,12 @@ pub fn command(args: SweepArgs) -> Result<i32> {
     if !args.run.servers.is_empty() {
         return Err(Error::BadInput("a sweep starts its own servers: drop --server".into()).into());
     }
+    if args.run.run_id.is_some() {
+        return Err(Error::BadInput(
+            "a sweep names its runs itself, one per configuration: drop --run-id (a stopped sweep continues with `fixbench sweep FILE --resume SWEEP_ID`)".into(),
+        )
+        .into());
+    }
     if args.run.dry_run {
         return Err(Error::BadInput(
             "--dry-run is for `fixbench run`; a sweep has nothing to show without servers".into(),
