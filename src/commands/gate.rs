@@ -66,7 +66,9 @@ pub fn command(args: GateArgs) -> Result<i32> {
                 verdict.passed = false;
                 let finish = match &r.merged {
                     // A merge is remade, not resumed: its shards hold the trials.
-                    Some(_) => "run its missing shards (or `fixbench run --run-id` them again) and merge again".to_string(),
+                    Some(_) => {
+                        "run its missing shards (or `fixbench run --run-id` them again) and merge again".to_string()
+                    }
                     None => format!("finish it with `fixbench run --resume {}`", r.run_id),
                 };
                 verdict.failures.push(format!("{side} is incomplete ({why}): {finish}, or pass --allow-incomplete"));

@@ -13,6 +13,9 @@ pub struct Line {
     pub run_id: String,
     pub started_at: Option<chrono::DateTime<chrono::Utc>>,
     pub status: String,
+    /// `shard 2/3`, or `merged from 3 runs`; absent for a whole run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub made: Option<String>,
     pub labels: Vec<String>,
     pub model: Option<String>,
     pub quant: Option<String>,
@@ -36,10 +39,20 @@ impl Line {
             RunStatus::Running => "running",
             RunStatus::Interrupted => "interrupted",
         };
+        // Which slice of its plan it is, or what it was merged from.
+        let made = match (&run.merged, run.plan.as_ref().and_then(|p| p.shard)) {
+            (Some(m), _) if !m.missing.is_empty() => {
+                Some(format!("merged from {} runs, {} trial(s) missing", m.runs.len(), m.missing.len()))
+            }
+            (Some(m), _) => Some(format!("merged from {} runs", m.runs.len())),
+            (None, Some(shard)) => Some(format!("shard {shard}")),
+            (None, None) => None,
+        };
         Line {
             run_id: run.run_id.clone(),
             started_at: Some(run.started_at),
             status: status.into(),
+            made,
             labels: run.labels.iter().map(|(k, v)| format!("{k}={v}")).collect(),
             model: group::model(run),
             quant: group::quant(run),
@@ -59,6 +72,7 @@ impl Line {
             run_id: run_id.into(),
             started_at: None,
             status: "unreadable".into(),
+            made: None,
             labels: vec![],
             model: None,
             quant: None,
@@ -121,7 +135,10 @@ pub fn render(lines: &[Line]) -> String {
         t.add_row(vec![
             Cell::new(&l.run_id),
             Cell::new(l.started_at.map(|d| d.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()),
-            Cell::new(&l.status),
+            Cell::new(match &l.made {
+                Some(m) => format!("{}, {m}", l.status),
+                None => l.status.clone(),
+            }),
             Cell::new(if l.labels.is_empty() { "-".into() } else { l.labels.join(" ") }),
             Cell::new(model),
             Cell::new(l.agents.join(", ")),

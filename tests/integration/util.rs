@@ -39,7 +39,11 @@ pub fn python() -> PathBuf {
 /// A `fixbench` command run in `cwd`, with the grading Python set and colours off.
 pub fn fixbench(cwd: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_fixbench"));
-    c.current_dir(cwd).env("FIXBENCH_PYTHON", python()).env("NO_COLOR", "1").env_remove("FIXBENCH_SERVER").env_remove("FIXBENCH_RESULTS");
+    c.current_dir(cwd)
+        .env("FIXBENCH_PYTHON", python())
+        .env("NO_COLOR", "1")
+        .env_remove("FIXBENCH_SERVER")
+        .env_remove("FIXBENCH_RESULTS");
     c
 }
 
