@@ -251,24 +251,16 @@ fn merging_refuses_other_plans_and_conflicting_records_and_names_what_is_missing
 fn a_killed_shard_rerun_by_the_same_command_continues_where_it_stopped() {
     let sb = Sandbox::new();
     let agent = repo().join("tests/agents/slow_fixer.sh").to_string_lossy().into_owned();
-    let args = [
-        "run",
-        "--problem",
-        "expr_calc",
-        "--repeat",
-        "6",
-        "--isolation",
-        "none",
-        "--cmd",
-        &agent,
-        "--shard",
-        "2/2",
-        "--run-id",
-        "pod-2",
-    ];
+    // The pod's command: expr_calc × `repeat`, then `rest` (its shard, its id).
+    let pod = |repeat: &str, rest: &[&str]| -> Vec<String> {
+        let base = ["run", "--problem", "expr_calc", "--repeat", repeat, "--isolation", "none", "--cmd", &agent];
+        base.iter().chain(rest).map(|s| s.to_string()).collect()
+    };
+    let command = pod("6", &["--shard", "2/2", "--run-id", "pod-2"]);
+    let args: Vec<&str> = command.iter().map(String::as_str).collect();
     let mut child = fixbench(sb.path())
         .env("FIXBENCH_TEST_SLEEP", "1")
-        .args(args)
+        .args(&args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -297,21 +289,8 @@ fn a_killed_shard_rerun_by_the_same_command_continues_where_it_stopped() {
     }
     // Exactly its slice, which the other slice complements.
     let slice = |k: &str| -> BTreeSet<String> {
-        let dry = [
-            "run",
-            "--problem",
-            "expr_calc",
-            "--repeat",
-            "6",
-            "--isolation",
-            "none",
-            "--cmd",
-            &agent,
-            "--shard",
-            k,
-            "--dry-run",
-        ];
-        let (text, _) = out(sb.path(), &dry, 0);
+        let dry = pod("6", &["--shard", k, "--dry-run"]);
+        let (text, _) = out(sb.path(), &dry.iter().map(String::as_str).collect::<Vec<_>>(), 0);
         text.lines().filter_map(|l| l.strip_prefix("# trial ")).map(String::from).collect()
     };
     let (mine, theirs) = (slice("2/2"), slice("1/2"));
@@ -323,45 +302,10 @@ fn a_killed_shard_rerun_by_the_same_command_continues_where_it_stopped() {
     assert_eq!(read_run(&run_dir), after);
 
     // The same id with another plan or shard is refused, naming what differs.
-    let (_, err) = out(
-        sb.path(),
-        &[
-            "run",
-            "--problem",
-            "expr_calc",
-            "--repeat",
-            "5",
-            "--isolation",
-            "none",
-            "--cmd",
-            &agent,
-            "--shard",
-            "2/2",
-            "--run-id",
-            "pod-2",
-        ],
-        2,
-    );
+    let refused = |command: Vec<String>| out(sb.path(), &command.iter().map(String::as_str).collect::<Vec<_>>(), 2).1;
+    let err = refused(pod("5", &["--shard", "2/2", "--run-id", "pod-2"]));
     assert!(err.contains("`repeat` is 6 in the stored run and 5 in these flags"), "{err}");
-    let (_, err) = out(
-        sb.path(),
-        &[
-            "run",
-            "--problem",
-            "expr_calc",
-            "--repeat",
-            "6",
-            "--isolation",
-            "none",
-            "--cmd",
-            &agent,
-            "--shard",
-            "1/2",
-            "--run-id",
-            "pod-2",
-        ],
-        2,
-    );
+    let err = refused(pod("6", &["--shard", "1/2", "--run-id", "pod-2"]));
     assert!(err.contains("that run ran shard 2/2, these flags ask for shard 1/2"), "{err}");
     let (_, err) = out(sb.path(), &["run", "--resume", "pod-2", "--shard", "1/2"], 2);
     assert!(err.contains("--shard"), "{err}");
