@@ -3,6 +3,7 @@
 mod agents;
 mod bad_input;
 mod grading;
+mod hostile16;
 mod jobs;
 mod llama;
 mod pool;

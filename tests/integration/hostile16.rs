@@ -1,0 +1,140 @@
+//! Findings of a hostile test of `--shard`/`--run-id`/`merge` (issue 16); each test fails on
+//! a028a5c and passes once the finding is fixed.
+
+use std::path::{Path, PathBuf};
+
+use crate::util::*;
+
+/// Two shards of null and oracle on expr_calc × 2 repeats, in `results/`, run ids `s1`, `s2`.
+fn two_shards(sb: &Sandbox) {
+    for k in 1..=2 {
+        let (shard, id) = (format!("{k}/2"), format!("s{k}"));
+        run_expect(
+            fixbench(sb.path()).args([
+                "run",
+                "--agent",
+                "null",
+                "--agent",
+                "oracle",
+                "--problem",
+                "expr_calc",
+                "--repeat",
+                "2",
+                "--isolation",
+                "none",
+                "--shard",
+                &shard,
+                "--run-id",
+                &id,
+                "--results",
+                "results",
+            ]),
+            0,
+        );
+    }
+}
+
+/// Every regular file under `dir` but the records and the lock, with its size.
+fn logs(dir: &Path) -> Vec<(PathBuf, u64)> {
+    let mut out: Vec<_> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy();
+            !name.ends_with(".json") && !name.starts_with('.')
+        })
+        .map(|e| (e.path().strip_prefix(dir).unwrap().to_path_buf(), e.metadata().unwrap().len()))
+        .collect();
+    out.sort();
+    out
+}
+
+fn merge(sb: &Sandbox, args: &[&str]) {
+    run_expect(fixbench(sb.path()).arg("merge").args(args).args(["--results", "results"]), 0);
+}
+
+/// A merge killed before it wrote its header (the state `kill -9` leaves: trial folders of
+/// hard links, no run.json) and then run again must not empty the shards' logs: the second
+/// run's `fs::copy` onto the hard link it made the first time truncates the shared inode.
+#[test]
+fn rerun_of_an_interrupted_merge_keeps_the_shards_logs() {
+    let sb = Sandbox::new();
+    two_shards(&sb);
+    let before = logs(&sb.results().join("s1"));
+    assert!(before.iter().any(|(_, len)| *len > 0), "the shard has logs to lose");
+    merge(&sb, &["s1", "s2", "--run-id", "m"]);
+    let m = sb.results().join("m");
+    std::fs::remove_file(m.join("run.json")).unwrap();
+    std::fs::remove_file(m.join("trials.json")).unwrap();
+    merge(&sb, &["s1", "s2", "--run-id", "m"]);
+    assert_eq!(logs(&sb.results().join("s1")), before, "the shard's logs were changed by the merge");
+    let merged = logs(&m);
+    assert!(merged.iter().any(|(_, len)| *len > 0), "the merged run's logs are all empty");
+}
+
+/// Merging an earlier merge with more shards under the earlier merge's own id: the old run
+/// folder is removed before its trials' folders are copied from it.
+#[test]
+fn merging_a_merge_into_its_own_id_keeps_its_trials_files() {
+    let sb = Sandbox::new();
+    two_shards(&sb);
+    merge(&sb, &["s1", "--partial", "--run-id", "m"]);
+    let from_s1 = logs(&sb.results().join("m"));
+    assert!(!from_s1.is_empty());
+    merge(&sb, &["m", "s2", "--run-id", "m"]);
+    let after = logs(&sb.results().join("m"));
+    let lost: Vec<_> = from_s1.iter().filter(|f| !after.contains(f)).map(|(p, _)| p.display().to_string()).collect();
+    assert!(lost.is_empty(), "lost by the re-merge: {lost:?}");
+}
+
+/// A shard artifact whose trial record points `paths.dir` at a symlink to a folder outside
+/// the run must not pull that folder's files into the merged run (which CI then uploads).
+#[test]
+fn merge_does_not_follow_a_symlinked_trial_folder() {
+    let sb = Sandbox::new();
+    two_shards(&sb);
+    let secret = sb.path().join("secret");
+    std::fs::create_dir_all(&secret).unwrap();
+    std::fs::write(secret.join("id_ed25519"), "KEY").unwrap();
+    let s1 = sb.results().join("s1");
+    std::os::unix::fs::symlink(&secret, s1.join("trials/evil")).unwrap();
+    let path = s1.join("trials.json");
+    let mut list: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    list[0]["paths"]["dir"] = "trials/evil".into();
+    std::fs::write(&path, serde_json::to_vec(&list).unwrap()).unwrap();
+    let o = fixbench(sb.path()).args(["merge", "s1", "s2", "--run-id", "m", "--results", "results"]).output().unwrap();
+    let copied =
+        walkdir::WalkDir::new(sb.results().join("m")).into_iter().flatten().any(|e| e.file_name() == "id_ed25519");
+    assert!(!copied, "merge copied a file from outside the shard (exit {:?})", o.status.code());
+}
+
+fn run_one(sb: &Sandbox, extra: &[&str]) {
+    run_expect(
+        fixbench(sb.path())
+            .args(["run", "--agent", "null", "--problem", "expr_calc", "--isolation", "none", "--results", "results"])
+            .args(extra),
+        0,
+    );
+}
+
+/// A run id `--run-id` accepts (`latest-main`) must be one `show` can name.
+#[test]
+fn a_run_id_starting_with_latest_can_be_shown() {
+    let sb = Sandbox::new();
+    run_one(&sb, &["--run-id", "latest-main"]);
+    run_expect(fixbench(sb.path()).args(["show", "latest-main", "--results", "results"]), 0);
+}
+
+/// A run named with `--run-id` must not stay `latest` once a newer run exists: `latest` goes
+/// by the ids' sort order, which only the generated ids keep in time order.
+#[test]
+fn latest_is_the_newest_run_with_named_runs_about() {
+    let sb = Sandbox::new();
+    run_one(&sb, &["--run-id", "gh-100"]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    run_one(&sb, &[]);
+    let o = run_expect(fixbench(sb.path()).args(["show", "latest", "--json", "--results", "results"]), 0);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["run_id"].as_str().unwrap().starts_with("20"), "latest is {}, not the newest run", v["run_id"]);
+}
