@@ -273,13 +273,15 @@ pub fn merge(sources: &[Source], mut runs: Vec<RunRecord>, run_id: String, parti
     Ok(Merged { run, origin })
 }
 
-/// Writes a merge into `store`: each trial's folder (its logs, diff, JUnit report; hard links
-/// where the filesystem allows), then its records, the header last, so that a merge cut short
-/// leaves no run. A run named like it that an earlier merge of the same plan wrote is replaced.
+/// Writes a merge into `store`: the whole run is built in a hidden folder beside the others
+/// (each trial's folder with its logs, diff and JUnit report, hard links where the filesystem
+/// allows; then its records, `trials.json` and the header), and only then put in place. A merge
+/// cut short leaves no run and touches no source; a run of the same id that an earlier merge of
+/// this plan wrote, even one of the sources, is replaced only once the new one is whole.
 pub fn write(store: &Store, merged: &Merged, sources: &[Source]) -> Result<PathBuf> {
     let run = &merged.run;
     let dir = store.run_dir(&run.run_id);
-    if dir.join(RUN_FILE).is_file() {
+    if dir.exists() && !store.is_leftover(&run.run_id) {
         let old = store.load_header(&run.run_id).ok();
         let same_plan = old.as_ref().is_some_and(|o| {
             o.merged.is_some()
@@ -287,14 +289,57 @@ pub fn write(store: &Store, merged: &Merged, sources: &[Source]) -> Result<PathB
         });
         if !same_plan {
             return Err(Error::BadInput(format!(
-                "run {} exists already in {} and is not a merge of this plan: give another --run-id",
-                run.run_id,
-                store.root.display()
+                "{} exists already and is not a merge of this plan: give another --run-id",
+                dir.display()
             ))
             .into());
         }
-        fs::remove_dir_all(&dir).with_context(|| format!("failed to replace {}", dir.display()))?;
     }
+    clear_leftovers(&store.root);
+    let building = Store::new(store.root.join(format!(".merging-{}", std::process::id())));
+    remove_if_there(&building.root)?;
+    let result = build(&building, merged, sources).and_then(|()| {
+        let old = store.root.join(format!(".replaced-{}-{}", run.run_id, std::process::id()));
+        if dir.exists() {
+            fs::rename(&dir, &old).with_context(|| format!("failed to move {} aside", dir.display()))?;
+        }
+        fs::rename(building.run_dir(&run.run_id), &dir)
+            .with_context(|| format!("failed to put the merged run in {}", dir.display()))?;
+        remove_if_there(&old)
+    });
+    let _ = remove_if_there(&building.root);
+    result?;
+    Ok(dir.join(RUN_FILE))
+}
+
+/// The hidden folders of merges whose process is gone (killed before they were put in place).
+fn clear_leftovers(root: &Path) {
+    for e in fs::read_dir(root).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix(".merging-")
+            .or_else(|| name.strip_prefix(".replaced-").and_then(|r| r.rsplit('-').next()));
+        if let Some(pid) = pid.filter(|p| p.parse::<u32>().is_ok()) {
+            if !Path::new("/proc").join(pid).exists() {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
+fn remove_if_there(dir: &Path) -> Result<()> {
+    match fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("failed to remove {}", dir.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The merged run, whole, in `store` (a hidden folder of its own).
+fn build(store: &Store, merged: &Merged, sources: &[Source]) -> Result<()> {
+    let run = &merged.run;
+    let dir = store.run_dir(&run.run_id);
     fs::create_dir_all(dir.join(crate::store::TRIALS_DIR))
         .with_context(|| format!("failed to create {}", dir.display()))?;
     // Each trial's folder, then its record, on a few threads (the work is the filesystem's:
@@ -302,16 +347,15 @@ pub fn write(store: &Store, merged: &Merged, sources: &[Source]) -> Result<PathB
     // is read from, and last the header that makes it a run.
     let work: Vec<(&TrialRecord, &usize)> = run.trials.iter().zip(&merged.origin).collect();
     let threads = 2 * std::thread::available_parallelism().map_or(1, |n| n.get());
-    let dir = &dir;
     let chunk = work.len().div_ceil(threads).max(1);
+    let dir = &dir;
     std::thread::scope(|s| -> Result<()> {
         let handles: Vec<_> = work
             .chunks(chunk)
             .map(|part| {
                 s.spawn(move || -> Result<()> {
                     for &(t, &i) in part {
-                        let to = dir.join(&t.paths.dir);
-                        copy_tree(&sources[i].dir().join(&t.paths.dir), &to)?;
+                        copy_trial(&sources[i], &t.paths.dir, &dir.join(&t.paths.dir))?;
                         store.save_trial_unsynced(&run.run_id, t)?;
                     }
                     Ok(())
@@ -321,21 +365,38 @@ pub fn write(store: &Store, merged: &Merged, sources: &[Source]) -> Result<PathB
         handles.into_iter().try_for_each(|h| h.join().expect("merge writer thread"))
     })?;
     store.seal(run)?;
-    store.save_header(run)?;
-    Ok(dir.join(RUN_FILE))
+    store.save_header(run)
 }
 
-/// Copies the regular files under `from` to `to` (hard links when possible); links and other
-/// special files are left behind, so a run copied from elsewhere cannot point outside itself.
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    if !from.is_dir() {
-        return Ok(());
+/// Copies the regular files of the trial folder `rel` of `src` to `to` (hard links when
+/// possible), never following a link: a trial folder that is a link, or lies outside its run
+/// by one, is refused, and links inside it are left behind, so a run copied from elsewhere
+/// cannot make the merge take files from this machine. `to` is new, so nothing is written
+/// through an existing file.
+fn copy_trial(src: &Source, rel: &str, to: &Path) -> Result<()> {
+    let run_dir = src.dir();
+    let from = run_dir.join(rel);
+    let mut at = run_dir.clone();
+    for part in Path::new(rel).components() {
+        at.push(part);
+        match fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(Error::BadInput(format!(
+                    "{} is a link: a run's trial folders are its own (a run tampered with?)",
+                    at.display()
+                ))
+                .into())
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()), // a record without files
+            Err(e) => return Err(e).with_context(|| format!("failed to read {}", at.display())),
+        }
     }
     fs::create_dir_all(to).with_context(|| format!("failed to create {}", to.display()))?;
     // Folders come before what they hold, so each is made once.
-    for entry in walkdir::WalkDir::new(from).follow_links(false).min_depth(1) {
+    for entry in walkdir::WalkDir::new(&from).follow_links(false).follow_root_links(false).min_depth(1) {
         let entry = entry.with_context(|| format!("failed to read {}", from.display()))?;
-        let rel = entry.path().strip_prefix(from).expect("under from");
+        let rel = entry.path().strip_prefix(&from).expect("under from");
         let dest = to.join(rel);
         if entry.file_type().is_dir() {
             fs::create_dir(&dest).with_context(|| format!("failed to create {}", dest.display()))?;
@@ -352,16 +413,26 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A trial's paths must stay inside its run's folder: relative, without `..`.
+/// A trial's paths must be its own: its folder the one its key names
+/// (`trials/<problem>__<agent>__<repeat>`), its files inside it (relative, without `..`).
 fn check_paths(t: &TrialRecord, src: &Source) -> Result<()> {
     let p = &t.paths;
-    for (field, path) in
-        [("dir", &p.dir), ("stdout", &p.stdout), ("stderr", &p.stderr), ("diff", &p.diff), ("junit", &p.junit)]
-    {
-        let inside = Path::new(path).components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    let own = Store::trial_dir(&t.key());
+    if p.dir != own {
+        return Err(Error::BadInput(format!(
+            "{}: trial {}'s `paths.dir` is `{}`, not its own folder `{own}` (a run tampered with?)",
+            src.dir().display(),
+            t.id,
+            p.dir
+        ))
+        .into());
+    }
+    for (field, path) in [("stdout", &p.stdout), ("stderr", &p.stderr), ("diff", &p.diff), ("junit", &p.junit)] {
+        let inside = Path::new(path).components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+            && Path::new(path).starts_with(&own);
         if !inside {
             return Err(Error::BadInput(format!(
-                "{}: trial {}'s `paths.{field}` is `{path}`, outside its run's folder: a run's paths are relative to it",
+                "{}: trial {}'s `paths.{field}` is `{path}`, outside its folder `{own}`: a trial's files are in its own folder",
                 src.dir().display(),
                 t.id
             ))

@@ -19,7 +19,7 @@ pub struct MergeArgs {
     pub runs: Vec<String>,
     /// The merged run's id (letters, digits, `.`, `_`, `-`) [default: a new one]; an earlier
     /// merge of the same plan under that id is replaced
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", allow_hyphen_values = true)]
     pub run_id: Option<String>,
     /// Merge even when trials of the plan are in none of the runs: they are listed in the
     /// merged run (`merged.missing`), which then reads as incomplete

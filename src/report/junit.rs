@@ -33,6 +33,16 @@ pub fn to_xml(run: &RunRecord, run_dir: &Path) -> Result<String> {
     for t in &run.trials {
         report.add_test_suite(suite(run, t, run_dir));
     }
+    // A merged run's trials that no shard finished: each a suite whose `agent run` errored, so
+    // that a lost shard shows in CI as the trials it lost.
+    for id in run.merged.iter().flat_map(|m| &m.missing) {
+        let mut s = TestSuite::new(id.as_str());
+        let mut st = TestCaseStatus::non_success(NonSuccessKind::Error);
+        st.set_type("missing");
+        st.set_message("no shard finished this trial: it is missing from the merged run");
+        s.add_test_case(TestCase::new(AGENT_CASE, st));
+        report.add_test_suite(s);
+    }
     Ok(report.to_string()?)
 }
 

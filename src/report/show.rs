@@ -31,6 +31,10 @@ fn header(run: &RunRecord, run_dir: &Path) -> String {
         .map(|e| format!(", {:.1} s", (e - run.started_at).num_milliseconds() as f64 / 1000.0))
         .unwrap_or_default();
     let status = serde_json::to_value(run.status).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+    let status = match super::runs::incomplete(run) {
+        Some(why) if run.status == crate::store::RunStatus::Finished => format!("INCOMPLETE ({why})"),
+        _ => status,
+    };
     let _ =
         writeln!(s, "run {}  {status}  started {}{took}", run.run_id, run.started_at.format("%Y-%m-%d %H:%M:%S UTC"));
     let h = &run.host;

@@ -68,6 +68,70 @@ fn server_fingerprint(s: &ServerInfo) -> Value {
         "chat_template_sha256": s.chat_template_sha256,
         "build": s.build_info,
         "n_ctx_per_slot": s.n_ctx_per_slot,
-        "flags": s.flags,
+        "flags": s.flags.as_deref().map(portable_flags),
     })
+}
+
+/// The flags a sweep started its server with, less what names this machine: the program's
+/// path is left out, and a flag that takes a file keeps only the file's name (the model is
+/// known by its sha256 already).
+fn portable_flags(flags: &[String]) -> Vec<String> {
+    const FILE_FLAGS: &[&str] = &[
+        "-m",
+        "--model",
+        "-md",
+        "--model-draft",
+        "-mm",
+        "--mmproj",
+        "--lora",
+        "--slot-save-path",
+        "--chat-template-file",
+        "--log-file",
+        "--grammar-file",
+        "-jf",
+        "--json-schema-file",
+    ];
+    let file_name = |p: &str| p.trim_end_matches('/').rsplit('/').next().unwrap_or(p).to_string();
+    let mut out = Vec::new();
+    let mut words = flags.iter().enumerate().peekable();
+    while let Some((i, f)) = words.next() {
+        if i == 0 && !f.starts_with('-') {
+            continue; // the program
+        }
+        if let Some((name, value)) = f.split_once('=').filter(|(n, _)| FILE_FLAGS.contains(n)) {
+            out.push(format!("{name}={}", file_name(value)));
+            continue;
+        }
+        out.push(f.clone());
+        if FILE_FLAGS.contains(&f.as_str()) {
+            if let Some((_, value)) = words.next() {
+                out.push(file_name(value));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_servers_flags_are_kept_without_this_machines_paths() {
+        let flags: Vec<String> = [
+            "/home/a/.cache/fixbench/llama-server-0.3.36/bin/llama-server",
+            "-m",
+            "/home/a/.cache/fixbench/models/SmolLM2-135M-Instruct.Q4_1.gguf",
+            "-np",
+            "2",
+            "--slot-save-path=/tmp/x/slots/",
+            "--metrics",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            portable_flags(&flags),
+            ["-m", "SmolLM2-135M-Instruct.Q4_1.gguf", "-np", "2", "--slot-save-path=slots", "--metrics"]
+        );
+    }
 }

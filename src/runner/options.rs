@@ -54,7 +54,7 @@ pub struct RunArgs {
     /// The run's id (letters, digits, `.`, `_`, `-`). When the results folder holds that run
     /// already, it is continued (only its unfinished trials run), provided these flags plan the
     /// same run: a re-run of a crashed shard picks up where it stopped
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", allow_hyphen_values = true)]
     pub run_id: Option<String>,
     #[arg(long, env = "FIXBENCH_PYTHON", value_name = "PATH", help = help_with_default("The Python (with pytest) used for grading", defaults::VENV_PYTHON))]
     pub python: Option<PathBuf>,
@@ -315,6 +315,7 @@ impl Plan {
         }
         let stored = crate::report::runs::load_one(&self.store, &id)?;
         let file = self.store.run_dir(&id).join(crate::store::RUN_FILE);
+        refuse_merged(&stored, "--run-id")?;
         let Some(old) = &stored.plan else {
             return Err(Error::BadInput(format!(
                 "--run-id {id}: {} was made by a fixbench that did not record its plan, so it cannot be continued by id: use `--resume {id}`, or another --run-id",
@@ -350,7 +351,22 @@ impl Plan {
             ))
             .into());
         }
-        self.record.labels.extend(stored.labels.clone());
+        if self.record.labels != stored.labels {
+            let show = |l: &BTreeMap<String, String>| {
+                let v: Vec<String> = l.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                if v.is_empty() {
+                    "none".to_string()
+                } else {
+                    v.join(" ")
+                }
+            };
+            return Err(Error::BadInput(format!(
+                "--run-id {id}: the stored run's labels are {}, these flags' are {}: give the run's own labels to continue it, or another --run-id",
+                show(&stored.labels),
+                show(&self.record.labels)
+            ))
+            .into());
+        }
         let config = self.record.config.clone();
         self.record = stored;
         // Where things are on this machine (problems, Python) is this command's to say.
@@ -365,6 +381,7 @@ impl Plan {
         // An unknown, corrupt or too-new run is bad input, as for `show`.
         let record = crate::report::runs::load_one(&store, id)?;
         let id = record.run_id.clone();
+        refuse_merged(&record, "--resume")?;
         let ignored: Vec<&str> = [
             (!args.agents.is_empty() || !args.cmds.is_empty(), "--agent/--cmd"),
             (!args.problems.is_empty(), "--problem"),
@@ -520,15 +537,35 @@ impl Plan {
     }
 }
 
+/// A merged run is remade from its shards, never continued: what it lacks would run here,
+/// and its record of what is missing would go stale.
+fn refuse_merged(run: &RunRecord, flag: &str) -> Result<()> {
+    match &run.merged {
+        None => Ok(()),
+        Some(m) => Err(Error::BadInput(format!(
+            "{flag} {}: that run was made by `fixbench merge` ({} missing trial(s)): run its missing shards (or continue them with their own --run-id) and merge again",
+            run.run_id,
+            m.missing.len()
+        ))
+        .into()),
+    }
+}
+
 /// A run id given with `--run-id`: a folder name of letters, digits, `.`, `_` and `-`.
 pub fn check_run_id(id: &str) -> Result<()> {
     let ok = !id.is_empty()
-        && !id.starts_with('.')
-        && id != crate::report::baseline::BASELINES_DIR
+        && !id.starts_with(['.', '-'])
         && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if !ok {
         return Err(Error::BadInput(format!(
-            "--run-id `{id}`: a run id is a folder name of letters, digits, `.`, `_` and `-`, not starting with `.` (and not `baselines`)"
+            "--run-id `{id}`: a run id is a folder name of letters, digits, `.`, `_` and `-`, not starting with `.` or `-`"
+        ))
+        .into());
+    }
+    // The store's own folders, and the names that mean "the newest runs".
+    if [crate::report::baseline::BASELINES_DIR, "sweeps"].contains(&id) || id.starts_with("latest") {
+        return Err(Error::BadInput(format!(
+            "--run-id `{id}`: `baselines`, `sweeps` and names starting with `latest` are taken (`latest`, `latest~N` name the newest runs): choose another"
         ))
         .into());
     }

@@ -95,12 +95,27 @@ impl Store {
         let dir = self.run_dir(run_id);
         if dir.join(RUN_FILE).exists() {
             return Err(crate::error::Error::BadInput(format!(
-                "run {run_id} exists already in {}: give another id",
+                "run {run_id} was started in {} by another fixbench just now: run this command again once it ends (or fails) to continue it",
                 self.root.display()
             ))
             .into());
         }
+        if let Some(name) = not_a_runs(&dir) {
+            return Err(crate::error::Error::BadInput(format!(
+                "{} exists and is not a fixbench run (it holds `{name}`): give another --run-id",
+                dir.display()
+            ))
+            .into());
+        }
         fs::create_dir_all(&dir).with_context(|| format!("failed to create {}", dir.display()))
+    }
+
+    /// Whether run `run_id`'s folder is what a run or a merge left before its header was
+    /// written: no `run.json`, and nothing but a run's own files. Such a folder may be taken
+    /// over; any other folder is someone's, and never written into.
+    pub fn is_leftover(&self, run_id: &str) -> bool {
+        let dir = self.run_dir(run_id);
+        dir.is_dir() && !dir.join(RUN_FILE).exists() && not_a_runs(&dir).is_none()
     }
 
     /// Takes the lock of run `run_id` (its folder must exist) for as long as the returned
@@ -209,7 +224,10 @@ impl Store {
 
     /// Reads `run.json` alone: the run without its trials, unless it is of schema 1.
     pub fn load_header(&self, run_id: &str) -> Result<RunRecord> {
-        read_run_file(&self.run_dir(run_id).join(RUN_FILE))
+        let mut run = read_run_file(&self.run_dir(run_id).join(RUN_FILE))?;
+        // A run is named by its folder: one copied or renamed reads as what it is called here.
+        run.run_id = run_id.to_string();
+        Ok(run)
     }
 
     /// Reads a run with its finished trials, in the order they started: a finished run's from
@@ -217,7 +235,7 @@ impl Store {
     /// (schema 1: every trial inside `run.json`) reads as well, upgraded.
     pub fn load(&self, run_id: &str) -> Result<RunRecord> {
         let dir = self.run_dir(run_id);
-        let mut run = read_run_file(&dir.join(RUN_FILE))?;
+        let mut run = self.load_header(run_id)?;
         if run.schema_version >= 2 {
             let sealed = match run.status {
                 RunStatus::Finished => read_sealed(&dir.join(TRIALS_FILE))?,
@@ -232,22 +250,32 @@ impl Store {
         Ok(run)
     }
 
-    /// Every run id in the store, oldest first (run ids sort by start time).
+    /// Every run id in the store (its folders holding a `run.json`, hidden ones left out),
+    /// oldest first. A generated id starts with its start time, so those sort by name; a run
+    /// named with `--run-id` is placed by the `started_at` in its header.
     pub fn run_ids(&self) -> Result<Vec<String>> {
-        let mut ids = Vec::new();
+        let mut ids: Vec<(String, String)> = Vec::new();
         let entries = match fs::read_dir(&self.root) {
             Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ids),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
             Err(e) => return Err(e).with_context(|| format!("failed to read {}", self.root.display())),
         };
         for entry in entries {
             let entry = entry?;
-            if entry.path().join(RUN_FILE).is_file() {
-                ids.push(entry.file_name().to_string_lossy().into_owned());
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || !entry.path().join(RUN_FILE).is_file() {
+                continue;
             }
+            let key = match generated_id_time(&name) {
+                Some(t) => t,
+                None => started_at(&entry.path().join(RUN_FILE))
+                    .map(|t| t.format("%Y%m%d-%H%M%S").to_string())
+                    .unwrap_or_default(),
+            };
+            ids.push((key, name));
         }
         ids.sort();
-        Ok(ids)
+        Ok(ids.into_iter().map(|(_, id)| id).collect())
     }
 
     /// Resolves `latest`, `latest~N` or a literal run id to a stored run id.
@@ -271,6 +299,32 @@ impl Store {
         }
         Ok(name.to_string())
     }
+}
+
+/// The first entry of `dir` that no run writes (`None`: all are a run's, or it is empty).
+fn not_a_runs(dir: &Path) -> Option<String> {
+    let ours = |name: &str| [TRIALS_DIR, LOCK_FILE, "server.log"].contains(&name) || name.starts_with(".tmp");
+    fs::read_dir(dir).ok()?.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).find(|n| !ours(n))
+}
+
+/// The start time a generated run id begins with (`20261123-091204` of `20261123-091204-3fa1`).
+fn generated_id_time(id: &str) -> Option<String> {
+    let b = id.as_bytes();
+    let ok = b.len() >= 15
+        && b[..8].iter().all(u8::is_ascii_digit)
+        && b[8] == b'-'
+        && b[9..15].iter().all(u8::is_ascii_digit);
+    ok.then(|| id[..15].to_string())
+}
+
+/// A run header's `started_at`, read without the rest of it.
+fn started_at(path: &Path) -> Option<chrono::DateTime<chrono::Utc>> {
+    #[derive(serde::Deserialize)]
+    struct Start {
+        started_at: chrono::DateTime<chrono::Utc>,
+    }
+    let file = fs::File::open(path).ok()?;
+    serde_json::from_reader::<_, Start>(std::io::BufReader::new(file)).ok().map(|s| s.started_at)
 }
 
 /// `run.json` as it is: the header alone (schema 2), or the whole run (schema 1).

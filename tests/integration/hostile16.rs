@@ -107,6 +107,26 @@ fn merge_does_not_follow_a_symlinked_trial_folder() {
     let copied =
         walkdir::WalkDir::new(sb.results().join("m")).into_iter().flatten().any(|e| e.file_name() == "id_ed25519");
     assert!(!copied, "merge copied a file from outside the shard (exit {:?})", o.status.code());
+    assert_eq!(o.status.code(), Some(2), "refused as a tampered run: {}", String::from_utf8_lossy(&o.stderr));
+
+    // A trial's own folder that is a link is refused too, and nothing of it copied.
+    std::fs::write(
+        &path,
+        serde_json::to_vec(&{
+            list[0]["paths"]["dir"] = format!("trials/{}", list[0]["id"].as_str().unwrap().replace('/', "__")).into();
+            list.clone()
+        })
+        .unwrap(),
+    )
+    .unwrap();
+    let own = s1.join(list[0]["paths"]["dir"].as_str().unwrap());
+    std::fs::remove_dir_all(&own).unwrap();
+    std::os::unix::fs::symlink(&secret, &own).unwrap();
+    let o = fixbench(sb.path()).args(["merge", "s1", "s2", "--run-id", "m", "--results", "results"]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("is a link"), "{err}");
+    assert!(!sb.results().join("m").exists(), "no merged run");
 }
 
 fn run_one(sb: &Sandbox, extra: &[&str]) {
@@ -118,12 +138,17 @@ fn run_one(sb: &Sandbox, extra: &[&str]) {
     );
 }
 
-/// A run id `--run-id` accepts (`latest-main`) must be one `show` can name.
+/// A run id `show` could never name (`latest-main` reads as `latest`) is refused up front,
+/// before anything runs.
 #[test]
-fn a_run_id_starting_with_latest_can_be_shown() {
+fn a_run_id_starting_with_latest_is_refused() {
     let sb = Sandbox::new();
-    run_one(&sb, &["--run-id", "latest-main"]);
-    run_expect(fixbench(sb.path()).args(["show", "latest-main", "--results", "results"]), 0);
+    let out = run_expect(
+        fixbench(sb.path()).args(["run", "--agent", "null", "--isolation", "none", "--run-id", "latest-main"]),
+        2,
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("names starting with `latest` are taken"));
+    assert!(!sb.results().join("latest-main").exists());
 }
 
 /// A run named with `--run-id` must not stay `latest` once a newer run exists: `latest` goes

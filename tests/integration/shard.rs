@@ -233,6 +233,19 @@ fn merging_refuses_other_plans_and_conflicting_records_and_names_what_is_missing
     // A partial merge reads as incomplete: the gate fails it unless told.
     let (_, err) = out(&f.dir, &["gate", "--baseline", "part", "part", "--results", &results], 5);
     assert!(err.contains("incomplete") && err.contains(&format!("{} of 12 trials", 12 - missing.len())), "{err}");
+    assert!(err.contains("run its missing shards"), "a merge is remade, not resumed: {err}");
+    let (show, _) = out(&f.dir, &["show", "part", "--results", &results], 0);
+    assert!(show.contains(&format!("INCOMPLETE (finished, {} of 12 trials)", 12 - missing.len())), "{show}");
+    let (_, err) = out(&f.dir, &["run", "--resume", "part", "--results", &results], 2);
+    assert!(err.contains("made by `fixbench merge`"), "{err}");
+    // CI sees the lost trials: each an errored case in the JUnit report.
+    let xml = tmp.path().join("part.xml");
+    out(&f.dir, &["junit", "part", "--results", &results, "-o", &xml.to_string_lossy()], 0);
+    let xml = std::fs::read_to_string(&xml).unwrap();
+    for id in &missing {
+        assert!(xml.contains(&format!("<testsuite name=\"{id}\"")), "{id} in {xml}");
+    }
+    assert_eq!(xml.matches("type=\"missing\"").count(), missing.len());
     // The same merge again under its id replaces it; a non-merge of that name is never touched.
     out(&f.dir, &["merge", &s(1), &s(3), "--partial", "--run-id", "part", "--results", &results], 0);
     let (_, err) = out(
@@ -307,6 +320,8 @@ fn a_killed_shard_rerun_by_the_same_command_continues_where_it_stopped() {
     assert!(err.contains("`repeat` is 6 in the stored run and 5 in these flags"), "{err}");
     let err = refused(pod("6", &["--shard", "1/2", "--run-id", "pod-2"]));
     assert!(err.contains("that run ran shard 2/2, these flags ask for shard 1/2"), "{err}");
+    let err = refused(pod("6", &["--shard", "2/2", "--run-id", "pod-2", "--label", "gpu=a100"]));
+    assert!(err.contains("the stored run's labels are none, these flags' are gpu=a100"), "{err}");
     let (_, err) = out(sb.path(), &["run", "--resume", "pod-2", "--shard", "1/2"], 2);
     assert!(err.contains("--shard"), "{err}");
 }
@@ -319,7 +334,10 @@ fn bad_shards_and_run_ids_are_refused_with_the_fix() {
         (["--shard", "4/3"], "K counts from 1 to N"),
         (["--shard", "3"], "write K/N"),
         (["--run-id", "../up"], "a run id is a folder name"),
-        (["--run-id", "baselines"], "a run id is a folder name"),
+        (["--run-id", "-x"], "a run id is a folder name"),
+        (["--run-id", "baselines"], "are taken"),
+        (["--run-id", "sweeps"], "are taken"),
+        (["--run-id", "latest-main"], "names starting with `latest` are taken"),
     ] {
         let (_, err) = out(sb.path(), &[&["run", "--agent", "null", "--isolation", "none"][..], &flag].concat(), 2);
         assert!(err.contains(want), "{flag:?}: {err}");
@@ -359,10 +377,16 @@ fn a_run_folder_copied_elsewhere_still_shows_its_files() {
     for path in logs.split_whitespace().skip(1).chain(diff.split_whitespace().filter(|w| w.starts_with('/'))) {
         assert!(Path::new(path).is_file() && path.starts_with(&*there.path().to_string_lossy()), "{path} in {show}");
     }
+    // Renamed there, it is what its folder is called.
+    std::fs::rename(&moved, there.path().join("results/renamed")).unwrap();
+    let (show, _) = out(there.path(), &["show", "renamed", "--results", &results], 0);
+    assert!(show.starts_with("run renamed "), "{show}");
+    let logs = show.lines().find(|l| l.trim_start().starts_with("logs:")).expect(&show);
+    assert!(logs.split_whitespace().skip(1).all(|p| Path::new(p).is_file()), "{logs}");
     let xml = there.path().join("j.xml");
-    out(there.path(), &["junit", "travels", "--results", &results, "-o", &xml.to_string_lossy()], 0);
+    out(there.path(), &["junit", "renamed", "--results", &results, "-o", &xml.to_string_lossy()], 0);
     assert!(std::fs::read_to_string(&xml).unwrap().contains("expr_calc"));
-    out(there.path(), &["doctor", "travels", "--results", &results], 0);
+    out(there.path(), &["doctor", "renamed", "--results", &results], 0);
 }
 
 /// Two machines, each with its own llama-server, each running one shard: the merged run keeps
