@@ -79,6 +79,10 @@ fn runs_under(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
         if !entry.file_type().is_dir() {
             continue;
         }
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            it.skip_current_dir(); // never a run: a merge being built, a hidden copy
+            continue;
+        }
         if entry.path().join(RUN_FILE).is_file() {
             runs.push(split_run_dir(entry.path())?);
             it.skip_current_dir();
@@ -98,6 +102,18 @@ fn split_run_dir(dir: &Path) -> Result<(PathBuf, String)> {
 
 /// Reads every source, on all cores, in order; an unreadable run is bad input naming it.
 pub fn load(sources: &[Source]) -> Result<Vec<RunRecord>> {
+    for src in sources {
+        for file in [RUN_FILE, crate::store::TRIALS_FILE] {
+            let path = src.dir().join(file);
+            if fs::symlink_metadata(&path).is_ok_and(|m| !m.file_type().is_file()) {
+                return Err(Error::BadInput(format!(
+                    "{} is not a regular file (a run tampered with?)",
+                    path.display()
+                ))
+                .into());
+            }
+        }
+    }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(sources.len().max(1));
     let chunk = sources.len().div_ceil(threads).max(1);
     let loaded: Vec<Result<RunRecord>> = std::thread::scope(|s| {
@@ -281,50 +297,79 @@ pub fn merge(sources: &[Source], mut runs: Vec<RunRecord>, run_id: String, parti
 pub fn write(store: &Store, merged: &Merged, sources: &[Source]) -> Result<PathBuf> {
     let run = &merged.run;
     let dir = store.run_dir(&run.run_id);
-    if dir.exists() && !store.is_leftover(&run.run_id) {
-        let old = store.load_header(&run.run_id).ok();
-        let same_plan = old.as_ref().is_some_and(|o| {
-            o.merged.is_some()
-                && o.plan.as_ref().map(|p| &p.config_sha256) == run.plan.as_ref().map(|p| &p.config_sha256)
-        });
-        if !same_plan {
+    let root = fs::canonicalize(&store.root).unwrap_or_else(|_| store.root.clone());
+    for src in sources {
+        if fs::canonicalize(src.dir()).is_ok_and(|d| root.starts_with(&d)) {
             return Err(Error::BadInput(format!(
-                "{} exists already and is not a merge of this plan: give another --run-id",
-                dir.display()
+                "the results folder {} is inside run {}, which is being merged: write the merge elsewhere (--results)",
+                store.root.display(),
+                src.dir().display()
             ))
             .into());
         }
     }
+    replaceable(store, run)?;
+    fs::create_dir_all(&store.root).with_context(|| format!("failed to create {}", store.root.display()))?;
     clear_leftovers(&store.root);
-    let building = Store::new(store.root.join(format!(".merging-{}", std::process::id())));
-    remove_if_there(&building.root)?;
-    let result = build(&building, merged, sources).and_then(|()| {
-        let old = store.root.join(format!(".replaced-{}-{}", run.run_id, std::process::id()));
-        if dir.exists() {
-            fs::rename(&dir, &old).with_context(|| format!("failed to move {} aside", dir.display()))?;
-        }
-        fs::rename(building.run_dir(&run.run_id), &dir)
-            .with_context(|| format!("failed to put the merged run in {}", dir.display()))?;
-        remove_if_there(&old)
-    });
+    // Named for this host and process, and drawn at random: merges on other machines may share
+    // the results folder (and pod pids repeat).
+    let host = crate::host::describe().hostname.unwrap_or_else(|| "host".into()).replace('~', "-");
+    let name = format!(".merging~{host}~{}~{:08x}", std::process::id(), rand::random::<u32>());
+    let building = Store::new(store.root.join(name));
+    let result = build(&building, merged, sources).and_then(|()| put_in_place(store, run, &building));
     let _ = remove_if_there(&building.root);
     result?;
     Ok(dir.join(RUN_FILE))
 }
 
-/// The hidden folders of merges whose process is gone (killed before they were put in place).
-fn clear_leftovers(root: &Path) {
-    for e in fs::read_dir(root).into_iter().flatten().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let pid = name
-            .strip_prefix(".merging-")
-            .or_else(|| name.strip_prefix(".replaced-").and_then(|r| r.rsplit('-').next()));
-        if let Some(pid) = pid.filter(|p| p.parse::<u32>().is_ok()) {
-            if !Path::new("/proc").join(pid).exists() {
-                let _ = fs::remove_dir_all(e.path());
-            }
+/// Whether run `run.run_id` may be written: free, a folder a run or merge left before its
+/// header, or an earlier merge of the same plan (which is then replaced).
+fn replaceable(store: &Store, run: &RunRecord) -> Result<()> {
+    let dir = store.run_dir(&run.run_id);
+    if !dir.exists() || store.is_leftover(&run.run_id) {
+        return Ok(());
+    }
+    let old = store.load_header(&run.run_id).ok();
+    let same_plan = old.as_ref().is_some_and(|o| {
+        o.merged.is_some() && o.plan.as_ref().map(|p| &p.config_sha256) == run.plan.as_ref().map(|p| &p.config_sha256)
+    });
+    if same_plan {
+        return Ok(());
+    }
+    Err(Error::BadInput(format!(
+        "{} exists already and is not a merge of this plan: give another --run-id",
+        dir.display()
+    ))
+    .into())
+}
+
+/// Moves the built run to its place in one step: into a free name (never over a folder that
+/// appeared meanwhile), or exchanged with the earlier merge it replaces, which is checked again
+/// once swapped out (and swapped back if it is not one), then removed.
+fn put_in_place(store: &Store, run: &RunRecord, building: &Store) -> Result<()> {
+    use nix::fcntl::{renameat2, RenameFlags};
+    let (from, dir) = (building.run_dir(&run.run_id), store.run_dir(&run.run_id));
+    let moved = |flags| renameat2(None, &from, None, &dir, flags);
+    match moved(RenameFlags::RENAME_NOREPLACE) {
+        Ok(()) => return Ok(()),
+        Err(nix::errno::Errno::EEXIST) => {}
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!("failed to put the merged run in {}", dir.display())))
         }
     }
+    moved(RenameFlags::RENAME_EXCHANGE)
+        .with_context(|| format!("failed to put the merged run in {}", dir.display()))?;
+    // `from` now holds what was at `dir`.
+    let aside = Store::new(&building.root);
+    if replaceable(&aside, run).is_err() {
+        let _ = moved(RenameFlags::RENAME_EXCHANGE);
+        return Err(Error::BadInput(format!(
+            "{} changed while the merge was written and is not a merge of this plan: give another --run-id",
+            dir.display()
+        ))
+        .into());
+    }
+    remove_if_there(&from)
 }
 
 fn remove_if_there(dir: &Path) -> Result<()> {
@@ -333,6 +378,21 @@ fn remove_if_there(dir: &Path) -> Result<()> {
             Err(e).with_context(|| format!("failed to remove {}", dir.display()))
         }
         _ => Ok(()),
+    }
+}
+
+/// The hidden folders of this host's merges whose process is gone (killed while building).
+/// Another host's are never touched: its processes cannot be seen from here.
+fn clear_leftovers(root: &Path) {
+    let host = crate::host::describe().hostname.unwrap_or_else(|| "host".into()).replace('~', "-");
+    for e in fs::read_dir(root).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let parts: Vec<&str> = name.split('~').collect();
+        if let [".merging", h, pid, _] = parts.as_slice() {
+            if *h == host && pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
     }
 }
 
@@ -404,20 +464,43 @@ fn copy_trial(src: &Source, rel: &str, to: &Path) -> Result<()> {
             if rel == Path::new(crate::store::TRIAL_FILE) {
                 continue; // written anew, with its host
             }
-            if fs::hard_link(entry.path(), &dest).is_err() {
-                fs::copy(entry.path(), &dest)
-                    .with_context(|| format!("failed to copy {} to {}", entry.path().display(), dest.display()))?;
-            }
+            link_or_copy(entry.path(), &dest)?;
         }
     }
     Ok(())
+}
+
+/// `dest` (which must not exist: nothing is ever written through a file there) as a hard
+/// link to `from`, or a copy where the filesystem cannot link.
+fn link_or_copy(from: &Path, dest: &Path) -> Result<()> {
+    let what = || format!("failed to copy {} to {}", from.display(), dest.display());
+    match fs::hard_link(from, dest) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(e).with_context(what),
+        Err(_) => {
+            let mut out = fs::OpenOptions::new().write(true).create_new(true).open(dest).with_context(what)?;
+            std::io::copy(&mut fs::File::open(from).with_context(what)?, &mut out).with_context(what)?;
+            Ok(())
+        }
+    }
 }
 
 /// A trial's paths must be its own: its folder the one its key names
 /// (`trials/<problem>__<agent>__<repeat>`), its files inside it (relative, without `..`).
 fn check_paths(t: &TrialRecord, src: &Source) -> Result<()> {
     let p = &t.paths;
-    let own = Store::trial_dir(&t.key());
+    let key = t.key();
+    let plain = |name: &str| !name.is_empty() && !name.contains('/') && name != "." && name != "..";
+    if t.id != key.id() || !plain(&t.problem) || !plain(&t.agent) {
+        return Err(Error::BadInput(format!(
+            "{}: a trial record's id `{}` is not its problem/agent/repeat `{}` (a run tampered with?)",
+            src.dir().display(),
+            t.id,
+            key.id()
+        ))
+        .into());
+    }
+    let own = Store::trial_dir(&key);
     if p.dir != own {
         return Err(Error::BadInput(format!(
             "{}: trial {}'s `paths.dir` is `{}`, not its own folder `{own}` (a run tampered with?)",
@@ -457,4 +540,54 @@ fn outcome(t: &TrialRecord) -> String {
         if t.grade.resolved { " (resolved)" } else { "" },
         t.started_at.format("%Y-%m-%d %H:%M:%S UTC")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn merged_run(id: &str, sha: &str) -> RunRecord {
+        let mut run = crate::report::synth::run_record(id, Utc::now(), &["a".into()]);
+        run.plan = Some(crate::store::PlanRecord {
+            config_sha256: sha.into(),
+            decides: serde_json::json!({}),
+            trials: vec![],
+            shard: None,
+        });
+        run.merged = Some(MergeRecord::default());
+        run
+    }
+
+    /// What sits at the run's name when the merge is put in place decides: an earlier merge
+    /// of the plan is exchanged out and removed; anything else (a run started meanwhile) is
+    /// swapped back untouched, and the merge fails.
+    #[test]
+    fn a_merge_replaces_only_an_earlier_merge_of_its_plan() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path().join("results"));
+        let build = |sha: &str| {
+            let b = Store::new(tmp.path().join(format!("results/.merging~t~1~{sha}")));
+            b.save(&merged_run("m", sha)).unwrap();
+            b
+        };
+        // Free: moved in.
+        let b = build("aa");
+        put_in_place(&store, &merged_run("m", "aa"), &b).unwrap();
+        assert!(store.run_dir("m").join(RUN_FILE).is_file());
+        // An earlier merge of the plan: replaced.
+        let b = build("aa");
+        std::fs::write(store.run_dir("m").join("old-marker"), "old").unwrap();
+        put_in_place(&store, &merged_run("m", "aa"), &b).unwrap();
+        assert!(!store.run_dir("m").join("old-marker").exists(), "the old merge is gone");
+        assert!(!b.run_dir("m").exists());
+        // A plain run that took the name meanwhile: kept, and the merge refused.
+        std::fs::remove_dir_all(store.run_dir("m")).unwrap();
+        let plain = crate::report::synth::run_record("m", Utc::now(), &["a".into()]);
+        store.save(&plain).unwrap();
+        let b = build("aa");
+        let err = put_in_place(&store, &merged_run("m", "aa"), &b).unwrap_err();
+        assert!(err.to_string().contains("changed while the merge was written"), "{err}");
+        assert_eq!(store.load("m").unwrap().merged, None, "the plain run is back in place");
+        assert!(b.run_dir("m").join(RUN_FILE).is_file(), "the built merge is back where it was");
+    }
 }

@@ -59,6 +59,17 @@ pub fn command(args: GateArgs) -> Result<i32> {
     let run = runs::load_one(&store, &args.run)?;
     let mut verdict = evaluate(&base, &run, args.max_drop, args.max_slowdown)?;
     for (side, r) in [("the run", &run), ("the baseline", &base)] {
+        // A shard is whole as a slice, but only part of what its plan measures.
+        let slice = r.plan.as_ref().and_then(|p| p.shard).filter(|s| s.count > 1);
+        if let Some(shard) = slice {
+            let why = format!("shard {shard} of its plan: gate the merged run (`fixbench merge`)");
+            if args.allow_incomplete {
+                verdict.notes.push(format!("{side} is {why}; gated anyway (--allow-incomplete)"));
+            } else {
+                verdict.passed = false;
+                verdict.failures.push(format!("{side} is {why}, or pass --allow-incomplete"));
+            }
+        }
         if let Some(why) = runs::incomplete(r) {
             if args.allow_incomplete {
                 verdict.notes.push(format!("{side} is incomplete ({why}): gated anyway (--allow-incomplete)"));

@@ -42,9 +42,9 @@ impl Line {
         // Which slice of its plan it is, or what it was merged from.
         let made = match (&run.merged, run.plan.as_ref().and_then(|p| p.shard)) {
             (Some(m), _) if !m.missing.is_empty() => {
-                Some(format!("merged from {} runs, INCOMPLETE: {} trial(s) missing", m.runs.len(), m.missing.len()))
+                Some(format!("merged from {} run(s), INCOMPLETE: {} trial(s) missing", m.runs.len(), m.missing.len()))
             }
-            (Some(m), _) => Some(format!("merged from {} runs", m.runs.len())),
+            (Some(m), _) => Some(format!("merged from {} run(s)", m.runs.len())),
             (None, Some(shard)) => Some(format!("shard {shard}")),
             (None, None) => None,
         };

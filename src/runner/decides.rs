@@ -90,6 +90,15 @@ fn portable_flags(flags: &[String]) -> Vec<String> {
         "--grammar-file",
         "-jf",
         "--json-schema-file",
+        "--control-vector",
+        "--api-key-file",
+        "--ssl-key-file",
+        "--ssl-cert-file",
+        "-lcs",
+        "--lookup-cache-static",
+        "-lcd",
+        "--lookup-cache-dynamic",
+        "--path",
     ];
     let file_name = |p: &str| p.trim_end_matches('/').rsplit('/').next().unwrap_or(p).to_string();
     let mut out = Vec::new();

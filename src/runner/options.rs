@@ -542,6 +542,11 @@ impl Plan {
 fn refuse_merged(run: &RunRecord, flag: &str) -> Result<()> {
     match &run.merged {
         None => Ok(()),
+        Some(m) if m.missing.is_empty() => Err(Error::BadInput(format!(
+            "{flag} {}: that run was made by `fixbench merge` and is whole: merge again to remake it, or give another --run-id",
+            run.run_id
+        ))
+        .into()),
         Some(m) => Err(Error::BadInput(format!(
             "{flag} {}: that run was made by `fixbench merge` ({} missing trial(s)): run its missing shards (or continue them with their own --run-id) and merge again",
             run.run_id,

@@ -397,6 +397,9 @@ fn load_trials(dir: &Path, config: &RunConfig) -> Result<Vec<TrialRecord>> {
             continue;
         }
         let path = entry.path().join(TRIAL_FILE);
+        if fs::symlink_metadata(&path).is_ok_and(|m| !m.file_type().is_file()) {
+            continue; // not a record fixbench wrote (a FIFO would block the read)
+        }
         let bytes = match fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,

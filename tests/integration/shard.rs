@@ -156,6 +156,11 @@ fn three_shards_merged_are_the_unsharded_run_in_every_report() {
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert_eq!(xml.matches("<testcase").count(), xml_cases(&f.dir, "whole"), "{xml}");
     out(&f.dir, &["doctor", "merged", "--results", "whole"], 0);
+    // A shard alone does not pass the gate: it is part of what its plan measures.
+    copy_dir(&f.shard_run(1), &f.dir.join("whole/shard-1"));
+    let (_, err) = out(&f.dir, &["gate", "--baseline", "whole", "shard-1", "--results", "whole"], 5);
+    assert!(err.contains("the run is shard 1/3 of its plan: gate the merged run"), "{err}");
+    std::fs::remove_dir_all(f.dir.join("whole/shard-1")).unwrap();
     let png = f.dir.join("merged.png");
     out(&f.dir, &["plot", "merged", "whole", "--results", "whole", "--kind", "bars", "-o", &png.to_string_lossy()], 0);
     assert!(std::fs::metadata(&png).unwrap().len() > 1000);
