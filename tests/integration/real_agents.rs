@@ -72,9 +72,14 @@ fn assert_ran_and_was_measured(t: &Value, binary: &Path, version: &str) {
     assert!(t["passed"].as_u64().is_some());
     let reqs = t["requests"].as_array().unwrap();
     assert!(!reqs.is_empty(), "the agent's requests went through the proxy: {t:#}");
-    for r in reqs {
+    for (i, r) in reqs.iter().enumerate() {
         assert_eq!(r["path"], "/v1/chat/completions", "{r}");
-        assert_eq!(r["status"], 200, "{r}");
+        // Only the last request may have been cut short, by the agent's time limit: its client
+        // (the agent, killed) hung up before the answer ended.
+        let cut_by_the_limit = i + 1 == reqs.len() && t["timed_out"] == true && r["abandoned_ms"].is_number();
+        if !cut_by_the_limit {
+            assert_eq!(r["status"], 200, "{r}");
+        }
     }
 }
 
