@@ -4,7 +4,6 @@ mod agents;
 mod bad_input;
 mod grading;
 mod hostile16;
-mod hostile16b;
 mod jobs;
 mod llama;
 mod pool;
