@@ -23,8 +23,13 @@ pub fn describe() -> Host {
         cpu,
         cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         memory_bytes,
-        hostname: read("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()),
+        hostname: hostname(),
     }
+}
+
+/// This machine's host name, when the kernel says.
+pub fn hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|s| s.trim().to_string())
 }
 
 /// The git commit fixbench was built from (set by build.rs), if known.

@@ -114,15 +114,8 @@ pub fn load(sources: &[Source]) -> Result<Vec<RunRecord>> {
             }
         }
     }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(sources.len().max(1));
-    let chunk = sources.len().div_ceil(threads).max(1);
-    let loaded: Vec<Result<RunRecord>> = std::thread::scope(|s| {
-        let handles: Vec<_> = sources
-            .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(|src| src.store.load(&src.run_id)).collect::<Vec<_>>()))
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("loader thread")).collect()
-    });
+    let pairs: Vec<(&Store, &str)> = sources.iter().map(|src| (&src.store, src.run_id.as_str())).collect();
+    let loaded = crate::report::runs::load_in_parallel(&pairs);
     sources
         .iter()
         .zip(loaded)
@@ -313,8 +306,7 @@ pub fn write(store: &Store, merged: &Merged, sources: &[Source]) -> Result<PathB
     clear_leftovers(&store.root);
     // Named for this host and process, and drawn at random: merges on other machines may share
     // the results folder (and pod pids repeat).
-    let host = crate::host::describe().hostname.unwrap_or_else(|| "host".into()).replace('~', "-");
-    let name = format!(".merging~{host}~{}~{:08x}", std::process::id(), rand::random::<u32>());
+    let name = format!(".merging~{}~{}~{:08x}", build_host(), std::process::id(), rand::random::<u32>());
     let building = Store::new(store.root.join(name));
     let result = build(&building, merged, sources).and_then(|()| put_in_place(store, run, &building));
     let _ = remove_if_there(&building.root);
@@ -381,10 +373,15 @@ fn remove_if_there(dir: &Path) -> Result<()> {
     }
 }
 
+/// This host's name as a build folder holds it (`~` separates the name's parts).
+fn build_host() -> String {
+    crate::host::hostname().unwrap_or_else(|| "host".into()).replace('~', "-")
+}
+
 /// The hidden folders of this host's merges whose process is gone (killed while building).
 /// Another host's are never touched: its processes cannot be seen from here.
 fn clear_leftovers(root: &Path) {
-    let host = crate::host::describe().hostname.unwrap_or_else(|| "host".into()).replace('~', "-");
+    let host = build_host();
     for e in fs::read_dir(root).into_iter().flatten().flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         let parts: Vec<&str> = name.split('~').collect();

@@ -59,30 +59,26 @@ pub fn command(args: GateArgs) -> Result<i32> {
     let run = runs::load_one(&store, &args.run)?;
     let mut verdict = evaluate(&base, &run, args.max_drop, args.max_slowdown)?;
     for (side, r) in [("the run", &run), ("the baseline", &base)] {
+        // What keeps the run from standing for its whole plan, and how to mend it.
+        let mut short: Vec<(String, String)> = Vec::new();
         // A shard is whole as a slice, but only part of what its plan measures.
-        let slice = r.plan.as_ref().and_then(|p| p.shard).filter(|s| s.count > 1);
-        if let Some(shard) = slice {
-            let why = format!("shard {shard} of its plan: gate the merged run (`fixbench merge`)");
-            if args.allow_incomplete {
-                verdict.notes.push(format!("{side} is {why}; gated anyway (--allow-incomplete)"));
-            } else {
-                verdict.passed = false;
-                verdict.failures.push(format!("{side} is {why}, or pass --allow-incomplete"));
-            }
+        if let Some(shard) = r.plan.as_ref().and_then(|p| p.shard).filter(|s| s.count > 1) {
+            short.push((format!("shard {shard} of its plan"), "gate the merged run (`fixbench merge`)".into()));
         }
         if let Some(why) = runs::incomplete(r) {
+            let finish = match &r.merged {
+                // A merge is remade, not resumed: its shards hold the trials.
+                Some(_) => "run its missing shards (or `fixbench run --run-id` them again) and merge again".to_string(),
+                None => format!("finish it with `fixbench run --resume {}`", r.run_id),
+            };
+            short.push((format!("incomplete ({why})"), finish));
+        }
+        for (what, fix) in short {
             if args.allow_incomplete {
-                verdict.notes.push(format!("{side} is incomplete ({why}): gated anyway (--allow-incomplete)"));
+                verdict.notes.push(format!("{side} is {what}: gated anyway (--allow-incomplete)"));
             } else {
                 verdict.passed = false;
-                let finish = match &r.merged {
-                    // A merge is remade, not resumed: its shards hold the trials.
-                    Some(_) => {
-                        "run its missing shards (or `fixbench run --run-id` them again) and merge again".to_string()
-                    }
-                    None => format!("finish it with `fixbench run --resume {}`", r.run_id),
-                };
-                verdict.failures.push(format!("{side} is incomplete ({why}): {finish}, or pass --allow-incomplete"));
+                verdict.failures.push(format!("{side} is {what}: {fix}, or pass --allow-incomplete"));
             }
         }
     }

@@ -101,21 +101,26 @@ pub fn load_all(store: &Store, since: Option<DateTime<Utc>>) -> Result<(Vec<RunR
 }
 
 fn looks_like_run_id(id: &str) -> bool {
-    let b = id.as_bytes();
-    b.len() >= 15 && b[..8].iter().all(u8::is_ascii_digit) && b[8] == b'-' && b[9..15].iter().all(u8::is_ascii_digit)
+    crate::store::generated_id_time(id).is_some()
+}
+
+/// Loads each (store, run id) on all cores, keeping their order.
+pub fn load_in_parallel(runs: &[(&Store, &str)]) -> Vec<Result<RunRecord>> {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(runs.len().max(1));
+    let chunk = runs.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = runs
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(|(store, id)| store.load(id)).collect::<Vec<_>>()))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("loader thread")).collect()
+    })
 }
 
 /// Loads `ids` on all cores, keeping their order.
 fn load_ids(store: &Store, ids: &[String]) -> (Vec<RunRecord>, Vec<Skipped>) {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(ids.len().max(1));
-    let chunk = ids.len().div_ceil(threads).max(1);
-    let results: Vec<Result<RunRecord>> = std::thread::scope(|s| {
-        let handles: Vec<_> = ids
-            .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(|id| store.load(id)).collect::<Vec<_>>()))
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("loader thread")).collect()
-    });
+    let pairs: Vec<(&Store, &str)> = ids.iter().map(|id| (store, id.as_str())).collect();
+    let results = load_in_parallel(&pairs);
     let mut runs = Vec::new();
     let mut skipped = Vec::new();
     for (id, r) in ids.iter().zip(results) {

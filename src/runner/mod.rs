@@ -92,14 +92,10 @@ pub fn execute(plan: &Plan) -> Result<RunRecord> {
     run.status = RunStatus::Running;
     run.ended_at = None;
     if plan.run_dir.continues() {
-        let own = run.plan.as_ref().map_or(plan.pending(&run).len() + run.trials.len(), |p| p.own_trials().count());
+        let left = plan.pending(&run).len();
+        let own = run.plan.as_ref().map_or(left + run.trials.len(), |p| p.own_trials().count());
         let shard = plan.shard.map(|s| format!(" (shard {s})")).unwrap_or_default();
-        eprintln!(
-            "continuing run {}{shard}: {} of its {own} trial(s) left, {} kept",
-            run.run_id,
-            plan.pending(&run).len(),
-            run.trials.len()
-        );
+        eprintln!("continuing run {}{shard}: {left} of its {own} trial(s) left, {} kept", run.run_id, run.trials.len());
         plan.store.save_resumed(&run)?;
     } else {
         plan.store.save_header(&run)?;

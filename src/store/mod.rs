@@ -307,8 +307,9 @@ fn not_a_runs(dir: &Path) -> Option<String> {
     fs::read_dir(dir).ok()?.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).find(|n| !ours(n))
 }
 
-/// The start time a generated run id begins with (`20261123-091204` of `20261123-091204-3fa1`).
-fn generated_id_time(id: &str) -> Option<String> {
+/// The start time a generated run id begins with (`20261123-091204` of `20261123-091204-3fa1`);
+/// `None` for a run named otherwise (`--run-id`).
+pub fn generated_id_time(id: &str) -> Option<String> {
     let b = id.as_bytes();
     let ok = b.len() >= 15
         && b[..8].iter().all(u8::is_ascii_digit)
