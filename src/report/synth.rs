@@ -287,6 +287,7 @@ pub fn trial(problem: &str, agent: &str, repeat: u32, passed: u32, total: u32, b
             stderr: format!("{dir}/stderr.log"),
             diff: format!("{dir}/diff.patch"),
             junit: format!("{dir}/junit.xml"),
+            transcript: None,
             dir,
         },
         telemetry: TrialTelemetry::default(),

@@ -134,6 +134,7 @@ pub fn run(ctx: &Context, key: &TrialKey, agent_done: &mut dyn FnMut()) -> Resul
         stderr: format!("{rel_dir}/stderr.log"),
         diff: format!("{rel_dir}/diff.patch"),
         junit: format!("{rel_dir}/junit.xml"),
+        transcript: None,
         dir: rel_dir,
     };
 

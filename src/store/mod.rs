@@ -463,6 +463,7 @@ mod tests {
                 stderr: format!("{dir}/stderr.log"),
                 diff: format!("{dir}/diff.patch"),
                 junit: format!("{dir}/junit.xml"),
+                transcript: None,
                 dir,
             };
             t.started_at = run.started_at + chrono::Duration::seconds(i as i64);

@@ -222,6 +222,7 @@ impl TrialProbe<'_> {
             missing,
             server_url: Some(run.server.root().to_string()),
             pinned_slot: self.ctx.pinned_slot,
+            transcript: None,
         }
     }
 }

@@ -63,6 +63,8 @@ pub(super) struct TrialFile {
     server_url: Option<String>,
     #[serde(default)]
     pinned_slot: Option<u32>,
+    #[serde(default)]
+    transcript: Option<TranscriptStats>,
 }
 
 fn yes() -> bool {
@@ -116,6 +118,7 @@ impl From<TrialFile> for TrialRecord {
                 missing: f.telemetry_missing,
                 server_url: f.server_url,
                 pinned_slot: f.pinned_slot,
+                transcript: f.transcript,
             },
         }
     }
@@ -143,6 +146,8 @@ mod tests {
         t.telemetry.missing = vec!["server counters unknown".into()];
         t.telemetry.server_url = Some("http://127.0.0.1:8080".into());
         t.telemetry.pinned_slot = Some(1);
+        t.telemetry.transcript = Some(TranscriptStats { turns: 2, bytes: 300, dropped_turns: 1, dropped_bytes: 9 });
+        t.paths.transcript = Some("trials/x/transcript.jsonl".into());
         let json = serde_json::to_value(&t).unwrap();
         assert_eq!(serde_json::from_value::<TrialRecord>(json.clone()).unwrap(), t);
         let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();

@@ -6,8 +6,10 @@
 
 mod flat;
 mod plan;
+mod transcript;
 
 pub use plan::{first_difference, MergeRecord, MergedRun, PlanRecord};
+pub use transcript::{Answer, ToolCall, TranscriptEntry, TranscriptStats, TRANSCRIPT_FILE};
 
 use std::collections::BTreeMap;
 
@@ -353,6 +355,9 @@ pub struct TrialTelemetry {
     /// cold|warm` with trials running at once; `None`: the server chose.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pinned_slot: Option<u32>,
+    /// What the trial's transcript holds (`paths.transcript`) and what its cap dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<TranscriptStats>,
 }
 
 /// An agent that exits non-zero sooner than this most likely never got to work (a typo, a
@@ -415,6 +420,10 @@ pub struct TrialPaths {
     pub stderr: String,
     pub diff: String,
     pub junit: String,
+    /// The conversation the proxy recorded (`transcript.jsonl`); absent when none was
+    /// recorded (no server, `--no-transcript`, or a run made before transcripts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<String>,
 }
 
 /// `/metrics` counter deltas for one trial; rates derived from the counters.
