@@ -63,6 +63,10 @@ pub struct RunDefaults {
     /// Time limit of one grading, in seconds.
     pub grade_timeout: Option<f64>,
     pub cache_state: Option<String>,
+    /// Whether the proxy records each trial's conversation (`transcript.jsonl`; default true).
+    pub transcript: Option<bool>,
+    /// The cap on one trial's transcript, in MiB (default 20).
+    pub transcript_cap_mib: Option<f64>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
 }

@@ -30,6 +30,8 @@ pub mod defaults {
     /// Trials at once: one, so that a trial's timings are its own (under contention they are
     /// not, and a run's numbers would depend on its neighbours).
     pub const JOBS: usize = 1;
+    /// The cap on one trial's transcript, in bytes (`run.transcript_cap_mib`).
+    pub const TRANSCRIPT_CAP: u64 = 20 << 20;
     /// Gradings at once: the cores (`0` in help texts means that).
     pub const GRADE_JOBS: &str = "the cores";
 }
@@ -104,6 +106,24 @@ impl Settings {
             (Some(v), _) => check_timeout(v, "--grade-timeout"),
             (None, Some(v)) => check_timeout(v, &format!("{}: `run.grade_timeout`", self.source())),
             (None, None) => Ok(defaults::GRADE_TIMEOUT_S),
+        }
+    }
+
+    /// The cap on a trial's transcript in bytes, or `None` when none is recorded: off with
+    /// `--no-transcript` or `run.transcript = false`; `run.transcript_cap_mib` sets the cap.
+    pub fn transcript_cap(&self, no_transcript: bool) -> Result<Option<u64>> {
+        let run = &self.harness.file.run;
+        if no_transcript || run.transcript == Some(false) {
+            return Ok(None);
+        }
+        match run.transcript_cap_mib {
+            None => Ok(Some(defaults::TRANSCRIPT_CAP)),
+            Some(mib) if mib.is_finite() && mib > 0.0 => Ok(Some((mib * 1048576.0) as u64)),
+            Some(mib) => Err(crate::error::Error::BadInput(format!(
+                "{}: `run.transcript_cap_mib` is {mib}: give a size in MiB above 0 (e.g. 20), or `transcript = false`",
+                self.source()
+            ))
+            .into()),
         }
     }
 

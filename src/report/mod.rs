@@ -2,7 +2,8 @@
 //!
 //! `runs` loads what the store holds, `group` says what trials are grouped by and measured
 //! with, `stats` holds the statistics, `slots` reads which slot served each request and how
-//! long requests waited for one, and each command (`show`, `history`, `compare`, `gate`,
+//! long requests waited for one, `transcript` prints a trial's conversation, and each command
+//! (`show`, `history`, `compare`, `gate`,
 //! `baseline`, `junit`, `plot`) turns that into output; `format` has one file per output format
 //! of `compare`, `plot` one file per chart kind.
 
@@ -21,6 +22,7 @@ pub mod stats;
 #[cfg(any(test, feature = "synth"))]
 pub mod synth;
 pub mod table;
+pub mod transcript;
 
 /// Writes a report to stdout; a reader that stops early (`| head`) ends it quietly.
 pub fn emit(text: &str) -> anyhow::Result<()> {

@@ -24,6 +24,11 @@ pub fn render(run: &RunRecord, run_dir: &Path) -> String {
     out
 }
 
+/// One trial's details, as in the whole `show` text.
+pub fn render_trial(run: &RunRecord, t: &TrialRecord, run_dir: &Path) -> String {
+    trial_details(t, run, &Pool::of(run), run_dir)
+}
+
 fn header(run: &RunRecord, run_dir: &Path) -> String {
     let mut s = String::new();
     let took = run

@@ -89,6 +89,10 @@ pub struct RunArgs {
     /// Print each trial's exact command, environment and generated config files; run nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Do not record the trials' conversations (`transcript.jsonl`: each request's new
+    /// messages and the answer, capped per trial by `run.transcript_cap_mib`, 20 MiB)
+    #[arg(long)]
+    pub no_transcript: bool,
     #[arg(long, value_name = "NAME", help = help_with_default("The model name agents are told to use ({model})", defaults::MODEL))]
     pub model: Option<String>,
 }
@@ -170,6 +174,8 @@ pub struct Plan {
     pub grade_timeout_s: f64,
     pub model: String,
     pub log_cap: u64,
+    /// The cap on each trial's transcript in bytes; `None`: none recorded.
+    pub transcript_cap: Option<u64>,
     /// Each agent's version, probed once per run (None: no probe, or it failed).
     pub agent_versions: BTreeMap<String, Option<String>>,
 }
@@ -299,6 +305,7 @@ impl Plan {
             grade_timeout_s,
             model: args.model.unwrap_or_else(|| defaults::MODEL.into()),
             log_cap: crate::exec::DEFAULT_LOG_CAP,
+            transcript_cap: settings.transcript_cap(args.no_transcript)?,
             agent_versions: BTreeMap::new(),
         }
         .with_versions();
@@ -462,6 +469,7 @@ impl Plan {
             grade_timeout_s,
             model: c.model.clone().unwrap_or_else(|| defaults::MODEL.into()),
             log_cap: crate::exec::DEFAULT_LOG_CAP,
+            transcript_cap: settings.transcript_cap(args.no_transcript)?,
             agent_versions: BTreeMap::new(),
             record,
             run_dir: RunDir::Resumed,

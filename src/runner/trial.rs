@@ -20,7 +20,7 @@ use crate::model::TrialKey;
 use crate::problem::bugs::{BUGS_FILE, FIX_FILE};
 use crate::problem::Problem;
 use crate::progress::{LineId, Progress};
-use crate::store::{AgentRun, OutputStats, ServerInfo, Store, TrialPaths, TrialRecord};
+use crate::store::{AgentRun, OutputStats, ServerInfo, Store, TrialPaths, TrialRecord, TRANSCRIPT_FILE};
 use crate::telemetry::{RunTelemetry, TrialContext};
 use crate::{diff, workdir};
 
@@ -129,7 +129,7 @@ pub fn run(ctx: &Context, key: &TrialKey, agent_done: &mut dyn FnMut()) -> Resul
         std::fs::remove_dir_all(&trial_dir)?; // left by an interrupted attempt
     }
     std::fs::create_dir_all(&trial_dir)?;
-    let paths = TrialPaths {
+    let mut paths = TrialPaths {
         stdout: format!("{rel_dir}/stdout.log"),
         stderr: format!("{rel_dir}/stderr.log"),
         diff: format!("{rel_dir}/diff.patch"),
@@ -148,6 +148,7 @@ pub fn run(ctx: &Context, key: &TrialKey, agent_done: &mut dyn FnMut()) -> Resul
             prompt: vars.prompt.clone(),
             overlapping: ctx.overlapping,
             pinned_slot: ctx.pinned_slot,
+            transcript: plan.transcript_cap.map(|cap| (trial_dir.join(TRANSCRIPT_FILE), cap)),
         })?),
         None => None,
     };
@@ -206,6 +207,9 @@ pub fn run(ctx: &Context, key: &TrialKey, agent_done: &mut dyn FnMut()) -> Resul
     };
     let agent_s = agent_start.elapsed().as_secs_f64();
     let tel = probe.map(|p| p.end());
+    if tel.as_ref().is_some_and(|t| t.transcript.is_some()) {
+        paths.transcript = Some(format!("{}/{TRANSCRIPT_FILE}", paths.dir));
+    }
     agent_done();
     ctx.progress.phase(ctx.line, "grading");
     if outcome.interrupted {

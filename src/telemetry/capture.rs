@@ -7,6 +7,9 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+use super::answer::AnswerReader;
+use crate::store::Answer;
+
 /// Non-streamed bodies are kept (as a copy) up to this size to read their `timings`.
 const BODY_CAP: usize = 32 << 20;
 
@@ -24,6 +27,8 @@ pub struct Observed {
     /// The slot that served the request: `__verbose.id_slot`, on a plain answer's top level or
     /// on a stream's `finish_reason` event (llama-server's partial events say -1: not told).
     pub slot: Option<u32>,
+    /// What was answered, when the capture was asked to read it ([`Capture::reading_answer`]).
+    pub answer: Option<Answer>,
 }
 
 /// Watches one response body, chunk by chunk.
@@ -39,6 +44,8 @@ pub struct Capture {
     usage: Vec<Value>,
     /// The stream's closing event went by (`[DONE]`, `message_stop`, `response.completed`).
     ended: bool,
+    /// Reads the answer's text and tool calls too (for the transcript): every event is parsed.
+    answer: Option<AnswerReader>,
 }
 
 impl Capture {
@@ -52,7 +59,14 @@ impl Capture {
             timings: None,
             usage: vec![],
             ended: false,
+            answer: None,
         }
+    }
+
+    /// Also reads what was answered (text, reasoning, tool calls) into [`Observed::answer`].
+    pub fn reading_answer(mut self) -> Capture {
+        self.answer = Some(AnswerReader::default());
+        self
     }
 
     pub fn is_stream(&self) -> bool {
@@ -103,8 +117,10 @@ impl Capture {
         if contains(data, b"\"message_stop\"") || contains(data, b"\"response.completed\"") {
             self.ended = true;
         }
-        // After the first token only the events that can carry counts or the slot are parsed.
-        if self.observed.first_token.is_some()
+        // After the first token only the events that can carry counts or the slot are parsed,
+        // unless the answer itself is read.
+        if self.answer.is_none()
+            && self.observed.first_token.is_some()
             && !contains(data, b"\"timings\"")
             && !contains(data, b"\"__verbose\"")
             && !contains(data, b"\"usage\"")
@@ -117,6 +133,9 @@ impl Capture {
         };
         if self.observed.first_token.is_none() && is_token(&event) {
             self.observed.first_token = Some(now);
+        }
+        if let Some(a) = &mut self.answer {
+            a.event(&event);
         }
         self.absorb(&event);
     }
@@ -146,6 +165,9 @@ impl Capture {
         if !self.sse {
             if !self.truncated {
                 if let Ok(v) = serde_json::from_slice::<Value>(&self.buf) {
+                    if let Some(a) = &mut self.answer {
+                        a.body(&v);
+                    }
                     self.absorb(&v);
                 }
             }
@@ -154,6 +176,7 @@ impl Capture {
             self.line(&line, Instant::now());
         }
         let mut o = self.observed;
+        o.answer = self.answer.take().map(AnswerReader::finish_answer);
         let num = |v: &Value, k: &str| v.get(k).and_then(Value::as_f64);
         if let Some(t) = &self.timings {
             o.prompt_n = num(t, "prompt_n").map(|x| x as u64);

@@ -10,6 +10,7 @@
 //! token llama-server always evaluates again). When only part is shared (the agent rewrote
 //! its history), the share of bytes estimates the share of tokens.
 
+use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
 
 use serde_json::Value;
@@ -34,38 +35,41 @@ impl Unit {
     }
 }
 
-/// The prompt units of a generation request, by endpoint; `None` for other requests.
-pub fn units(path: &str, body: &Value) -> Option<Vec<Unit>> {
+/// The prompt items of a generation request, by endpoint, each with whether it is tools or
+/// system text; `None` for other requests. Chat messages are kept as sent; the endpoint's other
+/// prompt parts are wrapped as `{"tools": …}`, `{"system": …}`, `{"instructions": …}` and a
+/// plain completion's prompt is `{"prompt": line}` per line.
+pub fn items<'a>(path: &str, body: &'a Value) -> Option<Vec<(Cow<'a, Value>, bool)>> {
     let path = path.split('?').next().unwrap_or(path).trim_end_matches('/');
     let mut out = Vec::new();
-    let sys = |out: &mut Vec<Unit>, key: &str| {
+    let wrapped = |out: &mut Vec<(Cow<Value>, bool)>, key: &str| {
         if let Some(v) = body.get(key).filter(|v| !v.is_null()) {
-            out.push(Unit::of(v, true));
+            out.push((Cow::Owned(serde_json::json!({ key: v })), true));
         }
     };
     if path.ends_with("/chat/completions") {
-        sys(&mut out, "tools");
+        wrapped(&mut out, "tools");
         for m in body.get("messages")?.as_array()? {
             let system = matches!(m.get("role").and_then(Value::as_str), Some("system" | "developer"));
-            out.push(Unit::of(m, system));
+            out.push((Cow::Borrowed(m), system));
         }
     } else if path.ends_with("/messages") {
-        sys(&mut out, "tools");
-        sys(&mut out, "system");
-        for m in body.get("messages")?.as_array()? {
-            out.push(Unit::of(m, false));
-        }
+        wrapped(&mut out, "tools");
+        wrapped(&mut out, "system");
+        out.extend(body.get("messages")?.as_array()?.iter().map(|m| (Cow::Borrowed(m), false)));
     } else if path.ends_with("/responses") {
-        sys(&mut out, "tools");
-        sys(&mut out, "instructions");
+        wrapped(&mut out, "tools");
+        wrapped(&mut out, "instructions");
         match body.get("input")? {
-            Value::Array(items) => out.extend(items.iter().map(|i| Unit::of(i, false))),
-            other => out.push(Unit::of(other, false)),
+            Value::Array(items) => out.extend(items.iter().map(|i| (Cow::Borrowed(i), false))),
+            other => out.push((Cow::Borrowed(other), false)),
         }
     } else if path.ends_with("/completions") || path.ends_with("/completion") {
         match body.get("prompt")? {
-            Value::String(s) => out.extend(s.split_inclusive('\n').map(|l| Unit::text(l, false))),
-            other => out.push(Unit::of(other, false)),
+            Value::String(s) => {
+                out.extend(s.split_inclusive('\n').map(|l| (Cow::Owned(serde_json::json!({ "prompt": l })), false)))
+            }
+            other => out.push((Cow::Owned(serde_json::json!({ "prompt": other })), false)),
         }
     } else {
         return None;
@@ -73,11 +77,24 @@ pub fn units(path: &str, body: &Value) -> Option<Vec<Unit>> {
     Some(out)
 }
 
+/// The prompt units of a generation request's [`items`].
+pub fn units_of(items: &[(Cow<Value>, bool)]) -> Vec<Unit> {
+    items.iter().map(|(v, system)| Unit::of(v, *system)).collect()
+}
+
+/// The prompt units of a generation request, by endpoint; `None` for other requests.
+#[cfg(test)]
+pub fn units(path: &str, body: &Value) -> Option<Vec<Unit>> {
+    items(path, body).map(|i| units_of(&i))
+}
+
 /// Where a request landed: its conversation and turn, and what it shares with the previous turn.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Placement {
     pub conversation: u32,
     pub turn: u32,
+    /// Leading units shared with the previous turn of the conversation (0 on a first turn).
+    pub shared: usize,
     /// The previous turn and the share of its prompt this request repeats (1.0 = all of it).
     prev: Option<(usize, f64)>,
 }
@@ -119,11 +136,11 @@ impl Tracker {
                 let turn = c.prompt_totals.len();
                 c.prompt_totals.push(None);
                 c.latest = units;
-                Placement { conversation: i as u32, turn: turn as u32, prev: Some((turn - 1, fraction)) }
+                Placement { conversation: i as u32, turn: turn as u32, shared, prev: Some((turn - 1, fraction)) }
             }
             None => {
                 self.conversations.push(Conversation { latest: units, prompt_totals: vec![None] });
-                Placement { conversation: (self.conversations.len() - 1) as u32, turn: 0, prev: None }
+                Placement { conversation: (self.conversations.len() - 1) as u32, turn: 0, shared: 0, prev: None }
             }
         }
     }

@@ -4,8 +4,10 @@
 //!
 //! `client` talks to the server's own endpoints, `metrics` turns scrapes into deltas,
 //! `props` and `fingerprint` describe the server, `proxy` (with `capture` and `conversation`)
-//! records the agent's requests, `cache` prepares the prompt cache, `summary` sums a trial up.
+//! records the agent's requests (`answer` and `transcript`: what was said, for the trial's
+//! transcript), `cache` prepares the prompt cache, `summary` sums a trial up.
 
+pub(crate) mod answer;
 pub(crate) mod cache;
 pub mod capture;
 pub mod client;
@@ -15,6 +17,7 @@ pub mod metrics;
 pub(crate) mod props;
 pub mod proxy;
 pub(crate) mod summary;
+pub mod transcript;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -42,6 +45,8 @@ pub struct TrialContext {
     /// The slot the trial owns (every request pinned to it): `cold` erases it and `warm`
     /// warms it. `None`: the server chooses, and `cold` erases every slot.
     pub pinned_slot: Option<u32>,
+    /// Where the trial's transcript is written, and its cap in bytes; `None`: not recorded.
+    pub transcript: Option<(std::path::PathBuf, u64)>,
 }
 
 /// Telemetry for one run against one server: started once; each trial opens a [`TrialProbe`]
@@ -150,6 +155,9 @@ impl RunTelemetry {
         let proxy = std::sync::Arc::new(proxy);
         let before = (!ctx.overlapping).then(|| metrics::scrape(&self.server));
         proxy.begin(true);
+        if let Some((_, cap)) = &ctx.transcript {
+            proxy.record_transcript(*cap);
+        }
         Ok(TrialProbe { run: self, proxy, before, started: Instant::now(), notes, ctx: ctx.clone() })
     }
 }
@@ -215,6 +223,16 @@ impl TrialProbe<'_> {
             run.shapes.lock().unwrap().insert(self.ctx.agent.clone(), (self.ctx.prompt.clone(), first));
         }
         let timing = Some(summary::time_split(&records, agent_s));
+        let transcript = match (collected.transcript, &self.ctx.transcript) {
+            (Some(book), Some((path, _))) => match book.write(path) {
+                Ok(stats) => Some(stats),
+                Err(why) => {
+                    missing.push(format!("transcript not kept: {why:#}"));
+                    None
+                }
+            },
+            _ => None,
+        };
         TrialTelemetry {
             server,
             requests: records,
@@ -222,7 +240,7 @@ impl TrialProbe<'_> {
             missing,
             server_url: Some(run.server.root().to_string()),
             pinned_slot: self.ctx.pinned_slot,
-            transcript: None,
+            transcript,
         }
     }
 }

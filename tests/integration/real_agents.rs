@@ -37,7 +37,8 @@ fn require(binary: &str) -> PathBuf {
 }
 
 /// Runs `agent`'s preset on expr_calc against `server`; returns its trial and the stored run.
-fn run_preset(agent: &str, server: &LlamaServer) -> (Value, Value) {
+/// Runs the preset on expr_calc; returns its trial, the run and the trial's transcript.
+fn run_preset(agent: &str, server: &LlamaServer) -> (Value, Value, Vec<Value>) {
     let sb = Sandbox::new();
     let home = tempfile::tempdir().unwrap();
     let out = run_expect(
@@ -59,7 +60,31 @@ fn run_preset(agent: &str, server: &LlamaServer) -> (Value, Value) {
         })
         .collect();
     assert!(left.is_empty(), "{agent} wrote to the user's HOME: {left:?}");
-    (run["trials"][0].clone(), run)
+    let t = run["trials"][0].clone();
+    let rel =
+        t["paths"]["transcript"].as_str().unwrap_or_else(|| panic!("{agent}'s conversation was not recorded: {t:#}"));
+    let file = sb.path().join("results").join(run["run_id"].as_str().unwrap()).join(rel);
+    let transcript = std::fs::read_to_string(file).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    (t, run, transcript)
+}
+
+/// The transcript has one entry per request the agent made, its first the task itself
+/// (PROBLEM.md), and each later one only what its conversation added.
+fn assert_transcript(t: &Value, entries: &[Value]) {
+    let reqs = t["requests"].as_array().unwrap();
+    assert_eq!(entries.len(), reqs.len(), "{entries:#?}");
+    let first = entries[0]["new"].to_string();
+    assert!(first.contains("expr_calc"), "the first turn holds the task: {first}");
+    for e in &entries[1..] {
+        if e["conversation"] == entries[0]["conversation"] {
+            assert!(e["kept"].as_u64().unwrap() >= 2, "a later turn keeps its history once: {e:#}");
+        }
+    }
+    let answered = entries.iter().filter(|e| e["status"] == 200 && e["abandoned_ms"].is_null());
+    for e in answered {
+        let a = &e["answer"];
+        assert!(a["text"].is_string() || a["tool_calls"].is_array() || a["reasoning"].is_string(), "{e:#}");
+    }
 }
 
 /// What every real-agent trial must show.
@@ -108,8 +133,9 @@ fn assert_usage_matches_proxy(t: &Value, agent: &str) {
 fn pi_runs_against_the_real_server_and_is_graded() {
     let pi = require("pi");
     let server = LlamaServer::start(SERVER_FLAGS);
-    let (t, _) = run_preset("pi", &server);
+    let (t, _, transcript) = run_preset("pi", &server);
     assert_ran_and_was_measured(&t, &pi, "0.73.1");
+    assert_transcript(&t, &transcript);
     assert_eq!(t["requests"][0]["stream"], true, "pi streams");
     assert_usage_matches_proxy(&t, "pi");
 }
@@ -118,8 +144,9 @@ fn pi_runs_against_the_real_server_and_is_graded() {
 fn mini_swe_agent_runs_against_the_real_server_and_is_graded() {
     let mini = require("mini");
     let server = LlamaServer::start(SERVER_FLAGS);
-    let (t, _) = run_preset("mini-swe-agent", &server);
+    let (t, _, transcript) = run_preset("mini-swe-agent", &server);
     assert_ran_and_was_measured(&t, &mini, "2.4.6");
+    assert_transcript(&t, &transcript);
     assert!(!completed(&t).is_empty(), "mini-swe-agent finished no request in {TIMEOUT_S} s: {t:#}");
     assert_usage_matches_proxy(&t, "mini-swe-agent");
 }

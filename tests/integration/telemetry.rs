@@ -626,3 +626,79 @@ fn an_agent_that_leaves_a_request_running_is_timed_to_when_it_left() {
         "wait {wait} + own {own} should make the agent's {agent_s} s: {timing}"
     );
 }
+
+fn transcript_of(sb: &Sandbox, results: &str, run: &Value, t: &Value) -> Vec<Value> {
+    let rel = t["paths"]["transcript"].as_str().unwrap_or_else(|| panic!("no transcript recorded: {t:#}"));
+    let path = sb.path().join(results).join(run["run_id"].as_str().unwrap()).join(rel);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.len() as u64, u(&t["transcript"]["bytes"]), "the stats are the file's");
+    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn the_transcript_keeps_each_turn_once_with_the_servers_answer_and_its_figures() {
+    let server = LlamaServer::start(&["--parallel", "2"]);
+    let sb = Sandbox::new();
+    let stored = run(&sb, "results", &server, &[multiturn_cmd("--turns 3 --stream --max-tokens 12")], &[]);
+    let t = &trials(&stored)[0];
+    let entries = transcript_of(&sb, "results", &stored, t);
+    let reqs = requests(t);
+    assert_eq!((entries.len(), reqs.len()), (3, 3));
+    assert_eq!((u(&t["transcript"]["turns"]), u(&t["transcript"]["dropped_turns"])), (3, 0));
+    let roles = |e: &Value| {
+        e["new"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(roles(&entries[0]), ["system", "user"]);
+    assert_eq!(entries[0]["kept"], 0);
+    for i in 1..3 {
+        let e = &entries[i];
+        assert_eq!(roles(e), ["assistant", "user"], "only what is new since turn {}: {e:#}", i - 1);
+        assert_eq!(u(&e["kept"]), 2 * i as u64, "{e:#}");
+        let said = entries[i - 1]["answer"]["text"].as_str().unwrap();
+        assert!(!said.is_empty(), "the streamed answer was pieced together: {:#}", entries[i - 1]);
+        assert_eq!(e["new"][0]["content"], said, "the agent sent back what the server answered");
+    }
+    for (e, r) in entries.iter().zip(reqs) {
+        for k in ["prompt_n", "cache_n", "predicted_n", "turn", "slot"] {
+            assert_eq!(e[k], r[k], "{k}: {e:#} vs {r:#}");
+        }
+    }
+    let id = t["id"].as_str().unwrap();
+    let out = run_expect(fixbench(sb.path()).args(["show", "latest", "--trial", id, "--transcript"]), 0);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("conversation 0 turn 2") && text.contains("[system] You are a terse assistant"), "{text}");
+    assert!(text.contains(entries[2]["answer"]["text"].as_str().unwrap()), "{text}");
+
+    // Two conversations, plain answers, and a cap of 4 KiB: what it drops is counted.
+    std::fs::write(sb.path().join("harness.toml"), "[run]\ntranscript_cap_mib = 0.004\n").unwrap();
+    let stored = run(&sb, "capped", &server, &[multiturn_cmd("--turns 3 --conversations 2 --filler 6")], &[]);
+    let t = &trials(&stored)[0];
+    let entries = transcript_of(&sb, "capped", &stored, t);
+    let stats = &t["transcript"];
+    assert!(u(&stats["bytes"]) <= 4194 && u(&stats["dropped_turns"]) > 0, "{stats}");
+    assert_eq!(entries.len() as u64 + u(&stats["dropped_turns"]), 6, "{stats}");
+    assert!(entries.iter().all(|e| !e["answer"]["text"].as_str().unwrap_or("").is_empty() || e["predicted_n"] == 0));
+    let convs: Vec<u64> = entries.iter().map(|e| u(&e["conversation"])).collect();
+    assert!(convs.contains(&0) && convs.contains(&1), "{convs:?}");
+
+    // Off: no file, no path.
+    std::fs::remove_file(sb.path().join("harness.toml")).unwrap();
+    let stored = run(&sb, "off", &server, &[multiturn_cmd("--turns 1")], &["--no-transcript"]);
+    let t = &trials(&stored)[0];
+    assert!(t["paths"].get("transcript").is_none() && t.get("transcript").is_none(), "{t:#}");
+    let dir = sb.path().join("off").join(stored["run_id"].as_str().unwrap()).join(t["paths"]["dir"].as_str().unwrap());
+    assert!(!dir.join("transcript.jsonl").exists());
+    let out = run_expect(
+        fixbench(sb.path()).args([
+            "show",
+            "latest",
+            "--results",
+            "off",
+            "--trial",
+            t["id"].as_str().unwrap(),
+            "--transcript",
+        ]),
+        2,
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--no-transcript"), "{out:?}");
+}

@@ -86,7 +86,10 @@ pub(super) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resul
             let (mut head, incoming) = resp.into_parts();
             pending.status = head.status.as_u16();
             pending.answered = Some(answered);
-            let capture = Capture::new(content_type(&head.headers));
+            let mut capture = Capture::new(content_type(&head.headers));
+            if pending.transcript {
+                capture = capture.reading_answer();
+            }
             let mut headers = HeaderMap::new();
             copy_headers(&head.headers, &mut headers, &[]);
             head.headers = headers;
@@ -434,5 +437,47 @@ mod tests {
         let r = proxy.end(Duration::from_secs(2)).records.remove(0);
         assert_eq!((r.status, r.queue_ms, r.ttft_ms, r.slot), (500, None, None, None), "{r:?}");
         assert_eq!(r.error.as_deref(), Some("boom"));
+    }
+
+    #[test]
+    fn a_transcript_keeps_each_turns_new_messages_and_the_streamed_answer() {
+        let proxy = stub::proxy_to(&stub::sse_upstream_as(3, stub::Shape { slot: Some(1), ..Default::default() }));
+        proxy.begin(true);
+        proxy.record_transcript(1 << 20);
+        let url = format!("{}/chat/completions", proxy.base_url());
+        let sys = serde_json::json!({"role": "system", "content": "S".repeat(100)});
+        let user = serde_json::json!({"role": "user", "content": "fix it"});
+        let tools = serde_json::json!([{"type": "function", "function": {"name": "bash"}}]);
+        let first = serde_json::json!({"stream": true, "tools": tools, "messages": [sys, user]});
+        let reply = serde_json::json!({"role": "assistant", "content": "t0t1t2"});
+        let next = serde_json::json!({"role": "user", "content": "go on"});
+        let second = serde_json::json!({"stream": true, "tools": tools, "messages": [sys, user, reply, next]});
+        for body in [first, second] {
+            ureq::post(&url).send_json(body).unwrap().into_string().unwrap();
+        }
+        let got = proxy.end(Duration::from_secs(2));
+        let book = got.transcript.expect("recorded");
+        assert_eq!((book.stats().turns, book.stats().dropped_turns), (2, 0));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        book.write(&path).unwrap();
+        let entries = crate::telemetry::transcript::read(&path).unwrap();
+        assert_eq!(entries[0].kept, 0);
+        assert_eq!(entries[0].new, [serde_json::json!({"tools": tools}), sys.clone(), user.clone()]);
+        assert_eq!((entries[1].kept, entries[1].new.clone()), (3, vec![reply, next]), "only what is new is stored");
+        assert_eq!((entries[1].request.conversation, entries[1].request.turn), (Some(0), Some(1)));
+        for e in &entries {
+            assert_eq!(e.answer.text, "t0t1t2");
+            assert_eq!(e.answer.finish_reason.as_deref(), Some("stop"));
+            assert_eq!(
+                (e.request.prompt_n, e.request.slot),
+                (Some(3), Some(1)),
+                "the request's figures are in the entry: {e:?}"
+            );
+        }
+        // Off unless asked for.
+        proxy.begin(true);
+        stub::chat(&proxy);
+        assert!(proxy.end(Duration::from_secs(2)).transcript.is_none());
     }
 }

@@ -30,6 +30,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::conversation::Tracker;
+use super::transcript::TranscriptBook;
 use crate::error::Error;
 use crate::store::RequestRecord;
 
@@ -97,6 +98,8 @@ struct Book {
     records: Vec<RequestRecord>,
     tracker: Tracker,
     first_request: Option<FirstRequest>,
+    /// The trial's conversation, when it is recorded ([`Proxy::record_transcript`]).
+    transcript: Option<TranscriptBook>,
 }
 
 /// The first generation request of a trial: the shape a warm-up copies.
@@ -114,6 +117,8 @@ pub struct Collected {
     /// Requests still running, their client still waiting, when the trial ended (they are not
     /// in `records`).
     pub unfinished: usize,
+    /// What was said, when the trial's transcript was recorded.
+    pub transcript: Option<TranscriptBook>,
 }
 
 /// How long `end` waits for the answers it cut short to be recorded.
@@ -254,6 +259,15 @@ impl Proxy {
         *b = Book { epoch, open: true, keep, started: Some(Instant::now()), ..Default::default() };
     }
 
+    /// Also records the open trial's conversation (each request's new prompt items and its
+    /// answer), up to `cap` bytes; call it right after [`Proxy::begin`].
+    pub fn record_transcript(&self, cap: u64) {
+        let mut b = self.shared.book.lock().unwrap();
+        if b.open {
+            b.transcript = Some(TranscriptBook::new(cap));
+        }
+    }
+
     /// Waits up to `grace` for requests still running, then hands over what was collected.
     /// Requests whose client hung up are all in the records: with the server's timings when
     /// it answered within `grace`, else cut short (the server stops working on them).
@@ -272,7 +286,12 @@ impl Proxy {
         let mut b = self.shared.book.lock().unwrap();
         b.open = false;
         b.epoch += 1;
-        Collected { records: std::mem::take(&mut b.records), first_request: b.first_request.take(), unfinished }
+        Collected {
+            records: std::mem::take(&mut b.records),
+            first_request: b.first_request.take(),
+            unfinished,
+            transcript: b.transcript.take(),
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use super::{FirstRequest, Shared};
-use crate::store::RequestRecord;
+use crate::store::{RequestRecord, TranscriptEntry};
 use crate::telemetry::capture::Capture;
 use crate::telemetry::conversation::{self, Placement};
 
@@ -25,6 +25,10 @@ pub(super) struct Pending {
     path: String,
     stream_req: bool,
     placement: Option<Placement>,
+    /// For the transcript: the prompt items shared with the previous turn, and the ones after.
+    prompt: Option<(usize, Vec<serde_json::Value>)>,
+    /// Whether the open trial records its transcript (its answer is then read as well).
+    pub(super) transcript: bool,
     pub(super) status: u16,
     /// When the server's response headers arrived. llama-server sends a stream's only once a
     /// slot has taken the task, so for a stream this ends the wait for a slot.
@@ -46,7 +50,7 @@ impl Pending {
         let json: Option<serde_json::Value> =
             if method == hyper::Method::POST { serde_json::from_slice(body).ok() } else { None };
         let stream_req = json.as_ref().and_then(|j| j.get("stream")).and_then(|s| s.as_bool()).unwrap_or(false);
-        let units = json.as_ref().and_then(|j| conversation::units(&path, j));
+        let items = json.as_ref().and_then(|j| conversation::items(&path, j));
         let mut pending = Pending {
             shared: shared.clone(),
             epoch: None,
@@ -56,16 +60,26 @@ impl Pending {
             path,
             stream_req,
             placement: None,
+            prompt: None,
+            transcript: false,
             status: 0,
             answered: None,
             abandoned: None,
         };
         let mut b = shared.book.lock().unwrap();
         if b.open {
-            if b.first_request.is_none() && units.is_some() {
+            if b.first_request.is_none() && items.is_some() {
                 b.first_request = Some(FirstRequest { path: pending.path.clone(), body: body.clone() });
             }
-            pending.placement = units.map(|u| b.tracker.place(u));
+            if let Some(items) = items {
+                let placement = b.tracker.place(conversation::units_of(&items));
+                if b.transcript.is_some() {
+                    let new = items.into_iter().skip(placement.shared).map(|(v, _)| v.into_owned()).collect();
+                    pending.prompt = Some((placement.shared, new));
+                    pending.transcript = true;
+                }
+                pending.placement = Some(placement);
+            }
             shared.in_flight.fetch_add(1, Ordering::SeqCst);
             pending.epoch = Some(b.epoch);
         }
@@ -76,7 +90,7 @@ impl Pending {
         let end = Instant::now();
         let stream = capture.is_stream() || self.stream_req;
         let sse = capture.is_stream();
-        let o = capture.finish();
+        let mut o = capture.finish();
         let error = broke_off.or_else(|| {
             (self.status >= 400).then(|| o.error.clone().unwrap_or_else(|| format!("HTTP {}", self.status)))
         });
@@ -133,6 +147,10 @@ impl Pending {
                 }
                 if let Some(t0) = b.started {
                     rec.offset_ms = ms(self.start.saturating_duration_since(t0));
+                }
+                if let (Some(book), Some((kept, new))) = (b.transcript.as_mut(), self.prompt.take()) {
+                    let answer = o.answer.take().unwrap_or_default();
+                    book.push(&TranscriptEntry { request: rec.clone(), kept, new, answer });
                 }
                 if b.keep {
                     b.records.push(rec.clone());
