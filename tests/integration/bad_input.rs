@@ -185,6 +185,10 @@ fn config_errors_name_the_file_the_key_and_the_agent() {
     let out = run_expect(fixbench(sb.path()).args(["run", "--agent", "null", "--isolation", "none"]), 2);
     let err = stderr(&out);
     assert!(err.contains("harness.toml: `run.timeout` is -1.0") && !err.contains("--timeout"), "{err}");
+    write_harness(&sb, "[run]\ntranscript_cap_mib = 0\n");
+    let out = run_expect(fixbench(sb.path()).args(["run", "--agent", "null", "--isolation", "none"]), 2);
+    let err = stderr(&out);
+    assert!(err.contains("harness.toml: `run.transcript_cap_mib` is 0: give a size in MiB above 0"), "{err}");
     for text in ["[agents.mine]\ncommand = \"\"\n", "[agents.mine]\ncommand = []\n", "[agents.mine]\ncommand = \"'\"\n"]
     {
         write_harness(&sb, text);
