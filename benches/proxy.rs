@@ -1,8 +1,8 @@
 //! The recording proxy's overhead, two ways (`scripts/bench-proxy.sh` runs both):
 //!
-//! 1. against a real llama-server: the same streamed chat request direct and through the
-//!    proxy, alternated (D P P D D P …), TTFT and total of each; the median of the per-pair
-//!    ratios proxied/direct, for a cached prompt and for a full prefill;
+//! 1. against a real llama-server: the same streamed chat request direct, through the proxy,
+//!    and through a proxy recording the transcript, in rotated order, TTFT and total of each;
+//!    the median of the per-round ratios to direct, for a cached prompt and a full prefill;
 //! 2. against a local stub upstream that streams 20 events 5 ms apart: 200 concurrent
 //!    streamed requests direct, then through the proxy, in alternated rounds; every request
 //!    must arrive whole and be recorded; p50/p99 of TTFT and total, and what the proxy adds.
@@ -126,14 +126,22 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
 fn real_server(rt: &tokio::runtime::Runtime, url: &str, pairs: usize) {
     let root = url.trim_end_matches('/').trim_end_matches("/v1").to_string();
     let proxy = Proxy::start(&root, SocketAddr::from(([127, 0, 0, 1], 0)), None).expect("proxy starts");
+    // A second proxy recording the transcript, as a trial's does by default.
+    let recording = Proxy::start(&root, SocketAddr::from(([127, 0, 0, 1], 0)), None).expect("proxy starts");
     let c = client();
     let direct = format!("{root}/v1/chat/completions");
     let proxied = format!("{}/chat/completions", proxy.base_url());
+    let transcribed = format!("{}/chat/completions", recording.base_url());
     let prompt = "Explain in two sentences why a prompt cache speeds up a multi-turn conversation. ".repeat(6);
     println!("## proxy overhead against the llama-server at {root}");
-    println!("{pairs} pairs per workload, direct and proxied alternated (D P P D …), streamed, max_tokens 32\n");
-    println!("| workload | metric | direct median | proxied median | median ratio proxied/direct | ratio p25…p75 |");
-    println!("|---|---|---|---|---|---|");
+    println!(
+        "{pairs} rounds per workload, direct (D), proxied (P) and proxied recording the transcript (T) in rotated \
+         order (D P T, P T D, T D P …), streamed, max_tokens 32\n"
+    );
+    println!(
+        "| workload | metric | direct median | proxied median | median ratio P/D | ratio p25…p75 | transcript median | median ratio T/D |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     for (name, cache) in [("cached prompt", true), ("full prefill (cache_prompt false)", false)] {
         let body = Bytes::from(
             serde_json::json!({
@@ -142,35 +150,47 @@ fn real_server(rt: &tokio::runtime::Runtime, url: &str, pairs: usize) {
             })
             .to_string(),
         );
-        // Warm up both paths (connections, the prompt cache).
+        // Warm up every path (connections, the prompt cache).
         for _ in 0..2 {
-            rt.block_on(one(&c, &direct, body.clone()));
-            rt.block_on(one(&c, &proxied, body.clone()));
+            for url in [&direct, &proxied, &transcribed] {
+                rt.block_on(one(&c, url, body.clone()));
+            }
         }
         proxy.begin(false);
-        let mut d = Vec::new();
-        let mut p = Vec::new();
+        recording.begin(false);
+        recording.record_transcript(20 << 20);
+        let (mut d, mut p, mut t) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..pairs {
-            let (a, b) = if i % 2 == 0 { (&direct, &proxied) } else { (&proxied, &direct) };
-            let first = rt.block_on(one(&c, a, body.clone()));
-            let second = rt.block_on(one(&c, b, body.clone()));
-            let (ds, ps) = if i % 2 == 0 { (first, second) } else { (second, first) };
-            assert!(ds.ok && ps.ok, "a request failed: {ds:?} {ps:?}");
+            let urls = [&direct, &proxied, &transcribed];
+            let mut got: [Option<Sample>; 3] = [None, None, None];
+            for k in 0..3 {
+                let which = (i + k) % 3;
+                got[which] = Some(rt.block_on(one(&c, urls[which], body.clone())));
+            }
+            let [ds, ps, ts] = got.map(|s| s.expect("each path once"));
+            assert!(ds.ok && ps.ok && ts.ok, "a request failed: {ds:?} {ps:?} {ts:?}");
             d.push(ds);
             p.push(ps);
+            t.push(ts);
         }
         proxy.end(Duration::from_secs(2));
+        let kept = recording.end(Duration::from_secs(2)).transcript.map_or(0, |b| b.stats().turns);
+        assert_eq!(kept as usize, pairs, "every transcribed request is in the transcript");
         for (metric, get) in [("TTFT", (|s: &Sample| s.ttft) as fn(&Sample) -> f64), ("total", |s: &Sample| s.total)] {
             let mut dv: Vec<f64> = d.iter().map(get).collect();
             let mut pv: Vec<f64> = p.iter().map(get).collect();
+            let mut tv: Vec<f64> = t.iter().map(get).collect();
             let mut ratios: Vec<f64> = d.iter().zip(&p).map(|(a, b)| get(b) / get(a)).collect();
+            let mut t_ratios: Vec<f64> = d.iter().zip(&t).map(|(a, b)| get(b) / get(a)).collect();
             println!(
-                "| {name} | {metric} | {:.1} ms | {:.1} ms | **{:.3}** | {:.3}…{:.3} |",
+                "| {name} | {metric} | {:.1} ms | {:.1} ms | **{:.3}** | {:.3}…{:.3} | {:.1} ms | **{:.3}** |",
                 median(&mut dv),
                 median(&mut pv),
                 median(&mut ratios),
                 percentile(&mut ratios, 25.0),
-                percentile(&mut ratios, 75.0)
+                percentile(&mut ratios, 75.0),
+                median(&mut tv),
+                median(&mut t_ratios),
             );
         }
     }

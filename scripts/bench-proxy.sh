@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Recording-proxy overhead (benches/proxy.rs), two parts printed as Markdown tables:
-#  1. the same streamed chat request direct and through the proxy against a real llama-server,
+#  1. the same streamed chat request direct, through the proxy and through a proxy recording the
+#     transcript, against a real llama-server,
 #     alternated in one process; median TTFT and total, and the median ratio proxied/direct;
 #  2. 200 concurrent streamed requests through the proxy against a local stub upstream:
 #     none may be lost or go unrecorded; p50/p99 added latency.
