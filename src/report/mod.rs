@@ -4,7 +4,8 @@
 //! with, `stats` holds the statistics, `slots` reads which slot served each request and how
 //! long requests waited for one, and each command (`show`, `history`, `compare`, `gate`,
 //! `baseline`, `junit`, `plot`) turns that into output; `format` has one file per output format
-//! of `compare`, `plot` one file per chart kind.
+//! of `compare`, `plot` one file per chart kind. `html` writes `fixbench report`'s one
+//! self-contained HTML file of runs (matrix, trials, comparison, history).
 
 pub mod baseline;
 pub mod compare;
@@ -12,6 +13,7 @@ pub mod format;
 pub mod gate;
 pub mod group;
 pub mod history;
+pub mod html;
 pub mod junit;
 pub mod plot;
 pub mod runs;
