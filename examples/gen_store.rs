@@ -1,6 +1,6 @@
 //! Writes a synthetic results store for trying the reports and measuring them at scale.
 //!
-//! cargo run --release --example gen_store -- DIR [--runs N] [--trials N] [--seed N] [--regress-from RUN_INDEX]
+//! cargo run --release --example gen_store -- DIR [--runs N] [--trials N] [--seed N] [--regress-from RUN_INDEX] [--transcripts]
 //! cargo run --release --example gen_store -- DIR --shards N [--trials N]   (N shard runs of one plan, DIR/shard-K/)
 
 use anyhow::{bail, Context, Result};
@@ -24,12 +24,15 @@ fn main() -> Result<()> {
             "--trials" => opts.trials = value("--trials")?,
             "--seed" => opts.seed = value("--seed")? as u64,
             "--regress-from" => opts.regress_from = Some(value("--regress-from")?),
+            "--transcripts" => opts.transcripts = true,
             "--shards" => shard_count = Some(value("--shards")? as u32),
             _ if a.starts_with("--") => bail!("unknown flag {a}"),
             _ => dir = Some(a),
         }
     }
-    let Some(dir) = dir else { bail!("usage: gen_store DIR [--runs N] [--trials N] [--seed N] [--regress-from I]") };
+    let Some(dir) = dir else {
+        bail!("usage: gen_store DIR [--runs N] [--trials N] [--seed N] [--regress-from I] [--transcripts]")
+    };
     if let Some(n) = shard_count {
         let dirs = shards(std::path::Path::new(&dir), opts.trials, n, &opts)?;
         let trials: usize = dirs

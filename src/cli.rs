@@ -40,6 +40,8 @@ pub enum Command {
     Junit(crate::commands::junit::JunitArgs),
     /// Chart runs over time, grouped bars, or one trial's request timeline.
     Plot(crate::commands::plot::PlotArgs),
+    /// Write one self-contained HTML report of runs: matrix, trials with diffs and transcripts, comparison, history.
+    Report(crate::commands::report::ReportArgs),
     /// A recording proxy in front of llama-server, for watching any client.
     Proxy(crate::commands::proxy::ProxyArgs),
     /// Explain what is costing time on a llama-server, with the flag that fixes it.
@@ -60,6 +62,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Merge(args) => crate::commands::merge::command(args),
         Command::Junit(args) => crate::commands::junit::command(args),
         Command::Plot(args) => crate::commands::plot::command(args),
+        Command::Report(args) => crate::commands::report::command(args),
         Command::Proxy(args) => crate::commands::proxy::command(args),
         Command::Doctor(args) => crate::commands::doctor::command(args),
     }

@@ -12,6 +12,7 @@ pub mod junit;
 pub mod merge;
 pub mod plot;
 pub mod proxy;
+pub mod report;
 mod results_arg;
 pub mod run;
 pub mod show;

@@ -5,7 +5,8 @@
 //! long requests waited for one, `transcript` prints a trial's conversation, and each command
 //! (`show`, `history`, `compare`, `gate`,
 //! `baseline`, `junit`, `plot`) turns that into output; `format` has one file per output format
-//! of `compare`, `plot` one file per chart kind.
+//! of `compare`, `plot` one file per chart kind. `html` writes `fixbench report`'s one
+//! self-contained HTML file of runs (matrix, trials, comparison, history).
 
 pub mod baseline;
 pub mod compare;
@@ -13,6 +14,7 @@ pub mod format;
 pub mod gate;
 pub mod group;
 pub mod history;
+pub mod html;
 pub mod junit;
 pub mod plot;
 pub mod runs;

@@ -30,6 +30,9 @@ pub struct Options {
     /// From this run on (by index), decode speed drops by a third and agents resolve less:
     /// a regression for the charts and the gate to find.
     pub regress_from: Option<usize>,
+    /// Also write each trial's files: a `transcript.jsonl` consistent with its requests (set
+    /// in `paths.transcript` and `telemetry.transcript`), and a small diff, stdout and stderr.
+    pub transcripts: bool,
 }
 
 impl Default for Options {
@@ -42,6 +45,7 @@ impl Default for Options {
             days: 30.0,
             agents: vec!["aider".into(), "opencode".into()],
             regress_from: None,
+            transcripts: false,
         }
     }
 }
@@ -63,8 +67,13 @@ pub fn generate(store: &Store, opts: &Options) -> Result<Vec<String>> {
     for i in 0..opts.runs {
         let at = opts.start + Duration::seconds((opts.days * 86_400.0 * i as f64 / opts.runs.max(1) as f64) as i64);
         let regressed = opts.regress_from.is_some_and(|r| i >= r);
-        let run = synth_run(&mut rng, i, at, repeat, &opts.agents, regressed);
+        let mut run = synth_run(&mut rng, i, at, repeat, &opts.agents, regressed);
+        let files = if opts.transcripts { trial_files(&mut run, opts.seed) } else { Vec::new() };
         store.save(&run)?;
+        let dir = store.run_dir(&run.run_id);
+        for (rel, text) in files {
+            std::fs::write(dir.join(rel), text)?;
+        }
         ids.push(run.run_id);
     }
     Ok(ids)
@@ -367,6 +376,132 @@ pub fn telemetry(rng: &mut ChaCha12Rng, t: &mut TrialRecord, prefill_tps: f64, d
     t.wall_s = t.agent_run.agent_s + t.grade.grade_s + 0.3;
 }
 
+/// Each trial's files, as (path relative to the run folder, contents): its transcript (whose
+/// path and stats are set on the trial), a small diff, stdout and stderr. Drawn from a stream of
+/// their own, so a store made with them holds the same numbers as one made without.
+fn trial_files(run: &mut RunRecord, seed: u64) -> Vec<(String, String)> {
+    use sha2::{Digest, Sha256};
+    let mut files = Vec::new();
+    for t in &mut run.trials {
+        let digest = Sha256::digest(format!("{seed}/{}/{}", run.run_id, t.id).as_bytes());
+        let mut rng = ChaCha12Rng::seed_from_u64(u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")));
+        let text = transcript(&mut rng, t);
+        let rel = format!("{}/{TRANSCRIPT_FILE}", t.paths.dir);
+        t.telemetry.transcript = Some(TranscriptStats {
+            turns: t.telemetry.requests.len() as u32,
+            bytes: text.len() as u64,
+            ..Default::default()
+        });
+        t.paths.transcript = Some(rel.clone());
+        let stdout = (0..rng.gen_range(5..400))
+            .map(|i| format!("[{i:04}] {} {}\n", t.id, words(&mut rng, 8)))
+            .collect::<String>();
+        let diff = format!(
+            "diff --git a/{0}/core.py b/{0}/core.py\n--- a/{0}/core.py\n+++ b/{0}/core.py\n@@ -10,7 +10,7 @@ def evaluate(node):\n     if node.kind == \"num\":\n         return node.value\n-    return node.left - node.right\n+    return apply(node.op, node.left, node.right)\n \n@@ -42,3 +42,4 @@ def apply(op, a, b):\n     ops = {{\"+\": add, \"-\": sub}}\n+    ops[\"*\"] = mul\n     return ops[op](a, b)\n",
+            t.problem
+        );
+        t.agent_run.output.stdout_bytes = stdout.len() as u64;
+        files.push((t.paths.stdout.clone(), stdout));
+        files.push((t.paths.stderr.clone(), format!("warning: {}\n", words(&mut rng, 6))));
+        files.push((t.paths.diff.clone(), diff));
+        files.push((rel, text));
+    }
+    files
+}
+
+/// `n` words of filler text.
+fn words(rng: &mut ChaCha12Rng, n: usize) -> String {
+    const WORDS: [&str; 16] = [
+        "parse", "token", "value", "the", "node", "returns", "stack", "cell", "error", "test", "fix", "operator",
+        "expected", "line", "frame", "range",
+    ];
+    (0..n).map(|_| WORDS[rng.gen_range(0..WORDS.len())]).collect::<Vec<_>>().join(" ")
+}
+
+/// The system prompt every synthetic trial sends first: the same ~4 KB each time.
+fn system_prompt() -> String {
+    let rule = "You are a careful coding agent working in a Python repository. Read the failing tests, find the \
+                bug, change as little as you can, and run the tests before you finish. ";
+    (0..4096 / rule.len() + 1).map(|i| format!("{i}. {rule}\n")).collect()
+}
+
+/// The tool definitions every synthetic trial sends first: the same ~6 KB each time.
+fn tool_definitions() -> serde_json::Value {
+    let tools: Vec<serde_json::Value> = ["read", "bash", "edit", "write", "grep", "ls"]
+        .iter()
+        .map(|name| {
+            serde_json::json!({"type": "function", "function": {
+                "name": name,
+                "description": format!("The {name} tool. ").repeat(40),
+                "parameters": {"type": "object", "properties": {
+                    "path": {"type": "string", "description": "A path inside the repository, relative to its root."},
+                    "command": {"type": "string", "description": "What to run, as one shell line."}
+                }, "required": ["path"]}
+            }})
+        })
+        .collect();
+    serde_json::json!({ "tools": tools })
+}
+
+/// A transcript consistent with the trial's requests: one conversation, the system prompt, the
+/// tools and the task on turn 0, then each turn the previous answer's tool call and its result.
+fn transcript(rng: &mut ChaCha12Rng, t: &TrialRecord) -> String {
+    let tools = ["read", "bash", "edit", "grep"];
+    let mut out = String::new();
+    let mut items = 0;
+    let mut previous: Option<Answer> = None;
+    let last = t.telemetry.requests.len().saturating_sub(1);
+    for (turn, request) in t.telemetry.requests.iter().enumerate() {
+        let new = match &previous {
+            None => vec![
+                serde_json::json!({"role": "system", "content": system_prompt()}),
+                tool_definitions(),
+                serde_json::json!({"role": "user", "content": format!("Fix {}: the tests in tests/ fail.", t.problem)}),
+            ],
+            Some(answer) => {
+                let call = &answer.tool_calls[0];
+                let mut result: String =
+                    (0..rng.gen_range(8..50)).map(|i| format!("{:>4}  {}\n", i + 1, words(rng, 8))).collect::<String>();
+                if turn % 5 == 3 {
+                    // Tool output is whatever the repository holds, markup included.
+                    result.push_str("<script>alert(1)</script> <!-- a comment --> https://example.invalid/x\n");
+                }
+                vec![
+                    serde_json::json!({"role": "assistant", "content": answer.text, "tool_calls": [{
+                        "id": call.id, "type": "function",
+                        "function": {"name": call.name, "arguments": call.arguments}}]}),
+                    serde_json::json!({"role": "tool", "tool_call_id": call.id, "content": result}),
+                ]
+            }
+        };
+        let kept = items;
+        items += new.len();
+        let done = turn == last;
+        let tool = tools[rng.gen_range(0..tools.len())];
+        let (text_words, reasoning_words) = (rng.gen_range(15..50), rng.gen_range(30..70));
+        let answer = Answer {
+            text: if done { format!("Fixed {}: the tests pass.", t.problem) } else { words(rng, text_words) },
+            reasoning: words(rng, reasoning_words),
+            tool_calls: if done {
+                vec![]
+            } else {
+                vec![ToolCall {
+                    id: Some(format!("call_{turn}")),
+                    name: tool.into(),
+                    arguments: serde_json::json!({"path": format!("{}/core.py", t.problem), "command": words(rng, 4)})
+                        .to_string(),
+                }]
+            },
+            finish_reason: Some(if done { "stop" } else { "tool_calls" }.into()),
+        };
+        let entry = TranscriptEntry { request: request.clone(), kept, new, answer: answer.clone() };
+        out.push_str(&serde_json::to_string(&entry).expect("a transcript entry serializes"));
+        out.push('\n');
+        previous = Some(answer);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,5 +521,25 @@ mod tests {
         assert!(!t.telemetry.requests.is_empty() && t.telemetry.timing.is_some());
         assert_eq!(t.grade.tests.len() as u32, t.grade.total);
         assert_eq!((run.config.isolation, t.isolation), (Isolation::Sandbox, Isolation::Sandbox));
+    }
+
+    #[test]
+    fn transcripts_follow_the_requests_and_leave_the_numbers_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = Store::new(dir.path().join("plain"));
+        let with = Store::new(dir.path().join("with"));
+        let opts = Options { runs: 1, trials: 6, ..Default::default() };
+        let a = plain.load(&generate(&plain, &opts).unwrap()[0]).unwrap();
+        let id = generate(&with, &Options { transcripts: true, ..opts }).unwrap().remove(0);
+        let b = with.load(&id).unwrap();
+        assert_eq!(a.trials[0].telemetry.requests, b.trials[0].telemetry.requests);
+        let t = &b.trials[0];
+        let text = std::fs::read_to_string(with.run_dir(&id).join(t.paths.transcript.as_ref().unwrap())).unwrap();
+        let entries: Vec<TranscriptEntry> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(entries.len(), t.telemetry.requests.len());
+        assert_eq!(t.telemetry.transcript.as_ref().unwrap().bytes, text.len() as u64);
+        assert_eq!((entries[0].kept, entries[0].new.len(), entries[1].kept), (0, 3, 3));
+        assert!(serde_json::to_string(&entries[0].new[0]).unwrap().len() > 4000);
+        assert!(with.run_dir(&id).join(&t.paths.diff).exists() && with.run_dir(&id).join(&t.paths.stdout).exists());
     }
 }

@@ -9,6 +9,7 @@ mod llama;
 mod pool;
 mod real_agents;
 mod report;
+mod report_html;
 mod runner;
 mod sandbox;
 mod scale_out;
