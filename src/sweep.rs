@@ -143,11 +143,18 @@ pub fn sweep(file_path: &Path, health_timeout: f64, run: &RunArgs, settings: &Se
 
     let resuming = run.resume.is_some();
     if resuming {
-        let strip =
-            |a: &RunArgs| RunArgs { resume: None, json: false, results: None, python: None, config: None, ..a.clone() };
+        let strip = |a: &RunArgs| RunArgs {
+            resume: None,
+            json: false,
+            results: None,
+            python: None,
+            config: None,
+            report: None,
+            ..a.clone()
+        };
         if serde_json::to_value(strip(run))? != serde_json::to_value(strip(&RunArgs::empty()))? {
             return Err(Error::BadInput(
-                "--resume continues a sweep with the run flags it was started with: drop the others (--json and --results may stay)".into(),
+                "--resume continues a sweep with the run flags it was started with: drop the others (--json, --results and --report may stay)".into(),
             )
             .into());
         }

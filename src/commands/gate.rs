@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::exit_codes::GATE_FAILED;
 use crate::report::baseline::load_baseline;
 use crate::report::gate::{evaluate, render};
+use crate::report::html::{Banner, Options};
 use crate::report::runs;
 
 #[derive(Debug, clap::Args)]
@@ -38,6 +39,10 @@ pub struct GateArgs {
     /// Print the verdict as JSON
     #[arg(long)]
     pub json: bool,
+    /// Also write the verdict, with the baseline and the run compared, as one self-contained
+    /// HTML report to FILE (for the CI job's artifacts); written whether the gate passes or not
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub results: ResultsArg,
 }
@@ -82,10 +87,22 @@ pub fn command(args: GateArgs) -> Result<i32> {
             }
         }
     }
+    let text = render(&verdict, &base_name);
+    if let Some(path) = &args.report {
+        let title = format!(
+            "gate {}: run {} against {base_name}",
+            if verdict.passed { "passed" } else { "FAILED" },
+            run.run_id
+        );
+        let banner = Banner { title, passed: verdict.passed, lines: text.lines().map(str::to_string).collect() };
+        let opts = Options { banner: Some(banner), ..Default::default() };
+        let written = crate::report::html::write(&store, &[base.clone(), run.clone()], &opts, path)?;
+        eprintln!("{}", written.summary());
+    }
     if args.json {
         crate::report::emit(&(serde_json::to_string_pretty(&verdict)? + "\n"))?;
     } else {
-        crate::report::emit(&render(&verdict, &base_name))?;
+        crate::report::emit(&text)?;
     }
     if verdict.passed {
         Ok(crate::exit_codes::OK)

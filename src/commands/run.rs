@@ -13,6 +13,7 @@ use crate::store::{self, RunStatus};
 pub fn command(args: RunArgs) -> Result<i32> {
     let json = args.json;
     let junit = args.junit.clone();
+    let report = args.report.clone();
     let settings = Settings::load(&args.sources())?;
     if args.dry_run {
         let plan = Plan::new(args, &settings)?;
@@ -23,6 +24,11 @@ pub fn command(args: RunArgs) -> Result<i32> {
     let run = runner::execute(&plan)?;
     if let Some(path) = junit {
         crate::report::junit::write_file(&run, &plan.store.run_dir(&run.run_id), &path)?;
+    }
+    if let Some(path) = report {
+        // Written for an interrupted run too: what finished is worth reading.
+        let written = crate::report::html::write(&plan.store, std::slice::from_ref(&run), &Default::default(), &path)?;
+        eprintln!("{}", written.summary());
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&run)?);

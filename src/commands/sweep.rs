@@ -37,6 +37,13 @@ pub fn command(args: SweepArgs) -> Result<i32> {
         )
         .into());
     }
+    if args.run.junit.is_some() {
+        return Err(Error::BadInput(
+            "--junit writes one run; a sweep makes one per configuration: export each with `fixbench junit RUN_ID`"
+                .into(),
+        )
+        .into());
+    }
     crate::config::check_timeout(args.health_timeout, "--health-timeout")?;
     let settings = Settings::load(&args.run.sources())?;
     let swept = sweep(&args.file, args.health_timeout, &args.run, &settings)?;
@@ -52,6 +59,12 @@ pub fn command(args: SweepArgs) -> Result<i32> {
     } else {
         print!("{}", summary(&swept.record, &swept.runs));
         eprintln!("sweep: {}", swept.path.display());
+    }
+    if let (Some(path), false) = (&args.run.report, swept.runs.is_empty()) {
+        // The configurations side by side: one column per server configuration.
+        let opts = crate::report::html::Options { by: crate::report::group::GroupBy::Server, ..Default::default() };
+        let written = crate::report::html::write(&settings.store(), &swept.runs, &opts, path)?;
+        eprintln!("{}", written.summary());
     }
     if swept.unfinished() {
         return Err(Error::Interrupted(format!(

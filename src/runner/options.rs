@@ -86,6 +86,11 @@ pub struct RunArgs {
     /// Also write the run as JUnit XML to FILE.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Also write the run as one self-contained HTML report to FILE when it ends (matrix,
+    /// trials with diffs and transcripts, history; `fixbench report`); a sweep's report
+    /// compares its configurations
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
     /// Print each trial's exact command, environment and generated config files; run nothing.
     #[arg(long)]
     pub dry_run: bool,
