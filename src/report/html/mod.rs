@@ -29,7 +29,7 @@ use anyhow::Result;
 use crate::error::Error;
 use crate::report::group::GroupBy;
 use crate::report::history::Line;
-use crate::store::{RunRecord, Store};
+use crate::store::{Outcome, RunRecord, Store, TrialRecord};
 use data::{Index, IndexTrial, TrialDetail};
 use intern::Interner;
 use transcript::RawTurn;
@@ -140,15 +140,15 @@ fn trials(
     by: &GroupBy,
 ) -> Result<(Vec<Block>, std::collections::BTreeMap<String, serde_json::Value>, Index)> {
     let mut all = Vec::new();
-    for run in runs {
-        let mut planned: Vec<&crate::store::TrialRecord> = run.trials.iter().collect();
+    for (r, run) in runs.iter().enumerate() {
+        let mut planned: Vec<&TrialRecord> = run.trials.iter().collect();
         let order = crate::store::plan_order(&run.config);
         planned.sort_by(|a, b| order(a, b));
-        all.extend(planned.into_iter().map(|t| (run, t)));
+        all.extend(planned.into_iter().map(|t| (r, run, t)));
     }
     let index = index(runs, &all, by);
     let loaded: Vec<(TrialDetail, Vec<RawTurn>)> =
-        parallel(all, |(run, t)| trial::load(&store.run_dir(&run.run_id), &run.run_id, t));
+        parallel(all, |(_, run, t)| trial::load(&store.run_dir(&run.run_id), &run.run_id, t));
     let mut interner = Interner::default();
     for (_, turns) in &loaded {
         interner.count(turns.iter().flat_map(|t| &t.new));
@@ -173,17 +173,12 @@ fn trials(
 }
 
 /// What the filters and cell lists read of every trial; texts each stored once.
-fn index(runs: &[RunRecord], all: &[(&RunRecord, &crate::store::TrialRecord)], by: &GroupBy) -> Index {
+fn index(runs: &[RunRecord], all: &[(usize, &RunRecord, &TrialRecord)], by: &GroupBy) -> Index {
     let mut out = Index { runs: runs.iter().map(|r| r.run_id.clone()).collect(), ..Default::default() };
     let mut seen: HashMap<&str, u32> = HashMap::new();
-    for (r, (run, t)) in all.iter().enumerate() {
-        let _ = r;
+    for (r, run, t) in all {
         let mut text = Vec::new();
-        let failing = t
-            .grade
-            .tests
-            .iter()
-            .filter(|x| matches!(x.outcome, crate::store::Outcome::Failed | crate::store::Outcome::Error));
+        let failing = t.grade.tests.iter().filter(|x| matches!(x.outcome, Outcome::Failed | Outcome::Error));
         let texts = failing
             .flat_map(|x| std::iter::once(x.name.as_str()).chain(x.message.as_deref()))
             .chain(t.error.as_deref())
@@ -199,7 +194,7 @@ fn index(runs: &[RunRecord], all: &[(&RunRecord, &crate::store::TrialRecord)], b
             }
         }
         out.trials.push(IndexTrial {
-            run: runs.iter().position(|x| x.run_id == run.run_id).unwrap_or(0),
+            run: *r,
             problem: t.problem.clone(),
             agent: t.agent.clone(),
             repeat: t.repeat,
@@ -253,4 +248,33 @@ fn parallel<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R
             parts.into_iter().map(|p| s.spawn(move || p.into_iter().map(f).collect::<Vec<R>>())).collect();
         handles.into_iter().flat_map(|h| h.join().expect("report thread")).collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::synth;
+
+    #[test]
+    fn a_banner_is_shown_first_and_the_written_line_says_what_was_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("results"));
+        let ids = synth::generate(&store, &synth::Options { runs: 2, trials: 12, ..Default::default() }).unwrap();
+        let runs: Vec<RunRecord> = ids.iter().map(|id| store.load(id).unwrap()).collect();
+        let banner =
+            Banner { title: "gate: FAILED".into(), passed: false, lines: vec!["resolve rate <down> 20 pts".into()] };
+        let opts = Options { banner: Some(banner), ..Default::default() };
+        let out = dir.path().join("r.html");
+        let written = write(&store, &runs, &opts, &out).unwrap();
+        assert_eq!(
+            written.summary(),
+            format!("wrote {} ({} KB): 2 runs, 12 trials", out.display(), written.bytes.div_ceil(1024))
+        );
+        let html = std::fs::read_to_string(&out).unwrap();
+        let at = |s: &str| html.find(s).unwrap_or_else(|| panic!("no {s}"));
+        assert!(at(r#"<section id="banner" class="banner failed">"#) < at(r#"<table id="matrix">"#));
+        assert!(html.contains("resolve rate &lt;down&gt; 20 pts"));
+        assert!(at(r#"<section id="compare">"#) < at(r#"<section id="history">"#));
+        assert!(render(&store, &[], &opts).is_err());
+    }
 }
