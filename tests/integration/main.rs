@@ -2,6 +2,7 @@
 
 mod agents;
 mod bad_input;
+mod browser;
 mod grading;
 mod hostile16;
 mod jobs;
