@@ -10,6 +10,7 @@ mod llama;
 mod pool;
 mod real_agents;
 mod report;
+mod report_browser;
 mod report_html;
 mod runner;
 mod sandbox;

@@ -299,7 +299,7 @@
   }
   function showTrial(state) {
     var view = byId("trial-view");
-    if (!state.trial) { view.hidden = true; view.textContent = ""; return; }
+    if (!state.trial) { view.hidden = true; view.textContent = ""; lastTrial = ""; return; }
     var d = block("t-" + state.trial);
     view.textContent = "";
     if (!d) {
@@ -337,7 +337,11 @@
     if (d.output_dropped[1]) add(view, node("p", "cut", d.output_dropped[1] + " bytes of stderr past the harness's cap were never stored"));
     transcript(view, d.transcript, d.run, d.id);
     view.hidden = false;
+    // A trial just opened is brought into view; a filter changed under it leaves it be.
+    if (state.trial !== lastTrial) view.scrollIntoView();
+    lastTrial = state.trial;
   }
+  var lastTrial = "";
 
   // --- wiring ---
   function apply() {
