@@ -24,6 +24,10 @@ pub struct ReportArgs {
     /// The store's last N runs the history charts cover (0: none)
     #[arg(long, value_name = "N", default_value_t = html::DEFAULT_HISTORY)]
     pub history: usize,
+    /// The transcript the page embeds, in MiB, shared out between its trials (each at most
+    /// 256 KiB; the first turn always): raise it for a big report you will read closely
+    #[arg(long, value_name = "MIB", default_value_t = html::DEFAULT_BUDGET_MIB)]
+    pub transcript_budget: usize,
     #[command(flatten)]
     pub results: ResultsArg,
 }
@@ -33,7 +37,8 @@ pub fn command(args: ReportArgs) -> Result<i32> {
     let names = if args.runs.is_empty() { vec!["latest".to_string()] } else { args.runs.clone() };
     // Every run named must be read: a report missing one would mislead.
     let runs = runs::load_each(&store, &names)?;
-    let opts = Options { by: args.by, history: args.history, banner: None };
+    let opts =
+        Options { by: args.by, history: args.history, banner: None, transcript_budget: args.transcript_budget << 20 };
     let written = html::write(&store, &runs, &opts, &args.output)?;
     println!("{}", written.summary());
     Ok(crate::exit_codes::OK)

@@ -39,9 +39,10 @@ fn assert_png(path: &Path) {
 fn a_real_runs_report_shows_its_matrix_and_each_trials_diff_and_transcript_in_chromium() {
     let server = LlamaServer::start(&[]);
     let sb = Sandbox::new();
-    // An agent that talks to the model for two turns and then edits the package.
+    // An agent that talks to the model for two turns, edits the package, and prints markup
+    // that would load an image and run script if the page ever took it for HTML.
     let agent = format!(
-        "sh -c '{} && echo \"# touched by the agent\" >> expr_calc/__init__.py'",
+        "sh -c '{} && echo \"# touched by the agent\" >> expr_calc/__init__.py && echo \"<img src=nothere.png onerror=alert(1)>\"'",
         multiturn_cmd("--turns 2 --stream --max-tokens 12")
     );
     let file = sb.path().join("out/report.html");
@@ -94,6 +95,8 @@ fn a_real_runs_report_shows_its_matrix_and_each_trials_diff_and_transcript_in_ch
     assert!(transcript.contains("system prompt (49 chars)"), "{transcript}");
     let all = page.eval_json("document.getElementById('transcript').textContent");
     assert!(all.as_str().unwrap().contains("You are a terse assistant"), "{all}");
+    assert!(page.text("#trial-view .stdout").contains("<img src=nothere.png"), "the agent's output is text");
+    assert_eq!(page.count("#trial-view .stdout img"), 0);
     assert_eq!(page.count("#trial-view svg.timeline"), 1);
     assert!(page.count("#trial-view svg.timeline rect.decode") >= 2, "a decode bar per request");
     let hash = page.eval_json("location.hash");

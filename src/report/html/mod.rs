@@ -33,6 +33,7 @@ use crate::store::{Outcome, RunRecord, Store, TrialRecord};
 use data::{Index, IndexTrial, TrialDetail};
 use intern::Interner;
 use transcript::RawTurn;
+pub use transcript::DEFAULT_BUDGET_MIB;
 pub use view::Banner;
 use view::{Block, Page};
 
@@ -45,11 +46,19 @@ pub struct Options {
     pub history: usize,
     /// A verdict shown first (the gate's).
     pub banner: Option<Banner>,
+    /// The transcript the whole page embeds, in bytes, shared out between its trials (each at
+    /// most 256 KiB); what does not fit is counted on the trial's page.
+    pub transcript_budget: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { by: GroupBy::Agent, history: DEFAULT_HISTORY, banner: None }
+        Options {
+            by: GroupBy::Agent,
+            history: DEFAULT_HISTORY,
+            banner: None,
+            transcript_budget: transcript::DEFAULT_BUDGET_MIB << 20,
+        }
     }
 }
 
@@ -103,7 +112,7 @@ pub fn render(store: &Store, runs: &[RunRecord], opts: &Options) -> Result<Strin
     if runs.is_empty() {
         return Err(Error::BadInput("no run to report: name one or more runs".into()).into());
     }
-    let (blocks, shared, index) = trials(store, runs, &opts.by)?;
+    let (blocks, shared, index) = trials(store, runs, opts)?;
     let several = runs.len() > 1;
     let (compare, compare_error) = match several.then(|| comparison::build(runs)) {
         Some(Ok(c)) => (Some(c), None),
@@ -137,7 +146,7 @@ pub fn render(store: &Store, runs: &[RunRecord], opts: &Options) -> Result<Strin
 fn trials(
     store: &Store,
     runs: &[RunRecord],
-    by: &GroupBy,
+    opts: &Options,
 ) -> Result<(Vec<Block>, std::collections::BTreeMap<String, serde_json::Value>, Index)> {
     let mut all = Vec::new();
     for (r, run) in runs.iter().enumerate() {
@@ -146,9 +155,11 @@ fn trials(
         planned.sort_by(|a, b| order(a, b));
         all.extend(planned.into_iter().map(|t| (r, run, t)));
     }
-    let index = index(runs, &all, by);
+    let index = index(runs, &all, &opts.by);
+    let cap = transcript::trial_cap(opts.transcript_budget, all.len());
+    let log_end = trial::log_end(all.len());
     let loaded: Vec<(TrialDetail, Vec<RawTurn>)> =
-        parallel(all, |(_, run, t)| trial::load(&store.run_dir(&run.run_id), &run.run_id, t));
+        parallel(all, |(_, run, t)| trial::load(&store.run_dir(&run.run_id), &run.run_id, t, cap, log_end));
     let mut interner = Interner::default();
     for (_, turns) in &loaded {
         interner.count(turns.iter().flat_map(|t| &t.new));

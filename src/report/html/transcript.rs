@@ -1,6 +1,8 @@
 //! A trial's `transcript.jsonl` read for the page, within its caps: each text cut at
-//! [`TEXT_CAP`], the trial's turns kept while they fit in [`TRIAL_CAP`], every cut counted.
+//! [`TEXT_CAP`], the trial's turns kept while they fit in its share of the report's budget
+//! (at most [`TRIAL_CAP`]), every cut counted. The file is read only as far as the page keeps.
 
+use std::io::BufRead;
 use std::path::Path;
 
 use serde_json::Value;
@@ -13,6 +15,18 @@ use crate::store::{Answer, RequestRecord, TranscriptEntry, TrialRecord};
 pub const TEXT_CAP: usize = 16 * 1024;
 /// The most transcript one trial embeds, in bytes of JSON.
 pub const TRIAL_CAP: usize = 256 * 1024;
+/// The transcript the whole report embeds unless told otherwise (`--transcript-budget`), in
+/// MiB: shared out between its trials, so a report over thousands of trials stays openable.
+pub const DEFAULT_BUDGET_MIB: usize = 32;
+
+/// Below this share a trial's first turn must fit like any other (a report over thousands of
+/// trials then leaves their transcripts out and says so, rather than weigh hundreds of MB).
+const FIRST_TURN_SHARE: usize = 8 * 1024;
+
+/// One trial's share of a report's transcript budget.
+pub fn trial_cap(budget_bytes: usize, trials: usize) -> usize {
+    (budget_bytes / trials.max(1)).min(TRIAL_CAP)
+}
 
 /// A turn before its large prompt items are shared.
 #[derive(Debug, Clone)]
@@ -44,8 +58,9 @@ pub fn req(r: &RequestRecord) -> Req {
     )
 }
 
-/// The trial's transcript (`turns` left empty: the caller shares the items) and its raw turns.
-pub fn read(run_dir: &Path, run_id: &str, t: &TrialRecord) -> (Transcript, Vec<RawTurn>) {
+/// The trial's transcript (`turns` left empty: the caller shares the items) and its raw turns,
+/// as many as fit in `cap` bytes (the first one whatever its size, when `cap` is not small).
+pub fn read(run_dir: &Path, run_id: &str, t: &TrialRecord, cap: usize) -> (Transcript, Vec<RawTurn>) {
     let mut out = Transcript {
         recorder_dropped_turns: t.telemetry.transcript.as_ref().map_or(0, |s| s.dropped_turns),
         ..Default::default()
@@ -54,8 +69,8 @@ pub fn read(run_dir: &Path, run_id: &str, t: &TrialRecord) -> (Transcript, Vec<R
         out.state = "not recorded";
         return (out, Vec::new());
     };
-    let text = match std::fs::read_to_string(run_dir.join(rel)) {
-        Ok(text) => text,
+    let file = match std::fs::File::open(run_dir.join(rel)) {
+        Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             out.state = "missing";
             return (out, Vec::new());
@@ -68,21 +83,47 @@ pub fn read(run_dir: &Path, run_id: &str, t: &TrialRecord) -> (Transcript, Vec<R
     out.state = "ok";
     let mut turns = Vec::new();
     let mut spent = 0;
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let Ok(entry) = serde_json::from_str::<TranscriptEntry>(line) else {
+    let mut lines = std::io::BufReader::new(file).lines();
+    let mut full = false;
+    for line in lines.by_ref() {
+        let Ok(line) = line else {
+            out.bad_lines += 1;
+            break;
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Ok(entry) = serde_json::from_str::<TranscriptEntry>(&line) else {
             out.bad_lines += 1;
             continue;
         };
-        if spent >= TRIAL_CAP {
-            out.dropped_turns += 1;
-            continue;
-        }
-        let turn = raw_turn(entry, &mut out);
-        spent += turn.new.iter().map(|c| c.bytes).sum::<usize>()
+        let mut cuts = Transcript::default();
+        let turn = raw_turn(entry, &mut cuts);
+        let cost = turn.new.iter().map(|c| c.bytes).sum::<usize>()
             + turn.answer.text.len()
             + turn.answer.reasoning.len()
             + turn.answer.tool_calls.iter().map(|c| c.arguments.len() + c.name.len()).sum::<usize>();
+        // The first turn is kept past the cap when the trial's share is not a small one.
+        let first = turns.is_empty() && cap >= FIRST_TURN_SHARE;
+        if spent + cost > cap && !first {
+            full = true;
+            out.dropped_turns += 1;
+            break;
+        }
+        spent += cost;
+        out.cut_texts += cuts.cut_texts;
+        out.cut_bytes += cuts.cut_bytes;
         turns.push(turn);
+    }
+    if full {
+        // What the page leaves out: from the record when it says how many turns the file
+        // holds, else counted (lines, not parsed).
+        out.dropped_turns = match t.telemetry.transcript.as_ref().map(|s| s.turns as usize) {
+            Some(total) if total >= turns.len() + out.bad_lines as usize => {
+                (total - turns.len() - out.bad_lines as usize) as u32
+            }
+            _ => 1 + lines.map_while(|l| l.ok()).filter(|l| !l.trim().is_empty()).count() as u32,
+        };
     }
     if out.dropped_turns + out.cut_texts + out.recorder_dropped_turns > 0 {
         out.hint = Some(format!("fixbench show {run_id} --trial {} --transcript", t.id));
@@ -152,8 +193,8 @@ mod tests {
         let mut t = synth::trial("expr_calc", "a", 0, 15, 15, 11);
         t.paths.transcript = Some("t.jsonl".into());
         let lines: Vec<String> = (0..40).map(|_| entry(&"é".repeat(TEXT_CAP))).collect();
-        std::fs::write(dir.path().join("t.jsonl"), lines.join("\n") + "\nnot json\n").unwrap();
-        let (stats, turns) = read(dir.path(), "R", &t);
+        std::fs::write(dir.path().join("t.jsonl"), "not json\n".to_string() + &lines.join("\n")).unwrap();
+        let (stats, turns) = read(dir.path(), "R", &t, TRIAL_CAP);
         assert_eq!(stats.state, "ok");
         assert_eq!(stats.bad_lines, 1);
         assert_eq!(turns.len() as u32 + stats.dropped_turns, 40);
@@ -161,14 +202,24 @@ mod tests {
         let text = turns[0].new[0].value["content"][0]["text"].as_str().unwrap();
         assert!(text.len() < TEXT_CAP + 40 && text.ends_with("bytes cut]"), "{}", text.len());
         assert_eq!(stats.hint.as_deref(), Some("fixbench show R --trial expr_calc/a/0 --transcript"));
+        // A smaller share of the report's budget: the first turn, the rest counted unread.
+        let (stats, turns) = read(dir.path(), "R", &t, FIRST_TURN_SHARE);
+        assert_eq!((turns.len(), stats.dropped_turns), (1, 39));
+        t.telemetry.transcript = Some(crate::store::TranscriptStats { turns: 41, ..Default::default() });
+        let small = read(dir.path(), "R", &t, FIRST_TURN_SHARE);
+        assert_eq!(small.0.dropped_turns, 39, "the record's count, less the bad line");
+        // A share too small for a turn: none, all counted.
+        let (stats, turns) = read(dir.path(), "R", &t, 100);
+        assert_eq!((turns.len(), stats.dropped_turns, stats.cut_texts), (0, 40, 0));
+        assert_eq!((trial_cap(32 << 20, 100), trial_cap(32 << 20, 10_080)), (TRIAL_CAP, 3328));
     }
 
     #[test]
     fn a_trial_without_a_transcript_says_which_kind_of_absence() {
         let dir = tempfile::tempdir().unwrap();
         let mut t = synth::trial("expr_calc", "a", 0, 15, 15, 11);
-        assert_eq!(read(dir.path(), "R", &t).0.state, "not recorded");
+        assert_eq!(read(dir.path(), "R", &t, TRIAL_CAP).0.state, "not recorded");
         t.paths.transcript = Some("gone.jsonl".into());
-        assert_eq!(read(dir.path(), "R", &t).0.state, "missing");
+        assert_eq!(read(dir.path(), "R", &t, TRIAL_CAP).0.state, "missing");
     }
 }

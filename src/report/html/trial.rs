@@ -8,15 +8,29 @@ use super::data::{Excerpt, FailingTest, TrialDetail};
 use super::transcript::{self, RawTurn};
 use crate::store::{Outcome, TrialRecord};
 
-/// What is kept of each log: its first and its last this many bytes.
+/// What is kept of each log: its first and its last this many bytes, at most.
 pub const LOG_HEAD: usize = 4 * 1024;
 pub const LOG_TAIL: usize = 4 * 1024;
+/// What the logs' excerpts may weigh in all, shared out between the page's trials (each log's
+/// head and tail then 512 bytes at least, and at most the above).
+pub const LOG_BUDGET: usize = 8 << 20;
+
+/// Each end of each log kept for one of `trials` trials.
+pub fn log_end(trials: usize) -> usize {
+    (LOG_BUDGET / trials.max(1) / 4).clamp(512, LOG_HEAD.min(LOG_TAIL))
+}
 /// The most of a diff the page holds.
 pub const DIFF_CAP: usize = 256 * 1024;
 
 /// A trial's detail (transcript turns still to fill) and its transcript's raw turns.
-pub fn load(run_dir: &Path, run_id: &str, t: &TrialRecord) -> (TrialDetail, Vec<RawTurn>) {
-    let (transcript, turns) = transcript::read(run_dir, run_id, t);
+pub fn load(
+    run_dir: &Path,
+    run_id: &str,
+    t: &TrialRecord,
+    transcript_cap: usize,
+    log_end: usize,
+) -> (TrialDetail, Vec<RawTurn>) {
+    let (transcript, turns) = transcript::read(run_dir, run_id, t, transcript_cap);
     let file = |rel: &str, head: usize, tail: usize| excerpt(run_dir, rel, head, tail);
     let server = t.telemetry.server.as_ref();
     let g = &t.grade;
@@ -49,8 +63,8 @@ pub fn load(run_dir: &Path, run_id: &str, t: &TrialRecord) -> (TrialDetail, Vec<
         broken: g.broken.clone(),
         failing: failing(t),
         diff: file(&t.paths.diff, DIFF_CAP, 0),
-        stdout: file(&t.paths.stdout, LOG_HEAD, LOG_TAIL),
-        stderr: file(&t.paths.stderr, LOG_HEAD, LOG_TAIL),
+        stdout: file(&t.paths.stdout, log_end, log_end),
+        stderr: file(&t.paths.stderr, log_end, log_end),
         output_dropped: (t.agent_run.output.stdout_dropped, t.agent_run.output.stderr_dropped),
         requests: t.telemetry.requests.iter().map(transcript::req).collect(),
         telemetry_missing: t.telemetry.missing.clone(),
