@@ -51,17 +51,18 @@ pub fn load_one(store: &Store, name: &str) -> Result<RunRecord> {
     store.load(&id).map_err(|e| Error::BadInput(reason(&e)).into())
 }
 
-/// Loads every named run, in order (duplicates kept once); any that cannot be read is a
-/// bad-input error naming it.
+/// Loads every named run, in order (duplicates kept once), on all cores; any that cannot be
+/// resolved or read is a bad-input error naming it.
 pub fn load_each(store: &Store, names: &[String]) -> Result<Vec<RunRecord>> {
-    let mut runs: Vec<RunRecord> = Vec::new();
+    let mut ids: Vec<String> = Vec::new();
     for name in names {
-        let run = load_one(store, name)?;
-        if !runs.iter().any(|r| r.run_id == run.run_id) {
-            runs.push(run);
+        let id = store.resolve(name).map_err(|e| Error::BadInput(reason(&e)))?;
+        if !ids.contains(&id) {
+            ids.push(id);
         }
     }
-    Ok(runs)
+    let pairs: Vec<(&Store, &str)> = ids.iter().map(|id| (store, id.as_str())).collect();
+    load_in_parallel(&pairs).into_iter().map(|r| r.map_err(|e| Error::BadInput(reason(&e)).into())).collect()
 }
 
 /// Loads the named runs in order (duplicates kept once). Unreadable ones are returned as

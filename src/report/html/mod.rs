@@ -240,9 +240,13 @@ fn history(store: &Store, runs: &[RunRecord], n: usize) -> Vec<Line> {
         .collect()
 }
 
+/// Threads for reading trials' files even on a machine of few cores: the reads wait on the disk
+/// more than on a core.
+const THREADS_AT_LEAST: usize = 6;
+
 /// `f` over `items` on a few threads, keeping their order.
 fn parallel<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8).max(THREADS_AT_LEAST);
     let chunk = items.len().div_ceil(threads).max(1);
     let mut parts: Vec<Vec<T>> = Vec::new();
     let mut rest = items.into_iter();
