@@ -94,7 +94,8 @@ pub fn command(args: GateArgs) -> Result<i32> {
             if verdict.passed { "passed" } else { "FAILED" },
             run.run_id
         );
-        let banner = Banner { title, passed: verdict.passed, lines: text.lines().map(str::to_string).collect() };
+        let lines = text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect();
+        let banner = Banner { title, passed: verdict.passed, lines };
         let opts = Options { banner: Some(banner), ..Default::default() };
         let written = crate::report::html::write(&store, &[base.clone(), run.clone()], &opts, path)?;
         eprintln!("{}", written.summary());
