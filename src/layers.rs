@@ -9,12 +9,12 @@
 //! stages          problem → workdir → agent → grade → telemetry, diff
 //! process/config  exec, sandbox, server, interrupt, host, config, settings
 //! store           store, files
-//! model           model, error, exit_codes  plain data
+//! model           model, error, exit_codes, text  plain data
 //! ```
 
 /// Each layer's modules, lowest first.
 pub const LAYERS: &[(&str, &[&str])] = &[
-    ("model", &["model", "error", "exit_codes", "layers"]),
+    ("model", &["model", "error", "exit_codes", "layers", "text"]),
     ("store", &["store", "files"]),
     ("process and config", &["exec", "sandbox", "server", "interrupt", "host", "config", "settings"]),
     ("pipeline stages", &["problem", "workdir", "agent", "grade", "telemetry", "diff"]),

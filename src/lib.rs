@@ -35,6 +35,7 @@ pub(crate) mod settings;
 pub mod store;
 pub(crate) mod sweep;
 pub mod telemetry;
+pub(crate) mod text;
 pub(crate) mod validate;
 pub(crate) mod workdir;
 

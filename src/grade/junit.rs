@@ -50,11 +50,7 @@ fn cap(s: &str) -> String {
     if s.len() <= MESSAGE_CAP {
         return s.to_string();
     }
-    let mut end = MESSAGE_CAP;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
+    format!("{}…", crate::text::prefix(s, MESSAGE_CAP))
 }
 
 #[cfg(test)]

@@ -107,14 +107,31 @@ fn looks_like_run_id(id: &str) -> bool {
 
 /// Loads each (store, run id) on all cores, keeping their order.
 pub fn load_in_parallel(runs: &[(&Store, &str)]) -> Vec<Result<RunRecord>> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(runs.len().max(1));
-    let chunk = runs.len().div_ceil(threads).max(1);
+    in_parallel(runs.to_vec(), cores(), |(store, id)| store.load(id))
+}
+
+/// This machine's cores (1 when it cannot tell).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `f` over `items` on up to `threads` threads, each taking a run of them, keeping their order.
+pub fn in_parallel<T: Send, R: Send>(items: Vec<T>, threads: usize, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let chunk = items.len().div_ceil(threads.max(1)).max(1);
+    let mut parts: Vec<Vec<T>> = Vec::new();
+    let mut rest = items.into_iter();
+    loop {
+        let part: Vec<T> = rest.by_ref().take(chunk).collect();
+        if part.is_empty() {
+            break;
+        }
+        parts.push(part);
+    }
+    let f = &f;
     std::thread::scope(|s| {
-        let handles: Vec<_> = runs
-            .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(|(store, id)| store.load(id)).collect::<Vec<_>>()))
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("loader thread")).collect()
+        let handles: Vec<_> =
+            parts.into_iter().map(|p| s.spawn(move || p.into_iter().map(f).collect::<Vec<R>>())).collect();
+        handles.into_iter().flat_map(|h| h.join().expect("worker thread")).collect()
     })
 }
 

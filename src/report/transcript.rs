@@ -147,11 +147,8 @@ fn cut(text: &str) -> String {
     if text.len() <= LONG {
         return text.to_string();
     }
-    let mut end = LONG;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} more bytes in the file)", &text[..end], text.len() - end)
+    let kept = crate::text::prefix(text, LONG);
+    format!("{kept}… ({} more bytes in the file)", text.len() - kept.len())
 }
 
 fn indent(text: &str) -> String {

@@ -46,11 +46,7 @@ impl AnswerReader {
             self.responses_output(output);
             self.finish(str_at(v, "status"));
         } else {
-            // llama-server's `/completion`.
-            self.text(str_at(v, "content"));
-            if v.get("stop").and_then(Value::as_bool) == Some(true) {
-                self.finish(str_at(v, "stop_type"));
-            }
+            self.completion(v);
         }
     }
 
@@ -109,13 +105,15 @@ impl AnswerReader {
                     self.body(r);
                 }
             }
-            _ => {
-                // llama-server's own `/completion` stream.
-                self.text(str_at(v, "content"));
-                if v.get("stop").and_then(Value::as_bool) == Some(true) {
-                    self.finish(str_at(v, "stop_type"));
-                }
-            }
+            _ => self.completion(v),
+        }
+    }
+
+    /// llama-server's own `/completion`: a plain answer, or one event of its stream.
+    fn completion(&mut self, v: &Value) {
+        self.text(str_at(v, "content"));
+        if v.get("stop").and_then(Value::as_bool) == Some(true) {
+            self.finish(str_at(v, "stop_type"));
         }
     }
 

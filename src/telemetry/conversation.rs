@@ -10,7 +10,6 @@
 //! token llama-server always evaluates again). When only part is shared (the agent rewrote
 //! its history), the share of bytes estimates the share of tokens.
 
-use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
 
 use serde_json::Value;
@@ -35,41 +34,79 @@ impl Unit {
     }
 }
 
-/// The prompt items of a generation request, by endpoint, each with whether it is tools or
-/// system text; `None` for other requests. Chat messages are kept as sent; the endpoint's other
-/// prompt parts are wrapped as `{"tools": …}`, `{"system": …}`, `{"instructions": …}` and a
-/// plain completion's prompt is `{"prompt": line}` per line.
-pub fn items<'a>(path: &str, body: &'a Value) -> Option<Vec<(Cow<'a, Value>, bool)>> {
+/// One item of a generation request's prompt, borrowed from its body: a chat message, one of
+/// the endpoint's other prompt parts (`tools`, `system`, `instructions`), or a line of a plain
+/// completion's prompt.
+#[derive(Debug, Clone, Copy)]
+pub struct Item<'a> {
+    part: Part<'a>,
+    /// Tools or system text.
+    pub system: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Part<'a> {
+    /// A message or input item, as sent.
+    Message(&'a Value),
+    /// The body's field of that name.
+    Field(&'static str, &'a Value),
+    /// A line of a plain completion's string prompt.
+    Line(&'a str),
+}
+
+impl Item<'_> {
+    /// Its unit: its hash and size, for matching turns.
+    pub fn unit(self) -> Unit {
+        match self.part {
+            Part::Message(v) | Part::Field(_, v) => Unit::of(v, self.system),
+            Part::Line(l) => Unit::text(l, self.system),
+        }
+    }
+
+    /// The item as the transcript keeps it: a message as sent, another part wrapped as
+    /// `{"tools": …}`, `{"system": …}`, `{"instructions": …}` or `{"prompt": …}`.
+    pub fn to_value(self) -> Value {
+        match self.part {
+            Part::Message(v) => v.clone(),
+            Part::Field(key, v) => serde_json::json!({ key: v }),
+            Part::Line(l) => serde_json::json!({ "prompt": l }),
+        }
+    }
+}
+
+/// The prompt items of a generation request, by endpoint; `None` for other requests.
+pub fn items<'a>(path: &str, body: &'a Value) -> Option<Vec<Item<'a>>> {
     let path = path.split('?').next().unwrap_or(path).trim_end_matches('/');
     let mut out = Vec::new();
-    let wrapped = |out: &mut Vec<(Cow<Value>, bool)>, key: &str| {
+    let field = |out: &mut Vec<Item<'a>>, key: &'static str| {
         if let Some(v) = body.get(key).filter(|v| !v.is_null()) {
-            out.push((Cow::Owned(serde_json::json!({ key: v })), true));
+            out.push(Item { part: Part::Field(key, v), system: true });
         }
     };
+    let message = |m: &'a Value, system: bool| Item { part: Part::Message(m), system };
     if path.ends_with("/chat/completions") {
-        wrapped(&mut out, "tools");
+        field(&mut out, "tools");
         for m in body.get("messages")?.as_array()? {
             let system = matches!(m.get("role").and_then(Value::as_str), Some("system" | "developer"));
-            out.push((Cow::Borrowed(m), system));
+            out.push(message(m, system));
         }
     } else if path.ends_with("/messages") {
-        wrapped(&mut out, "tools");
-        wrapped(&mut out, "system");
-        out.extend(body.get("messages")?.as_array()?.iter().map(|m| (Cow::Borrowed(m), false)));
+        field(&mut out, "tools");
+        field(&mut out, "system");
+        out.extend(body.get("messages")?.as_array()?.iter().map(|m| message(m, false)));
     } else if path.ends_with("/responses") {
-        wrapped(&mut out, "tools");
-        wrapped(&mut out, "instructions");
+        field(&mut out, "tools");
+        field(&mut out, "instructions");
         match body.get("input")? {
-            Value::Array(items) => out.extend(items.iter().map(|i| (Cow::Borrowed(i), false))),
-            other => out.push((Cow::Borrowed(other), false)),
+            Value::Array(items) => out.extend(items.iter().map(|i| message(i, false))),
+            other => out.push(message(other, false)),
         }
     } else if path.ends_with("/completions") || path.ends_with("/completion") {
         match body.get("prompt")? {
             Value::String(s) => {
-                out.extend(s.split_inclusive('\n').map(|l| (Cow::Owned(serde_json::json!({ "prompt": l })), false)))
+                out.extend(s.split_inclusive('\n').map(|l| Item { part: Part::Line(l), system: false }))
             }
-            other => out.push((Cow::Owned(serde_json::json!({ "prompt": other })), false)),
+            other => out.push(Item { part: Part::Field("prompt", other), system: false }),
         }
     } else {
         return None;
@@ -78,8 +115,8 @@ pub fn items<'a>(path: &str, body: &'a Value) -> Option<Vec<(Cow<'a, Value>, boo
 }
 
 /// The prompt units of a generation request's [`items`].
-pub fn units_of(items: &[(Cow<Value>, bool)]) -> Vec<Unit> {
-    items.iter().map(|(v, system)| Unit::of(v, *system)).collect()
+pub fn units_of(items: &[Item]) -> Vec<Unit> {
+    items.iter().map(|i| i.unit()).collect()
 }
 
 /// The prompt units of a generation request, by endpoint; `None` for other requests.

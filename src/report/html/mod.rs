@@ -244,25 +244,9 @@ fn history(store: &Store, runs: &[RunRecord], n: usize) -> Vec<Line> {
 /// more than on a core.
 const THREADS_AT_LEAST: usize = 6;
 
-/// `f` over `items` on a few threads, keeping their order.
+/// `f` over `items` on a few threads (at most 8), keeping their order.
 fn parallel<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8).max(THREADS_AT_LEAST);
-    let chunk = items.len().div_ceil(threads).max(1);
-    let mut parts: Vec<Vec<T>> = Vec::new();
-    let mut rest = items.into_iter();
-    loop {
-        let part: Vec<T> = rest.by_ref().take(chunk).collect();
-        if part.is_empty() {
-            break;
-        }
-        parts.push(part);
-    }
-    let f = &f;
-    std::thread::scope(|s| {
-        let handles: Vec<_> =
-            parts.into_iter().map(|p| s.spawn(move || p.into_iter().map(f).collect::<Vec<R>>())).collect();
-        handles.into_iter().flat_map(|h| h.join().expect("report thread")).collect()
-    })
+    crate::report::runs::in_parallel(items, crate::report::runs::cores().clamp(1, 8).max(THREADS_AT_LEAST), f)
 }
 
 #[cfg(test)]

@@ -162,10 +162,7 @@ fn cut(s: &mut String, counts: &mut Transcript) {
     if s.len() <= TEXT_CAP {
         return;
     }
-    let mut at = TEXT_CAP;
-    while !s.is_char_boundary(at) {
-        at -= 1;
-    }
+    let at = crate::text::prefix(s, TEXT_CAP).len();
     let dropped = (s.len() - at) as u64;
     s.truncate(at);
     s.push_str(&format!("\n… [{dropped} bytes cut]"));

@@ -74,7 +74,7 @@ impl Pending {
             if let Some(items) = items {
                 let placement = b.tracker.place(conversation::units_of(&items));
                 if b.transcript.is_some() {
-                    let new = items.into_iter().skip(placement.shared).map(|(v, _)| v.into_owned()).collect();
+                    let new = items[placement.shared.min(items.len())..].iter().map(|i| i.to_value()).collect();
                     pending.prompt = Some((placement.shared, new));
                     pending.transcript = true;
                 }
