@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create the repo's Python venv (.venv) with the pinned test tooling the problems need.
+# Create the repo's Python venv (.venv) with the pinned test tooling the problems need (uv makes
+# the environments of problems' `requires`).
 # Idempotent: does nothing when .venv already has exactly these versions.
 # Prints the venv's python path on its last line.
 set -euo pipefail
@@ -7,7 +8,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
-PINS=(pytest==8.3.4 junitparser==3.2.0)
+PINS=(pytest==8.3.4 junitparser==3.2.0 uv==0.13.9)
 
 die() { echo "setup-python: error: $*" >&2; exit 1; }
 

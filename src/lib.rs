@@ -39,6 +39,10 @@ pub(crate) mod text;
 pub(crate) mod validate;
 pub(crate) mod workdir;
 
+/// The Python environments of problems' `requires`, which the integration tests make with real
+/// uv.
+pub use grade::environment;
+
 /// Synthetic results stores, for the tests, examples and benchmarks (feature `synth`).
 #[cfg(feature = "synth")]
 pub use report::synth;

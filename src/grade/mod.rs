@@ -8,6 +8,7 @@
 
 pub mod channel;
 pub mod crosscheck;
+pub mod environment;
 pub mod junit;
 pub mod python_env;
 pub mod starter;

@@ -3,6 +3,7 @@
 mod agents;
 mod bad_input;
 mod browser;
+mod environments;
 mod grading;
 mod hostile16;
 mod jobs;
