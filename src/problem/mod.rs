@@ -3,6 +3,7 @@
 
 pub mod bugs;
 pub mod manifest;
+pub mod mutation;
 
 use std::path::{Path, PathBuf};
 
