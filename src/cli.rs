@@ -20,6 +20,10 @@ pub enum Command {
     Run(crate::runner::RunArgs),
     /// Check that every problem is sound: starter at baseline, reference passes, each bug caught.
     Validate(crate::commands::validate::ValidateArgs),
+    /// Make a problem from a working repository: copy it, detect its layout, check its suite passes.
+    New(crate::commands::new::NewArgs),
+    /// Put bugs that the tests catch into a problem made by `new`, and draft its PROBLEM.md.
+    Inject(crate::commands::inject::InjectArgs),
     /// Re-run the suite once per llama-server configuration of a sweep file.
     Sweep(crate::commands::sweep::SweepArgs),
     /// List the agent presets and built-ins, installed or not.
@@ -52,6 +56,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Run(args) => crate::commands::run::command(args),
         Command::Validate(args) => crate::commands::validate::command(args),
+        Command::New(args) => crate::commands::new::command(args),
+        Command::Inject(args) => crate::commands::inject::command(args),
         Command::Sweep(args) => crate::commands::sweep::command(args),
         Command::Agents(args) => crate::commands::agents::command(args),
         Command::Show(args) => crate::commands::show::command(args),

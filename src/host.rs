@@ -2,6 +2,21 @@
 
 use crate::store::Host;
 
+/// fixbench's cache folder, where setup keeps llama-server and the model and runs keep what
+/// outlives them (model hashes, problems' environments): `$FIXBENCH_CACHE`, else
+/// `$XDG_CACHE_HOME/fixbench`, else `~/.cache/fixbench`.
+pub fn cache_dir() -> Option<std::path::PathBuf> {
+    use std::path::PathBuf;
+    if let Some(dir) = std::env::var_os("FIXBENCH_CACHE").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("fixbench"))
+}
+
 pub fn describe() -> Host {
     let read = |p: &str| std::fs::read_to_string(p).ok();
     let cpu = read("/proc/cpuinfo").and_then(|t| {

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! commands        cli, commands/           flags, settings, printing
-//! orchestration   runner, sweep, validate, merge, report, doctor, progress
+//! orchestration   runner, sweep, validate, author, merge, report, doctor, progress
 //! stages          problem → workdir → agent → grade → telemetry, diff
 //! process/config  exec, sandbox, server, interrupt, host, config, settings
 //! store           store, files
@@ -18,7 +18,7 @@ pub const LAYERS: &[(&str, &[&str])] = &[
     ("store", &["store", "files"]),
     ("process and config", &["exec", "sandbox", "server", "interrupt", "host", "config", "settings"]),
     ("pipeline stages", &["problem", "workdir", "agent", "grade", "telemetry", "diff"]),
-    ("orchestration", &["runner", "sweep", "validate", "merge", "report", "doctor", "progress"]),
+    ("orchestration", &["runner", "sweep", "validate", "author", "merge", "report", "doctor", "progress"]),
     ("commands", &["commands", "cli"]),
 ];
 

@@ -9,6 +9,7 @@
 //! drive is public; the rest is `pub(crate)`, so the compiler reports what nothing uses.
 
 pub(crate) mod agent;
+pub(crate) mod author;
 pub mod cli;
 pub(crate) mod commands;
 pub(crate) mod config;

@@ -28,8 +28,15 @@ pub struct ProblemReport {
     pub bugs: Vec<BugReport>,
     /// Whether `bugs` were checked: only a suite that collects all its tests can say.
     pub bugs_checked: bool,
+    /// How long the reference's suite took, pytest's start and the sandbox's included.
+    pub suite_s: Option<f64>,
     pub reasons: Vec<String>,
+    /// What does not make the problem unsound but costs its users (a slow suite).
+    pub warnings: Vec<String>,
 }
+
+/// A suite slower than this is flagged: the point of a problem is a loop of minutes.
+pub const SLOW_SUITE_S: f64 = 10.0;
 
 #[derive(Debug, Serialize)]
 pub struct BugReport {
@@ -47,6 +54,12 @@ pub fn validate(
     cancel: &AtomicBool,
 ) -> Result<Vec<ProblemReport>> {
     problem_dirs(problems_dir, names)?.iter().map(|d| validate_dir(d, grader, cancel)).collect()
+}
+
+/// The problems of `problems_dir` named in `names` (all when empty) that load; those that do
+/// not are reported by [`validate`].
+pub fn loadable(problems_dir: &Path, names: &[String]) -> Result<Vec<Problem>> {
+    Ok(problem_dirs(problems_dir, names)?.iter().filter_map(|d| Problem::load(d).ok()).collect())
 }
 
 /// Problem folders to check; a folder whose layout is broken is still reported, not skipped.
@@ -85,7 +98,9 @@ fn validate_dir(dir: &Path, grader: &Grader, cancel: &AtomicBool) -> Result<Prob
         reference_passed: None,
         bugs: vec![],
         bugs_checked: false,
+        suite_s: None,
         reasons: vec![],
+        warnings: vec![],
     };
     let problem = match Problem::load(dir) {
         Ok(p) => p,
@@ -104,7 +119,7 @@ fn validate_dir(dir: &Path, grader: &Grader, cancel: &AtomicBool) -> Result<Prob
     if !fix_md.is_file() {
         r.push(format!("{} is missing: list every bug there", fix_md.display()));
     }
-    let bug_list = match bugs::load(&problem.reference_dir().join(BUGS_FILE)) {
+    let bug_list = match problem.bugs() {
         Ok(b) => b,
         Err(e) => {
             r.push(e.to_string());
@@ -114,8 +129,10 @@ fn validate_dir(dir: &Path, grader: &Grader, cancel: &AtomicBool) -> Result<Prob
 
     let scratch = tempfile::tempdir()?;
     // Trials and grading copy regular files only: a link in the problem would silently vanish.
-    for (i, dir) in [problem.package_dir(), problem.reference_dir(), problem.tests_dir()].iter().enumerate() {
-        let left_out = workdir::copy_tree(dir, &scratch.path().join(format!("probe-{i}")))?.paths;
+    let layout = &problem.layout;
+    let dirs = layout.editable.iter().chain(&layout.tests).filter(|e| e.dir).map(|e| problem.dir.join(&e.path));
+    for (i, dir) in dirs.chain([problem.reference_dir()]).enumerate() {
+        let left_out = workdir::copy_tree(&dir, &scratch.path().join(format!("probe-{i}")))?.paths;
         if !left_out.is_empty() {
             r.push(format!(
                 "{} holds symbolic links or special files, which trials and grading leave out: {}; put the files themselves there",
@@ -125,14 +142,19 @@ fn validate_dir(dir: &Path, grader: &Grader, cancel: &AtomicBool) -> Result<Prob
         }
     }
     let junit = scratch.path().join("junit.xml");
-    let starter = finished(grader.grade(&problem, &problem.package_dir(), &junit, cancel)?)?;
+    let starter = finished(grader.grade(&problem, &problem.dir, &junit, cancel)?)?;
     report.starter_passed = Some(starter.passed);
 
-    let mut reference = crate::files::read_files(&problem.reference_dir())?;
-    reference.remove(FIX_FILE);
-    reference.remove(BUGS_FILE);
+    let reference = problem.reference()?;
     let graded = grade_files(&problem, &reference, grader, scratch.path(), "reference", cancel)?;
     report.reference_passed = Some(graded.passed);
+    report.suite_s = Some(graded.seconds);
+    if graded.seconds > SLOW_SUITE_S {
+        report.warnings.push(format!(
+            "its suite takes {:.1} s (over {SLOW_SUITE_S:.0} s): every trial pays it; trim slow tests or mark them out with `pytest_args`",
+            graded.seconds
+        ));
+    }
     // The suite's size once, then what each side passes; only a suite that runs whole can say
     // which test catches a bug.
     let runs_whole =
@@ -160,7 +182,7 @@ fn validate_dir(dir: &Path, grader: &Grader, cancel: &AtomicBool) -> Result<Prob
         match bugs::apply(&reference, &all) {
             Err(e) => r.push(e),
             Ok(rebuilt) => {
-                let starter_files = crate::files::read_files(&problem.package_dir())?;
+                let starter_files = problem.starter()?;
                 if rebuilt != starter_files {
                     let differing: Vec<&String> = rebuilt
                         .keys()
@@ -229,7 +251,7 @@ fn grade_files(
     tag: &str,
     cancel: &AtomicBool,
 ) -> Result<Grade> {
-    let dir = scratch.join(format!("pkg-{tag}"));
+    let dir = scratch.join(format!("tree-{tag}"));
     crate::files::write_files(&dir, files)?;
     let g = grader.grade(problem, &dir, &scratch.join("junit.xml"), cancel)?;
     let _ = std::fs::remove_dir_all(&dir);

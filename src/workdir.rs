@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::files::is_cache;
-use crate::problem::{Problem, PROMPT_FILE, TESTS_DIR};
+use crate::problem::{Layout, Problem, PROMPT_FILE};
 
 /// What `copy_tree` left out, so grading can say what the agent's tree held besides code.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -45,30 +45,98 @@ pub fn copy_tree(src: &Path, dst: &Path) -> Result<Skipped> {
     Ok(skipped)
 }
 
-/// Fills a trial's workdir: `PROBLEM.md`, the starter package and the tests. Never the reference.
+/// Fills a trial's workdir: the problem folder as the agent may see it (`PROBLEM.md`, the
+/// starter, the tests and whatever else the repository holds). Never the reference nor
+/// `problem.toml`.
 pub fn prepare_trial(problem: &Problem, workdir: &Path) -> Result<()> {
-    fs::copy(problem.prompt_path(), workdir.join(PROMPT_FILE))
-        .with_context(|| format!("failed to copy {}", problem.prompt_path().display()))?;
-    copy_tree(&problem.package_dir(), &workdir.join(&problem.name))?;
-    copy_tree(&problem.tests_dir(), &workdir.join(TESTS_DIR))?;
+    fs::create_dir_all(workdir)?;
+    for entry in fs::read_dir(&problem.dir).with_context(|| format!("failed to read {}", problem.dir.display()))? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if problem.layout.hidden(&name) || is_cache(&name) {
+            continue;
+        }
+        let ft = entry.file_type()?;
+        if ft.is_dir() {
+            copy_tree(&entry.path(), &workdir.join(&name))?;
+        } else if ft.is_file() {
+            fs::copy(entry.path(), workdir.join(&name))
+                .with_context(|| format!("failed to copy {}", entry.path().display()))?;
+        }
+    }
+    if !workdir.join(PROMPT_FILE).is_file() {
+        fs::copy(problem.prompt_path(), workdir.join(PROMPT_FILE))
+            .with_context(|| format!("failed to copy {}", problem.prompt_path().display()))?;
+    }
     Ok(())
 }
 
-/// The pytest configuration grading runs under: the grading folder on `sys.path`, nothing else.
-pub const GRADE_INI: &str = "[pytest]\npythonpath = .\naddopts =\ntestpaths = tests\n";
+/// The pytest configuration grading runs under: the problem's `pythonpath` folders on
+/// `sys.path`, its test paths collected, no options from anywhere else (an ini file of the
+/// problem or the agent is never read: pytest takes this one, in the grading folder's root).
+pub fn grade_ini(layout: &Layout) -> String {
+    format!(
+        "[pytest]\npythonpath = {}\naddopts =\ntestpaths = {}\n",
+        layout.pythonpath.join(" "),
+        layout.testpaths().join(" ")
+    )
+}
 
-/// Fills a clean grading folder: the frozen tests from the problem, our own `pytest.ini`, and
-/// the package from `package_src` (the agent's version; may be missing).
-pub fn prepare_grade(problem: &Problem, package_src: &Path, grade_dir: &Path) -> Result<Skipped> {
-    copy_tree(&problem.tests_dir(), &grade_dir.join(TESTS_DIR))?;
-    fs::write(grade_dir.join("pytest.ini"), GRADE_INI)?;
-    let pkg_dst = grade_dir.join(&problem.name);
-    if package_src.is_dir() && !package_src.is_symlink() {
-        copy_tree(package_src, &pkg_dst)
-    } else {
-        fs::create_dir_all(&pkg_dst)?;
-        Ok(Skipped::default())
+/// Fills a clean grading folder: the problem's own files (frozen tests, their helpers and
+/// `conftest.py`, the rest of the repository), our own `pytest.ini`, and the editable files
+/// from `src_root` (the agent's workdir, or any folder laid out like the problem; what is
+/// missing there is missing here). Links and special files the agent left are not copied.
+pub fn prepare_grade(problem: &Problem, src_root: &Path, grade_dir: &Path) -> Result<Skipped> {
+    fs::create_dir_all(grade_dir)?;
+    for rel in problem.layout.frozen_files(&problem.dir)? {
+        let target = grade_dir.join(&rel);
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        fs::copy(problem.dir.join(&rel), &target)
+            .with_context(|| format!("failed to copy {} into the grading folder", rel.display()))?;
     }
+    let mut skipped = Skipped::default();
+    for e in &problem.layout.editable {
+        let src = src_root.join(&e.path);
+        if src.is_symlink() {
+            skipped.paths.push(e.path.clone());
+            continue;
+        }
+        if !src.exists() {
+            continue;
+        }
+        let walker = walkdir::WalkDir::new(&src).follow_links(false).sort_by_file_name();
+        let mut it = walker.into_iter();
+        while let Some(entry) = it.next() {
+            let entry = entry.with_context(|| format!("failed to walk {}", src.display()))?;
+            let rel = entry.path().strip_prefix(src_root).expect("under its root").to_string_lossy().into_owned();
+            let ft = entry.file_type();
+            if is_cache(&entry.file_name().to_string_lossy()) || (ft.is_dir() && problem.layout.is_test(&rel)) {
+                if ft.is_dir() {
+                    it.skip_current_dir();
+                }
+                continue;
+            }
+            if ft.is_dir() {
+                fs::create_dir_all(grade_dir.join(&rel))?;
+            } else if ft.is_file() {
+                if problem.layout.is_editable(&rel) {
+                    let target = grade_dir.join(&rel);
+                    if let Some(parent) = target.parent() {
+                        fs::create_dir_all(parent)?;
+                    }
+                    fs::copy(entry.path(), &target).with_context(|| {
+                        format!("failed to copy {} to {}", entry.path().display(), target.display())
+                    })?;
+                }
+            } else {
+                skipped.paths.push(rel);
+            }
+        }
+    }
+    fs::write(grade_dir.join("pytest.ini"), grade_ini(&problem.layout))?;
+    Ok(skipped)
 }
 
 #[cfg(test)]

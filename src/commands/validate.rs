@@ -14,14 +14,21 @@ use crate::validate::{validate, ProblemReport};
 
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
-    #[arg(long, value_name = "DIR", help = help_with_default("The folder holding the problems", format!("harness.toml's run.problems_dir, else {}", defaults::PROBLEMS_DIR)))]
-    pub problems_dir: Option<PathBuf>,
     /// A problem to check (default: all). Repeatable.
     #[arg(long = "problem", value_name = "NAME")]
     pub problems: Vec<String>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub grading: GradingArgs,
+}
+
+/// The flags of the commands that run problems' suites without agents (validate, new, inject).
+#[derive(Debug, clap::Args)]
+pub struct GradingArgs {
+    #[arg(long, value_name = "DIR", help = help_with_default("The folder holding the problems", format!("harness.toml's run.problems_dir, else {}", defaults::PROBLEMS_DIR)))]
+    pub problems_dir: Option<PathBuf>,
     #[arg(long, env = "FIXBENCH_PYTHON", value_name = "PATH", help = help_with_default("The Python (with pytest) used to run the suites", defaults::VENV_PYTHON))]
     pub python: Option<PathBuf>,
     /// The harness config file [default: ./harness.toml when present]
@@ -34,25 +41,46 @@ pub struct ValidateArgs {
     pub grade_isolation: Option<crate::model::GradeIsolation>,
 }
 
+impl GradingArgs {
+    /// The settings, a checked grader and its pytest's version.
+    pub fn grader(&self) -> Result<(Settings, Grader, String)> {
+        let settings = Settings::load(&Sources {
+            config: self.config.clone(),
+            results: None,
+            problems_dir: self.problems_dir.clone(),
+            python: self.python.clone(),
+        })?;
+        let timeout = Duration::from_secs_f64(settings.grade_timeout(self.grade_timeout)?);
+        let isolation = settings.grade_isolation(self.grade_isolation)?;
+        let sandbox =
+            crate::grade::sandbox_for(isolation, &settings.problems_dir, &settings.results, &settings.harness, true)?;
+        let grader = Grader::new(settings.python.clone(), timeout, sandbox);
+        let pytest_version = grader.check(None)?;
+        Ok((settings, grader, pytest_version))
+    }
+}
+
 pub fn command(args: ValidateArgs) -> Result<i32> {
-    let settings = Settings::load(&Sources {
-        config: args.config.clone(),
-        results: None,
-        problems_dir: args.problems_dir.clone(),
-        python: args.python.clone(),
-    })?;
-    let timeout = Duration::from_secs_f64(settings.grade_timeout(args.grade_timeout)?);
-    let isolation = settings.grade_isolation(args.grade_isolation)?;
-    let sandbox =
-        crate::grade::sandbox_for(isolation, &settings.problems_dir, &settings.results, &settings.harness, true)?;
-    let grader = Grader::new(settings.python.clone(), timeout, sandbox);
-    grader.check(None)?;
+    let (settings, grader, pytest_version) = args.grading.grader()?;
+    let problems = crate::validate::loadable(&settings.problems_dir, &args.problems)?;
     let cancel = crate::interrupt::cancel_flag();
+    let grader = grader.with_environments(
+        &problems.iter().collect::<Vec<_>>(),
+        &pytest_version,
+        &crate::grade::cache_root()?,
+        &cancel,
+        &mut |note| eprintln!("{note}"),
+    )?;
     let reports = validate(&settings.problems_dir, &args.problems, &grader, &cancel)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "problems": reports }))?);
     } else {
         print!("{}", table(&reports));
+        for r in &reports {
+            for w in &r.warnings {
+                eprintln!("warning: problem `{}`: {w}", r.problem);
+            }
+        }
     }
     let bad: Vec<&ProblemReport> = reports.iter().filter(|r| !r.ok).collect();
     if bad.is_empty() {
@@ -68,7 +96,7 @@ pub fn command(args: ValidateArgs) -> Result<i32> {
 
 fn table(reports: &[ProblemReport]) -> String {
     let mut t = crate::report::table::new_table();
-    t.set_header(["problem", "difficulty", "tests", "starter", "reference", "bugs caught", "verdict"]);
+    t.set_header(["problem", "difficulty", "tests", "starter", "reference", "bugs caught", "suite", "verdict"]);
     for r in reports {
         let opt = |v: Option<u32>| v.map(|x| x.to_string()).unwrap_or_else(|| "-".into());
         let caught = r.bugs.iter().filter(|b| !b.caught_by.is_empty()).count();
@@ -80,6 +108,11 @@ fn table(reports: &[ProblemReport]) -> String {
             Cell::new(format!("{}/{} (baseline {})", opt(r.starter_passed), opt(r.tests), opt(r.baseline))),
             Cell::new(format!("{}/{}", opt(r.reference_passed), opt(r.tests))),
             Cell::new(caught),
+            Cell::new(match r.suite_s {
+                Some(s) if s > crate::validate::SLOW_SUITE_S => format!("{s:.1} s (slow)"),
+                Some(s) => format!("{s:.1} s"),
+                None => "-".into(),
+            }),
             Cell::new(if r.ok { "ok".to_string() } else { format!("FAIL: {}", r.reasons.join("\n")) }),
         ]);
     }

@@ -105,6 +105,9 @@ pub struct Grader {
     pub timeout: Duration,
     /// The sandbox pytest runs in; `None` under `--grade-isolation none`.
     pub sandbox: Option<Sandbox>,
+    /// The Python of each problem that declares `requires` (its own environment, made by
+    /// [`Grader::with_environments`]); the others are graded with `python`.
+    pub environments: BTreeMap<String, PathBuf>,
 }
 
 /// How long a process that inherited the report channel may keep it open after pytest ended.
@@ -120,7 +123,40 @@ impl Grader {
         } else {
             python
         };
-        Grader { python, timeout, sandbox }
+        Grader { python, timeout, sandbox, environments: BTreeMap::new() }
+    }
+
+    /// The Python `problem`'s tests run under: its environment's, else the grading Python.
+    pub fn python_for(&self, problem: &Problem) -> PathBuf {
+        self.environments.get(&problem.name).cloned().unwrap_or_else(|| self.resolved_python())
+    }
+
+    /// Makes (or finds, cached under `cache_root`) the environment of each problem that declares
+    /// `requires`, one per distinct requirement set, before anything runs; `note` hears of each
+    /// one made. A requirement that cannot be installed is an error naming the problem.
+    pub fn with_environments(
+        mut self,
+        problems: &[&Problem],
+        pytest_version: &str,
+        cache_root: &Path,
+        cancel: &AtomicBool,
+        note: &mut dyn FnMut(&str),
+    ) -> Result<Grader> {
+        let base = self.resolved_python();
+        for p in problems.iter().filter(|p| !p.requires().is_empty()) {
+            let spec = environment::Spec { requires: p.requires(), base_python: &base, pytest_version };
+            let env = environment::ensure(&spec, cache_root, &p.dir, cancel)?;
+            if env.made {
+                note(&format!(
+                    "made the environment of {} ({}) in {:.1} s",
+                    p.name,
+                    p.requires().join(", "),
+                    env.seconds
+                ));
+            }
+            self.environments.insert(p.name.clone(), env.python);
+        }
+        Ok(self)
     }
 
     /// Checks that the Python exists and has pytest; returns pytest's version. With `cache_dir`, the
@@ -145,18 +181,21 @@ impl Grader {
         }
     }
 
-    /// Grades `package_src` (a package folder, possibly missing) against the problem's frozen
-    /// tests. The JUnit report is copied to `junit_out`. `cancel` (Ctrl-C) stops it at once.
-    pub fn grade(&self, problem: &Problem, package_src: &Path, junit_out: &Path, cancel: &AtomicBool) -> Result<Grade> {
+    /// Grades the editable files under `src_root` (a trial's workdir, the problem folder for
+    /// its starter, any folder laid out like it; missing files stay missing) against the
+    /// problem's frozen tests. The JUnit report is copied to `junit_out`. `cancel` (Ctrl-C)
+    /// stops it at once.
+    pub fn grade(&self, problem: &Problem, src_root: &Path, junit_out: &Path, cancel: &AtomicBool) -> Result<Grade> {
         let start = std::time::Instant::now();
         let dir = tempfile::Builder::new().prefix("fixbench-grade-").tempdir()?;
         // Shown read-only: the tests, our pytest.ini and the package. Written: `out/` alone.
         let grade_dir = dir.path().join("g");
         let out_dir = dir.path().join("out");
-        workdir::prepare_grade(problem, package_src, &grade_dir)?;
+        workdir::prepare_grade(problem, src_root, &grade_dir)?;
         std::fs::create_dir_all(&out_dir)?;
         let report = out_dir.join("junit.xml");
-        let python = self.resolved_python();
+        let python = self.python_for(problem);
+        let own_environment = self.environments.contains_key(&problem.name);
         let mut path = vec!["/usr/local/bin".to_string(), "/usr/bin".into(), "/bin".into()];
         if let Some(bin) = python.parent() {
             path.insert(0, bin.to_string_lossy().into_owned());
@@ -165,7 +204,12 @@ impl Grader {
         env.insert("PATH".into(), path.join(":"));
         env.insert("HOME".into(), out_dir.to_string_lossy().into_owned());
         env.insert("LANG".into(), "C.UTF-8".into());
-        env.insert("PYTEST_DISABLE_PLUGIN_AUTOLOAD".into(), "1".into());
+        // Plugins load from a problem's own environment (what `requires` installed, nothing
+        // else: the agent's files are not on sys.path yet when pytest looks for them); the
+        // grading Python's own plugins never take part.
+        if !own_environment {
+            env.insert("PYTEST_DISABLE_PLUGIN_AUTOLOAD".into(), "1".into());
+        }
         env.insert("PYTHONDONTWRITEBYTECODE".into(), "1".into());
         env.insert("PYTHONHASHSEED".into(), "0".into());
         // The entry point lies beside the grading folder, shown read-only; `-I` keeps its
@@ -189,7 +233,10 @@ impl Grader {
                 format!("--junitxml={}", report.display()),
                 "-o".into(),
                 "junit_family=xunit1".into(),
-            ],
+            ]
+            .into_iter()
+            .chain(problem.manifest.pytest_args.iter().cloned())
+            .collect(),
             cwd: grade_dir.clone(),
             env,
             env_clear: true,
@@ -270,6 +317,17 @@ impl Grader {
         crate::sandbox::resolve_program(&self.python.to_string_lossy(), Path::new("/"), &path)
             .unwrap_or_else(|| self.python.clone())
     }
+}
+
+/// The folder problems' environments are cached under (fixbench's cache folder, see
+/// [`crate::host::cache_dir`]).
+pub fn cache_root() -> Result<PathBuf> {
+    crate::host::cache_dir().ok_or_else(|| {
+        Error::Environment(
+            "no cache folder for the problems' environments: set FIXBENCH_CACHE (or HOME) and re-run".into(),
+        )
+        .into()
+    })
 }
 
 /// The sandbox grading runs in under `isolation` (hiding the problems, `results` and your files

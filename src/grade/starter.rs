@@ -29,7 +29,7 @@ pub fn outcomes(
         }
     }
     let junit = tempfile::NamedTempFile::new()?;
-    let grade = grader.grade(problem, &problem.package_dir(), junit.path(), cancel)?;
+    let grade = grader.grade(problem, &problem.dir, junit.path(), cancel)?;
     if grade.error.is_none() && grade.void.is_none() && !grade.interrupted && grade.total > 0 {
         crate::store::write_atomic(&path, &serde_json::to_vec(&grade.tests)?)?;
     }
@@ -38,17 +38,19 @@ pub fn outcomes(
 
 fn cache_key(grader: &Grader, pytest_version: &str, problem: &Problem) -> Result<String> {
     let mut h = Sha256::new();
-    h.update(grader.python.to_string_lossy().as_bytes());
+    h.update(grader.python_for(problem).to_string_lossy().as_bytes());
     h.update([0]);
     h.update(pytest_version.as_bytes());
     h.update([0]);
-    h.update(workdir::GRADE_INI.as_bytes());
+    h.update(workdir::grade_ini(&problem.layout).as_bytes());
     h.update(super::channel::ENTRY.as_bytes());
     h.update(grader.isolation().as_str().as_bytes());
-    for (tag, dir) in [("tests", problem.tests_dir()), ("package", problem.package_dir())] {
-        h.update(tag.as_bytes());
+    for arg in &problem.manifest.pytest_args {
+        h.update(arg.as_bytes());
         h.update([0]);
-        h.update(crate::files::tree_hash(&dir)?.as_bytes());
     }
+    // Everything grading reads from the problem folder: tests, starter, the rest of the
+    // repository (the prompt and reference too, which costs nothing but a regrade).
+    h.update(crate::files::tree_hash(&problem.dir)?.as_bytes());
     Ok(hex::encode(h.finalize()))
 }

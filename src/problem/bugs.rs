@@ -4,28 +4,28 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
 pub const BUGS_FILE: &str = "bugs.toml";
 pub const FIX_FILE: &str = "FIX.md";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BugsFile {
     #[serde(rename = "bug", default)]
     pub bugs: Vec<Bug>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Bug {
     pub id: String,
-    /// Relative to the package folder.
+    /// Relative to the package folder (`<name>.reference/`), or to the problem folder (a
+    /// declared layout's `reference/`). [`crate::problem::Problem::bugs`] makes it the latter.
     pub file: String,
     /// For the problem's author and reader; fixbench checks only that it is there.
-    #[allow(dead_code)]
     pub summary: String,
     pub fixed: String,
     pub broken: String,

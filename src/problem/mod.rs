@@ -2,6 +2,7 @@
 //! package, a frozen test suite and a reference fix that no agent ever sees.
 
 pub mod bugs;
+pub mod layout;
 pub mod manifest;
 pub mod mutation;
 
@@ -10,6 +11,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::error::Error;
+use crate::files::Files;
+pub use layout::Layout;
 pub use manifest::Manifest;
 
 pub const PROMPT_FILE: &str = "PROBLEM.md";
@@ -21,18 +24,36 @@ pub struct Problem {
     pub name: String,
     pub dir: PathBuf,
     pub manifest: Manifest,
+    pub layout: Layout,
 }
 
 impl Problem {
-    /// The buggy package the agent is asked to fix.
-    pub fn package_dir(&self) -> PathBuf {
-        self.dir.join(&self.name)
-    }
+    /// The folder holding the reference's files, `FIX.md` and `bugs.toml`.
     pub fn reference_dir(&self) -> PathBuf {
-        self.dir.join(format!("{}.reference", self.name))
+        self.dir.join(&self.layout.reference)
     }
-    pub fn tests_dir(&self) -> PathBuf {
-        self.dir.join(TESTS_DIR)
+    /// The buggy starter: the editable files as the problem ships them.
+    pub fn starter(&self) -> Result<Files> {
+        self.layout.read_editable(&self.dir)
+    }
+    /// The fixed code, keyed like [`Problem::starter`] (relative to the problem folder).
+    pub fn reference(&self) -> Result<Files> {
+        let mut files = crate::files::read_files(&self.reference_dir())?;
+        files.remove(bugs::FIX_FILE);
+        files.remove(bugs::BUGS_FILE);
+        Ok(files.into_iter().map(|(rel, text)| (self.layout.problem_path(&rel), text)).collect())
+    }
+    /// The bugs of `bugs.toml`, their `file` relative to the problem folder.
+    pub fn bugs(&self) -> Result<Vec<bugs::Bug>> {
+        let mut list = bugs::load(&self.reference_dir().join(bugs::BUGS_FILE))?;
+        for b in &mut list {
+            b.file = self.layout.problem_path(&b.file);
+        }
+        Ok(list)
+    }
+    /// The problem's requirements, as an environment is keyed by them.
+    pub fn requires(&self) -> &[String] {
+        &self.manifest.requires
     }
     pub fn prompt_path(&self) -> PathBuf {
         self.dir.join(PROMPT_FILE)
@@ -90,15 +111,36 @@ impl Problem {
             return Err(missing("metadata file", manifest_path));
         }
         let manifest = Manifest::load(&manifest_path)?;
-        let problem = Problem { name, dir: dir.to_path_buf(), manifest };
+        let layout = Layout::of(&name, dir, &manifest);
+        let problem = Problem { name, dir: dir.to_path_buf(), manifest, layout };
         if !problem.prompt_path().is_file() {
             return Err(missing("prompt", problem.prompt_path()));
         }
-        if !problem.package_dir().is_dir() {
-            return Err(missing("package folder", problem.package_dir()));
+        let declared = problem.manifest.editable.is_some();
+        for (what, field, entries) in [
+            ("package folder", "editable", &problem.layout.editable),
+            ("test folder", "test_paths", &problem.layout.tests),
+        ] {
+            for e in entries {
+                let p = problem.dir.join(&e.path);
+                if !p.exists() {
+                    let what = if declared || field == "test_paths" && problem.manifest.test_paths.is_some() {
+                        format!("`{field}` path")
+                    } else {
+                        what.to_string()
+                    };
+                    return Err(missing(&what, p));
+                }
+            }
         }
-        if !problem.tests_dir().is_dir() {
-            return Err(missing("test folder", problem.tests_dir()));
+        if let Some(e) = problem.layout.editable.iter().find(|e| problem.layout.is_test(&e.path)) {
+            return Err(Error::BadInput(format!(
+                "problem `{}`: {}: `editable` lists `{}`, which lies inside `test_paths`: the frozen tests are never the agent's to change",
+                problem.name,
+                manifest_path.display(),
+                e.path
+            ))
+            .into());
         }
         if !problem.reference_dir().is_dir() {
             return Err(missing("reference folder", problem.reference_dir()));

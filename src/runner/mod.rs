@@ -31,6 +31,15 @@ pub fn execute(plan: &Plan) -> Result<RunRecord> {
     }
     let grader = plan.grader();
     let pytest_version = grader.check(Some(&plan.store.root.join(".cache")))?;
+    // Every problem's environment is made (or found) before any server or trial starts:
+    // nothing is installed during a trial.
+    let pending = plan.pending(&plan.record);
+    let needed: Vec<&crate::problem::Problem> =
+        plan.problems.iter().filter(|p| pending.iter().any(|k| k.problem == p.name)).collect();
+    let grader =
+        grader.with_environments(&needed, &pytest_version, &crate::grade::cache_root()?, &cancel, &mut |n| {
+            eprintln!("{n}")
+        })?;
 
     let mut run = plan.record.clone();
     let servers: Vec<RunTelemetry> =

@@ -17,7 +17,6 @@ use crate::error::Error;
 use crate::exec::{self, ExecOutcome, ExecSpec};
 use crate::grade::{self, Grade, Grader};
 use crate::model::TrialKey;
-use crate::problem::bugs::{BUGS_FILE, FIX_FILE};
 use crate::problem::Problem;
 use crate::progress::{LineId, Progress};
 use crate::store::{AgentRun, OutputStats, ServerInfo, Store, TrialPaths, TrialRecord, TRANSCRIPT_FILE};
@@ -156,7 +155,18 @@ pub fn run(ctx: &Context, key: &TrialKey, agent_done: &mut dyn FnMut()) -> Resul
         ctx.progress.watch(ctx.line, p.request_count());
         vars.base_url = p.base_url();
     }
-    let inv = invocation(agent, &vars);
+    let mut inv = invocation(agent, &vars);
+    // A problem with its own environment: its Python (with the requirements and pytest) comes
+    // first on the agent's PATH, shown read-only in the sandbox, so the agent can run the tests.
+    if let (Some(inv), Some(python)) = (inv.as_mut(), ctx.grader.environments.get(&problem.name)) {
+        if let Some(bin) = python.parent() {
+            let rest = inv.env.get("PATH").cloned().or_else(|| std::env::var("PATH").ok()).unwrap_or_default();
+            inv.env.insert("PATH".into(), format!("{}:{rest}", bin.display()));
+            if let Some(root) = bin.parent() {
+                inv.env.insert("VIRTUAL_ENV".into(), root.to_string_lossy().into_owned());
+            }
+        }
+    }
 
     let agent_start = Instant::now();
     let outcome = match (&agent.kind, &plan.sandbox) {
@@ -200,7 +210,12 @@ pub fn run(ctx: &Context, key: &TrialKey, agent_done: &mut dyn FnMut()) -> Resul
                 inherit_fd: None,
             };
             match sandbox {
-                Some(sb) => sb.run(spec, scratch.root(), ctx.cancel),
+                Some(sb) => {
+                    // A problem's environment, shown read-only: the agent may run the tests in it.
+                    let env = ctx.grader.environments.get(&problem.name);
+                    let shown: Vec<PathBuf> = env.map(|python| sb.binds_for(python)).unwrap_or_default();
+                    sb.run_in(spec, &shown, &[scratch.root().to_path_buf()], ctx.cancel)
+                }
                 None => exec::run(&spec, ctx.cancel),
             }
         }
@@ -223,15 +238,14 @@ pub fn run(ctx: &Context, key: &TrialKey, agent_done: &mut dyn FnMut()) -> Resul
         }
     }
 
-    // Grade only the agent's package folder, in a clean folder of its own.
-    let package = scratch.workdir.join(&problem.name);
+    // Grade only the agent's editable files, in a clean folder of their own.
     let workdir_gone = !scratch.workdir.is_dir();
-    let package_gone = !package.is_dir();
+    let package_gone = !workdir_gone && !problem.layout.any_editable_in(&scratch.workdir);
     let Some(permit) = ctx.grade_limit.acquire(ctx.cancel) else {
         let _ = std::fs::remove_dir_all(&trial_dir);
         return Ok(None);
     };
-    let graded = ctx.grader.grade(problem, &package, &ctx.run_dir.join(&paths.junit), ctx.cancel)?;
+    let graded = ctx.grader.grade(problem, &scratch.workdir, &ctx.run_dir.join(&paths.junit), ctx.cancel)?;
     drop(permit);
     if graded.interrupted {
         let _ = std::fs::remove_dir_all(&trial_dir);
@@ -239,10 +253,10 @@ pub fn run(ctx: &Context, key: &TrialKey, agent_done: &mut dyn FnMut()) -> Resul
     }
     let grade = grade::align(ctx.starter, graded);
 
-    let before = crate::files::read_files(&problem.package_dir())?;
-    let after = crate::files::read_files(&package)?;
-    std::fs::write(ctx.run_dir.join(&paths.diff), diff::unified(&problem.name, &before, &after))?;
-    let suspicious = grade::suspicious::scan(&problem.name, &before, &after);
+    let before = problem.starter()?;
+    let after = problem.layout.read_editable(&scratch.workdir)?;
+    std::fs::write(ctx.run_dir.join(&paths.diff), diff::unified(&before, &after))?;
+    let suspicious = grade::suspicious::scan(&before, &after);
 
     let error = describe_error(&outcome, agent, workdir_gone, package_gone, grade.error.as_deref());
     let usage = crate::agent::presets::usage(agent, &ctx.run_dir.join(&paths.stdout), &scratch.home);
@@ -320,14 +334,15 @@ fn describe_error(
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 
-/// The oracle: replaces the workdir's package with the reference package (its notes left out).
+/// The oracle: replaces the workdir's editable files with the reference's (its notes left out).
 fn put_reference(problem: &Problem, workdir: &Path) -> Result<()> {
-    let pkg = workdir.join(&problem.name);
-    std::fs::remove_dir_all(&pkg).with_context(|| format!("failed to clear {}", pkg.display()))?;
-    let mut files = crate::files::read_files(&problem.reference_dir())?;
-    files.remove(FIX_FILE);
-    files.remove(BUGS_FILE);
-    crate::files::write_files(&pkg, &files)
+    for e in &problem.layout.editable {
+        let p = workdir.join(&e.path);
+        let gone = if e.dir { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+        gone.or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
+            .with_context(|| format!("failed to clear {}", p.display()))?;
+    }
+    crate::files::write_files(workdir, &problem.reference()?)
 }
 
 fn write_agent_files(agent: &str, home: &Path, files: &[(String, String)]) -> Result<()> {

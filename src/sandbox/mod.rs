@@ -117,6 +117,12 @@ impl Sandbox {
         all.into_iter().collect()
     }
 
+    /// The read-only folders that make `program` runnable (its installation, and its
+    /// interpreter's), as the guard allows them: a problem's environment's Python.
+    pub fn binds_for(&self, program: &Path) -> Vec<PathBuf> {
+        view::install_binds(Some(program), OsStr::new(""), &self.guard)
+    }
+
     /// Runs `spec` inside the sandbox; `scratch_root` (holding the trial's workdir and agent
     /// home) is the only folder it may write outside its private `/tmp`.
     pub fn run(&self, spec: ExecSpec, scratch_root: &Path, cancel: &AtomicBool) -> ExecOutcome {

@@ -27,14 +27,7 @@ struct Entry {
 
 /// The default cache file, in the same folder setup caches llama-server and the model in.
 pub fn cache_file() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("FIXBENCH_CACHE").filter(|v| !v.is_empty()) {
-        return Some(PathBuf::from(dir).join("hashes.json"));
-    }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("fixbench").join("hashes.json"))
+    Some(crate::host::cache_dir()?.join("hashes.json"))
 }
 
 /// Size and sha256 of `model`; `None` when the file is not readable from here (a server on

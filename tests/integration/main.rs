@@ -10,6 +10,7 @@ mod jobs;
 mod llama;
 mod pool;
 mod real_agents;
+mod real_codebases;
 mod report;
 mod report_browser;
 mod report_html;

@@ -5,7 +5,6 @@
 
 // Until `fixbench inject` calls it, nothing in the binary uses the engine (drop both allows
 // then).
-#![allow(dead_code, unused_imports)]
 
 mod edit;
 mod select;
@@ -21,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::exec::{self, ExecSpec};
 use crate::files::Files;
-pub use edit::{apply, compatible, snippet};
-pub use select::{select, Options, Selection, Tried};
+pub use edit::{apply, snippet};
+pub use select::{select, Options, Tried};
 
 /// The script that lists candidates: `python -I -B mutate.py DIR` prints a JSON list.
 const SCRIPT: &str = include_str!("mutate.py");
@@ -51,6 +50,7 @@ pub enum Kind {
 }
 
 impl Kind {
+    #[cfg(test)]
     pub const ALL: [Kind; 7] = [
         Kind::Comparison,
         Kind::OffByOne,
@@ -233,6 +233,7 @@ mod tests {
     use std::collections::BTreeSet;
     use std::path::PathBuf;
 
+    use super::edit::compatible;
     use super::*;
     use crate::problem::bugs::{self, Bug};
 
