@@ -37,6 +37,8 @@ pub struct Injected {
     pub candidates: usize,
     pub tried: usize,
     pub kept: usize,
+    /// Suite runs in all: each candidate alone, the starter, each leave-one-out.
+    pub graded: usize,
     pub why_short: Option<String>,
     /// Whether PROBLEM.md was written (it is left alone once someone else wrote it).
     pub prompt_written: bool,
@@ -126,33 +128,41 @@ pub fn inject(req: &Request, grader: &Grader, cancel: &AtomicBool) -> Result<Inj
         .into());
     }
 
-    // The starter: the reference with the chosen bugs in, written over the editable files.
+    // The starter: the reference with the chosen bugs in. Everything is worked out and
+    // measured first (the starter graded from a scratch copy, like any trial), then written,
+    // so a failure or Ctrl-C before this point leaves the problem as it was.
     let chosen: Vec<&Mutation> = selection.chosen.iter().map(|t| &t.mutation).collect();
     let starter = mutation::apply(&reference, &chosen).map_err(anyhow::Error::msg)?;
+    let bugs = bugs_of(&problem, &reference, &selection.chosen);
+    let toml_text = toml::to_string(&BugsFile { bugs: bugs.clone() })?;
+    let starter_grade = grade_files(&starter)?;
+    if starter_grade.error.is_some() || starter_grade.void.is_some() || starter_grade.total != total {
+        return Err(anyhow::anyhow!(
+            "problem `{}`: the starter with the chosen bugs did not grade cleanly ({}); nothing was written",
+            problem.name,
+            starter_grade.error.as_deref().or(starter_grade.void.as_deref()).unwrap_or("tests missing")
+        ));
+    }
+    let baseline = starter_grade.passed;
+    let mut manifest = problem.manifest.clone();
+    manifest.tests = total;
+    manifest.baseline = baseline;
+    let prompt = draft_prompt(&problem, &starter_grade);
+    let prompt_path = problem.dir.join(PROMPT_FILE);
+    let existing = std::fs::read_to_string(&prompt_path).unwrap_or_default();
+    let ours = existing.is_empty() || existing.starts_with(DRAFT_MARK) || existing.starts_with("# TODO");
+
     for (rel, text) in &starter {
         crate::store::write_atomic(&problem.dir.join(rel), text.as_bytes())?;
     }
-    let bugs = bugs_of(&problem, &reference, &selection.chosen);
     let notes = problem.reference_dir();
-    let toml_text = toml::to_string(&BugsFile { bugs: bugs.clone() })?;
     crate::store::write_atomic(
         &notes.join(BUGS_FILE),
         format!("# Written by `fixbench inject` (seed {}): each bug as reference → starter.\n{toml_text}", req.seed)
             .as_bytes(),
     )?;
     crate::store::write_atomic(&notes.join(FIX_FILE), fix_md(&problem, &bugs).as_bytes())?;
-
-    // Measured, not assumed: the starter as written, graded like any trial's.
-    let starter_grade = grade_files(&starter)?;
-    let baseline = starter_grade.passed;
-    let mut manifest = problem.manifest.clone();
-    manifest.tests = total;
-    manifest.baseline = baseline;
     super::new::write_manifest(&problem.dir, &manifest)?;
-    let prompt = draft_prompt(&problem, &starter_grade);
-    let prompt_path = problem.dir.join(PROMPT_FILE);
-    let existing = std::fs::read_to_string(&prompt_path).unwrap_or_default();
-    let ours = existing.is_empty() || existing.starts_with(DRAFT_MARK) || existing.starts_with("# TODO");
     if ours {
         crate::store::write_atomic(&prompt_path, prompt.as_bytes())?;
     }
@@ -163,6 +173,7 @@ pub fn inject(req: &Request, grader: &Grader, cancel: &AtomicBool) -> Result<Inj
         candidates: found,
         tried: selection.tried,
         kept: selection.kept,
+        graded: selection.graded + 2,
         why_short: selection.why_short,
         prompt_written: ours,
         prompt,
@@ -237,7 +248,8 @@ fn draft_prompt(problem: &Problem, starter: &Grade) -> String {
 
 /// The first line of a failure message without paths and line numbers, at most 200 chars.
 fn symptom(message: &str) -> String {
-    let re = regex::Regex::new(r"(?:[\w./-]+\.py)(?::\d+)?(?::)?|\bline \d+").expect("a valid pattern");
+    let re = regex::Regex::new(r#"File "?[^\s",]+"?, line \d+(?:, in \S+)?,?\s*|[\w./-]+\.py(?::\d+)?:?|\bline \d+,?"#)
+        .expect("a valid pattern");
     let line = message.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default();
     let cleaned = re.replace_all(line, "").trim().trim_start_matches(':').trim().to_string();
     crate::text::prefix(&cleaned, 200).to_string()
@@ -251,6 +263,6 @@ mod tests {
     fn symptoms_keep_the_message_and_drop_locations() {
         assert_eq!(symptom("AssertionError: assert 3 == 4\n  where 3 = f()"), "AssertionError: assert 3 == 4");
         assert_eq!(symptom("src/tool/core.py:42: in get\nKeyError"), "in get");
-        assert_eq!(symptom("File tool/x.py, line 7, ValueError: bad"), "File , , ValueError: bad");
+        assert_eq!(symptom("File \"tool/x.py\", line 7, in f ValueError: bad"), "ValueError: bad");
     }
 }

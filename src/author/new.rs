@@ -214,7 +214,7 @@ pub fn make(req: &Request, grader: Grader, pytest_version: &str, cancel: &Atomic
     if !from.is_dir() {
         return Err(Error::BadInput(format!("--from {}: no such folder", from.display())).into());
     }
-    for clash in [MANIFEST_FILE, REFERENCE_DIR] {
+    for clash in [MANIFEST_FILE, REFERENCE_DIR, &format!("{}.reference", req.name)] {
         if from.join(clash).exists() {
             return Err(Error::BadInput(format!(
                 "--from {}: it already holds `{clash}`, which a problem folder keeps for itself; rename it in a copy",
@@ -247,10 +247,18 @@ pub fn make(req: &Request, grader: Grader, pytest_version: &str, cancel: &Atomic
         ))
         .into());
     }
-    let tests = if req.tests.is_empty() { detect_tests(&work) } else { req.tests.clone() };
+    let mut tests = if req.tests.is_empty() { detect_tests(&work) } else { req.tests.clone() };
+    if tests.is_empty() {
+        // Tests beside the code: `<package>/tests/`.
+        tests = editable
+            .iter()
+            .map(|e| format!("{}/tests/", e.trim_end_matches('/')))
+            .filter(|t| work.join(t).is_dir())
+            .collect();
+    }
     if tests.is_empty() {
         return Err(Error::BadInput(format!(
-            "{}: found no tests (tests/, test/ or test_*.py at the top): name them with --tests PATH",
+            "{}: found no tests (tests/, test/ or test_*.py at the top, or tests/ inside the package): name them with --tests PATH",
             from.display()
         ))
         .into());

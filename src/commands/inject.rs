@@ -42,7 +42,7 @@ pub fn command(args: InjectArgs) -> Result<i32> {
     };
     let done = inject(&req, &grader, &cancel)?;
     println!(
-        "injected {} bug(s) into `{}`: the starter passes {} of {} tests ({} candidates, {} tried, {} caught alone, {:.1} s)",
+        "injected {} bug(s) into `{}`: the starter passes {} of {} tests ({} candidates, {} tried, {} caught alone, {} suite runs, {:.1} s)",
         done.bugs.len(),
         args.name,
         done.baseline,
@@ -50,6 +50,7 @@ pub fn command(args: InjectArgs) -> Result<i32> {
         done.candidates,
         done.tried,
         done.kept,
+        done.graded,
         done.seconds
     );
     for b in &done.bugs {

@@ -37,6 +37,8 @@ pub struct Layout {
     /// Set for `<name>.reference/`: its files and `bugs.toml`'s `file` are relative to the
     /// package folder `<name>/`, not to the problem folder.
     pub package_relative: Option<String>,
+    /// `<name>.reference`, hidden from the agent whichever layout the problem has.
+    legacy_reference: String,
 }
 
 impl Layout {
@@ -63,12 +65,13 @@ impl Layout {
         });
         let legacy = format!("{name}.reference");
         let default_layout = manifest.editable.is_none();
-        let (reference, package_relative) = if default_layout && !dir.join(REFERENCE_DIR).is_dir() {
-            (legacy, Some(name.to_string()))
-        } else {
-            (REFERENCE_DIR.to_string(), None)
-        };
-        Layout { editable, tests, pythonpath, reference, package_relative }
+        let (reference, package_relative) =
+            if default_layout && (dir.join(&legacy).is_dir() || !dir.join(REFERENCE_DIR).is_dir()) {
+                (legacy.clone(), Some(name.to_string()))
+            } else {
+                (REFERENCE_DIR.to_string(), None)
+            };
+        Layout { editable, tests, pythonpath, reference, package_relative, legacy_reference: legacy }
     }
 
     /// Whether `rel` is a frozen test path or lies inside one.
@@ -128,9 +131,9 @@ impl Layout {
     }
 
     /// The top-level names of the problem folder the agent never sees: `problem.toml` and
-    /// the reference.
+    /// the reference (both `reference/` and `<name>.reference/`, whichever is in use).
     pub fn hidden(&self, top: &str) -> bool {
-        top == super::MANIFEST_FILE || top == self.reference
+        top == super::MANIFEST_FILE || top == REFERENCE_DIR || top == self.legacy_reference
     }
 
     /// The paths of the problem folder (relative, regular files) that grading takes from the
@@ -199,6 +202,12 @@ mod tests {
         assert_eq!(l.problem_path("parser.py"), "calc/parser.py");
         assert_eq!(l.reference_path("calc/parser.py"), "parser.py");
         assert_eq!(l.pythonpath, ["."]);
+        // Both reference folders stay hidden, whichever is in use.
+        std::fs::create_dir_all(d.path().join("calc.reference")).unwrap();
+        std::fs::create_dir_all(d.path().join("reference")).unwrap();
+        let l = Layout::of("calc", d.path(), &manifest(""));
+        assert_eq!(l.reference, "calc.reference");
+        assert!(l.hidden("reference") && l.hidden("calc.reference") && l.hidden("problem.toml") && !l.hidden("calc"));
     }
 
     #[test]
