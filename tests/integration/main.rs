@@ -6,6 +6,7 @@ mod browser;
 mod environments;
 mod grading;
 mod hostile16;
+mod hostile18;
 mod jobs;
 mod llama;
 mod pool;
