@@ -51,6 +51,55 @@ pub fn tree_hash(dir: &Path) -> Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
+/// Whether `root`, or any folder or file on the way from it to `root/rel`, is a symbolic link.
+pub fn through_link(root: &Path, rel: &str) -> bool {
+    let mut p = root.to_path_buf();
+    let is_link = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink());
+    if is_link(&p) {
+        return true;
+    }
+    for part in rel.split('/').filter(|s| !s.is_empty()) {
+        p.push(part);
+        if is_link(&p) {
+            return true;
+        }
+    }
+    false
+}
+
+/// The sha256 (hex) of every entry under `dir` byte for byte (binary files too): each
+/// relative path with its kind and content, a link's target in place of content; the
+/// top-level names in `leave_out` are not part of it.
+pub fn bytes_hash(dir: &Path, leave_out: &[&str]) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut it = walkdir::WalkDir::new(dir).follow_links(false).min_depth(1).sort_by_file_name().into_iter();
+    while let Some(entry) = it.next() {
+        let entry = entry?;
+        let rel = entry.path().strip_prefix(dir).expect("under its root").to_string_lossy().into_owned();
+        if entry.depth() == 1 && leave_out.contains(&rel.as_str()) {
+            if entry.file_type().is_dir() {
+                it.skip_current_dir();
+            }
+            continue;
+        }
+        h.update(rel.as_bytes());
+        let ft = entry.file_type();
+        if ft.is_symlink() {
+            h.update(b"\0l\0");
+            h.update(fs::read_link(entry.path())?.as_os_str().as_encoded_bytes());
+        } else if ft.is_file() {
+            let bytes = fs::read(entry.path())?;
+            h.update(b"\0f\0");
+            h.update(bytes.len().to_le_bytes());
+            h.update(&bytes);
+        } else {
+            h.update(if ft.is_dir() { b"\0d\0" } else { b"\0o\0" });
+        }
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
 /// Writes `files` under `dir` (created fresh).
 pub fn write_files(dir: &Path, files: &Files) -> Result<()> {
     for (rel, text) in files {

@@ -149,6 +149,14 @@ fn validate_dir(dir: &Path, grader: &Grader, cancel: &AtomicBool) -> Result<Prob
     let graded = grade_files(&problem, &reference, grader, scratch.path(), "reference", cancel)?;
     report.reference_passed = Some(graded.passed);
     report.suite_s = Some(graded.seconds);
+    // An editable folder that is itself on sys.path lets the agent add top-level modules
+    // that shadow what the tests import (a requirement, a helper).
+    for e in problem.layout.editable.iter().filter(|e| e.dir && problem.layout.pythonpath.contains(&e.path)) {
+        report.warnings.push(format!(
+            "`editable` lists `{}/`, which is also on `pythonpath`: the agent may add modules there that shadow what the tests import; list the package inside it instead",
+            e.path
+        ));
+    }
     if graded.seconds > SLOW_SUITE_S {
         report.warnings.push(format!(
             "its suite takes {:.1} s (over {SLOW_SUITE_S:.0} s): every trial pays it; trim slow tests or mark them out with `pytest_args`",

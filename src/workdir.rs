@@ -98,11 +98,13 @@ pub fn prepare_grade(problem: &Problem, src_root: &Path, grade_dir: &Path) -> Re
     }
     let mut skipped = Skipped::default();
     for e in &problem.layout.editable {
-        let src = src_root.join(&e.path);
-        if src.is_symlink() {
+        // Reached through a link anywhere on the way (the workdir itself, a parent folder
+        // the agent replaced by a link to the reference): not the agent's files, not copied.
+        if crate::files::through_link(src_root, &e.path) {
             skipped.paths.push(e.path.clone());
             continue;
         }
+        let src = src_root.join(&e.path);
         if !src.exists() {
             continue;
         }
@@ -112,6 +114,8 @@ pub fn prepare_grade(problem: &Problem, src_root: &Path, grade_dir: &Path) -> Re
             let entry = entry.with_context(|| format!("failed to walk {}", src.display()))?;
             let rel = entry.path().strip_prefix(src_root).expect("under its root").to_string_lossy().into_owned();
             let ft = entry.file_type();
+            let target = grade_dir.join(&rel);
+            let frozen = fs::symlink_metadata(&target).ok();
             if is_cache(&entry.file_name().to_string_lossy()) || (ft.is_dir() && problem.layout.is_test(&rel)) {
                 if ft.is_dir() {
                     it.skip_current_dir();
@@ -119,13 +123,16 @@ pub fn prepare_grade(problem: &Problem, src_root: &Path, grade_dir: &Path) -> Re
                 continue;
             }
             if ft.is_dir() {
-                fs::create_dir_all(grade_dir.join(&rel))?;
+                // A folder where the problem has a file (`mkdir conftest.py`): left out.
+                if frozen.as_ref().is_some_and(|m| !m.is_dir()) {
+                    skipped.paths.push(rel);
+                    it.skip_current_dir();
+                    continue;
+                }
+                fs::create_dir_all(&target)?;
             } else if ft.is_file() {
-                if problem.layout.is_editable(&rel) {
-                    let target = grade_dir.join(&rel);
-                    if let Some(parent) = target.parent() {
-                        fs::create_dir_all(parent)?;
-                    }
+                // Never over a file grading took from the problem.
+                if problem.layout.is_editable(&rel) && frozen.is_none() {
                     fs::copy(entry.path(), &target).with_context(|| {
                         format!("failed to copy {} to {}", entry.path().display(), target.display())
                     })?;

@@ -38,14 +38,14 @@ pub struct Made {
     pub copied_files: usize,
 }
 
-/// Folders and files of a repository never copied into a problem.
-fn skipped(name: &str, path: &Path) -> bool {
-    const NAMES: &[&str] = &[
+/// Folders and files of a repository never copied into a problem: VCS folders, caches and
+/// virtual environments anywhere, build output at the top (a subpackage may be named `build`).
+fn skipped(name: &str, path: &Path, depth: usize) -> bool {
+    const ANYWHERE: &[&str] = &[
         ".git",
         ".hg",
         ".svn",
         ".venv",
-        "venv",
         "node_modules",
         ".tox",
         ".nox",
@@ -54,14 +54,12 @@ fn skipped(name: &str, path: &Path) -> bool {
         ".pytest_cache",
         "__pycache__",
         ".eggs",
-        "build",
-        "dist",
-        "htmlcov",
-        ".coverage",
         ".idea",
         ".vscode",
     ];
-    NAMES.contains(&name)
+    const AT_THE_TOP: &[&str] = &["build", "dist", "venv", "htmlcov", ".coverage"];
+    ANYWHERE.contains(&name)
+        || (depth == 1 && AT_THE_TOP.contains(&name))
         || name.ends_with(".egg-info")
         || name.ends_with(".pyc")
         || (path.is_dir() && path.join("pyvenv.cfg").is_file())
@@ -188,7 +186,7 @@ fn copy_repository(from: &Path, to: &Path) -> Result<usize> {
     while let Some(entry) = it.next() {
         let entry = entry.with_context(|| format!("failed to walk {}", from.display()))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if skipped(&name, entry.path()) {
+        if skipped(&name, entry.path(), entry.depth()) {
             if entry.file_type().is_dir() {
                 it.skip_current_dir();
             }
@@ -421,7 +419,10 @@ mod tests {
         touch(&from, "env2/pyvenv.cfg", "home = /usr");
         touch(&from, "pkg/__pycache__/a.pyc", "b");
         touch(&from, "x.egg-info/PKG-INFO", "b");
-        assert_eq!(copy_repository(&from, &to).unwrap(), 1);
+        touch(&from, "build/lib/pkg.py", "b");
+        touch(&from, "pkg/build/__init__.py", "a subpackage named build");
+        assert_eq!(copy_repository(&from, &to).unwrap(), 2);
+        assert!(to.join("pkg/build/__init__.py").is_file() && !to.join("build").exists());
         assert!(to.join("pkg/__init__.py").is_file() && !to.join(".git").exists() && !to.join("env2").exists());
         assert!(check_name("../x").is_err() && check_name("ok_name-2").is_ok());
     }

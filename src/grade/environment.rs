@@ -62,6 +62,24 @@ pub struct Env {
     pub made: bool,
     /// How long this call took, waiting for another process's build included.
     pub seconds: f64,
+    /// The pytest plugins its distributions declare (`pytest11` entry points), which grading
+    /// names with `-p`: nothing else is loaded, whatever lands in it later.
+    pub plugins: Vec<String>,
+    /// [`files::bytes_hash`](crate::files::bytes_hash) of its files as made (the marker and
+    /// the build log aside): a changed environment is never reused, and a trial that changes
+    /// it is void.
+    pub tree: String,
+}
+
+/// Lists the `pytest11` entry points of the environment's distributions, one per line.
+const PLUGINS_PROBE: &str = "import importlib.metadata as m\n\
+eps = m.entry_points()\n\
+found = eps.select(group='pytest11') if hasattr(eps, 'select') else eps.get('pytest11', [])\n\
+print('\\n'.join(sorted({e.name for e in found})))\n";
+
+/// The environment's files, as [`Env::tree`] hashes them.
+pub fn tree_of(dir: &Path) -> Result<String> {
+    crate::files::bytes_hash(dir, &[MARKER])
 }
 
 /// The file written last into a finished environment.
@@ -112,6 +130,10 @@ struct Marker {
     #[serde(flatten)]
     recipe: Recipe,
     made_at: chrono::DateTime<chrono::Utc>,
+    #[serde(default)]
+    plugins: Vec<String>,
+    #[serde(default)]
+    tree: String,
 }
 
 impl Recipe {
@@ -184,17 +206,24 @@ fn ensure_with(spec: &Spec, uv: &Path, cache_root: &Path, problem_dir: &Path, ca
     let _lock = lock(&envs.join(format!("{key}.lock")), cancel)?;
     let dir = envs.join(&key);
     let python = dir.join("bin").join("python");
-    let env = |made| Env {
+    let env = |made, marker: &Marker| Env {
         python: python.clone(),
         dir: dir.clone(),
         key: key.clone(),
         made,
         seconds: start.elapsed().as_secs_f64(),
+        plugins: marker.plugins.clone(),
+        tree: marker.tree.clone(),
     };
     if dir.exists() {
-        let marked = read_marker(&dir).is_some_and(|m| m.recipe == recipe);
-        if marked && verify(&python, &dir, &recipe).is_ok() {
-            return Ok(env(false));
+        // Reused only as it was made: same recipe, same files (an agent run unsandboxed could
+        // have planted a plugin in it), and it still starts.
+        let marker = read_marker(&dir).filter(|m| m.recipe == recipe);
+        if let Some(m) = marker {
+            if !m.tree.is_empty() && tree_of(&dir).is_ok_and(|t| t == m.tree) && verify(&python, &dir, &recipe).is_ok()
+            {
+                return Ok(env(false, &m));
+            }
         }
         fs::remove_dir_all(&dir).with_context(|| format!("failed to remove {} to make it again", dir.display()))?;
     }
@@ -213,9 +242,19 @@ fn ensure_with(spec: &Spec, uv: &Path, cache_root: &Path, problem_dir: &Path, ca
         ))
         .into());
     }
-    let marker = Marker { recipe: recipe.clone(), made_at: chrono::Utc::now() };
+    let argv = [python.to_string_lossy().into_owned(), "-I".into(), "-B".into(), "-c".into(), PLUGINS_PROBE.into()];
+    let plugins: Vec<String> = exec::probe_output(&argv, &BTreeMap::new(), &dir, PROBE_TIMEOUT)
+        .ok_or_else(|| {
+            Error::Environment(format!("cannot list the pytest plugins of the environment in {}", dir.display()))
+        })?
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    let marker = Marker { recipe: recipe.clone(), made_at: chrono::Utc::now(), plugins, tree: tree_of(&dir)? };
     crate::store::write_atomic(&dir.join(MARKER), &serde_json::to_vec_pretty(&marker)?)?;
-    Ok(env(true))
+    Ok(env(true, &marker))
 }
 
 /// The problem an environment is made for, as errors name it.
@@ -337,7 +376,7 @@ fn read_marker(dir: &Path) -> Option<Marker> {
 /// Whether the environment's Python starts, imports the recipe's pytest and is the base's
 /// interpreter; why not, as a fragment after "its Python".
 fn verify(python: &Path, dir: &Path, recipe: &Recipe) -> std::result::Result<(), String> {
-    let argv = [python.to_string_lossy().into_owned(), "-I".into(), "-c".into(), ENV_PROBE.into()];
+    let argv = [python.to_string_lossy().into_owned(), "-I".into(), "-B".into(), "-c".into(), ENV_PROBE.into()];
     let text = exec::probe_output(&argv, &BTreeMap::new(), dir, PROBE_TIMEOUT)
         .ok_or_else(|| "does not start or cannot import pytest".to_string())?;
     let mut lines = text.lines().map(str::trim);
@@ -699,7 +738,8 @@ cause: tcp connect error\n  cause: Connection refused (os error 111)\n";
         /// The base Python's version; the Python of the envs made from now on answers the same.
         fn python_version(&self, version: &str) {
             let body = format!(
-                "case \"$3\" in\n\
+                "case \"$*\" in\n\
+                   *pytest11*) ;;\n\
                    *pytest*) echo 8.3.4; echo '{version}' ;;\n\
                    *) echo /fake/python3.11; echo '{version}'; echo 'linux x86_64 glibc 2.36' ;;\n\
                  esac\n"

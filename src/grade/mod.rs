@@ -105,9 +105,9 @@ pub struct Grader {
     pub timeout: Duration,
     /// The sandbox pytest runs in; `None` under `--grade-isolation none`.
     pub sandbox: Option<Sandbox>,
-    /// The Python of each problem that declares `requires` (its own environment, made by
+    /// The environment of each problem that declares `requires` (made by
     /// [`Grader::with_environments`]); the others are graded with `python`.
-    pub environments: BTreeMap<String, PathBuf>,
+    pub environments: BTreeMap<String, environment::Env>,
 }
 
 /// How long a process that inherited the report channel may keep it open after pytest ended.
@@ -128,7 +128,16 @@ impl Grader {
 
     /// The Python `problem`'s tests run under: its environment's, else the grading Python.
     pub fn python_for(&self, problem: &Problem) -> PathBuf {
-        self.environments.get(&problem.name).cloned().unwrap_or_else(|| self.resolved_python())
+        self.environments.get(&problem.name).map(|e| e.python.clone()).unwrap_or_else(|| self.resolved_python())
+    }
+
+    /// Whether `problem`'s environment is no longer as it was made (an agent run outside the
+    /// sandbox wrote into it): the trial's grade is void then, and the next run makes it again.
+    pub fn environment_changed(&self, problem: &Problem) -> Result<bool> {
+        match self.environments.get(&problem.name) {
+            Some(env) => Ok(environment::tree_of(&env.dir)? != env.tree),
+            None => Ok(false),
+        }
     }
 
     /// Makes (or finds, cached under `cache_root`) the environment of each problem that declares
@@ -154,7 +163,7 @@ impl Grader {
                     env.seconds
                 ));
             }
-            self.environments.insert(p.name.clone(), env.python);
+            self.environments.insert(p.name.clone(), env);
         }
         Ok(self)
     }
@@ -195,7 +204,7 @@ impl Grader {
         std::fs::create_dir_all(&out_dir)?;
         let report = out_dir.join("junit.xml");
         let python = self.python_for(problem);
-        let own_environment = self.environments.contains_key(&problem.name);
+        let plugins = self.environments.get(&problem.name).map(|e| e.plugins.as_slice()).unwrap_or_default();
         let mut path = vec!["/usr/local/bin".to_string(), "/usr/bin".into(), "/bin".into()];
         if let Some(bin) = python.parent() {
             path.insert(0, bin.to_string_lossy().into_owned());
@@ -204,12 +213,10 @@ impl Grader {
         env.insert("PATH".into(), path.join(":"));
         env.insert("HOME".into(), out_dir.to_string_lossy().into_owned());
         env.insert("LANG".into(), "C.UTF-8".into());
-        // Plugins load from a problem's own environment (what `requires` installed, nothing
-        // else: the agent's files are not on sys.path yet when pytest looks for them); the
-        // grading Python's own plugins never take part.
-        if !own_environment {
-            env.insert("PYTEST_DISABLE_PLUGIN_AUTOLOAD".into(), "1".into());
-        }
+        // No plugin loads by itself: those a problem's environment was made with (what
+        // `requires` installed) are named with `-p` below, so nothing that lands in it later,
+        // nor the grading Python's own plugins, takes part.
+        env.insert("PYTEST_DISABLE_PLUGIN_AUTOLOAD".into(), "1".into());
         env.insert("PYTHONDONTWRITEBYTECODE".into(), "1".into());
         env.insert("PYTHONHASHSEED".into(), "0".into());
         // The entry point lies beside the grading folder, shown read-only; `-I` keeps its
@@ -235,6 +242,7 @@ impl Grader {
                 "junit_family=xunit1".into(),
             ]
             .into_iter()
+            .chain(plugins.iter().flat_map(|p| ["-p".to_string(), p.clone()]))
             .chain(problem.manifest.pytest_args.iter().cloned())
             .collect(),
             cwd: grade_dir.clone(),

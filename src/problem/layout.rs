@@ -12,6 +12,11 @@ use crate::files::{is_cache, Files};
 /// The reference of a declared layout: each editable path at the same relative path.
 pub const REFERENCE_DIR: &str = "reference";
 
+/// `p` without `.` parts, empty parts and a trailing `/`: `./src//tool/` is `src/tool`.
+fn normal(p: &str) -> String {
+    p.split('/').filter(|c| !c.is_empty() && *c != ".").collect::<Vec<_>>().join("/")
+}
+
 /// A path of the layout, relative to the problem folder, `/`-separated, without a trailing `/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -49,20 +54,31 @@ impl Layout {
             let list = list.clone().unwrap_or_else(|| vec![format!("{default}/")]);
             list.iter()
                 .map(|p| {
-                    let path = p.trim_start_matches("./").trim_end_matches('/').to_string();
+                    let path = normal(p);
                     Entry { dir: p.ends_with('/') || dir.join(&path).is_dir(), path }
                 })
                 .collect()
         };
         let editable = entries(&manifest.editable, name);
         let tests = entries(&manifest.test_paths, super::TESTS_DIR);
-        let pythonpath = manifest.pythonpath.clone().unwrap_or_else(|| {
-            let mut p = vec![".".to_string()];
-            if dir.join("src").is_dir() {
-                p.push("src".into());
-            }
-            p
-        });
+        let pythonpath = manifest
+            .pythonpath
+            .as_ref()
+            .map(|l| {
+                l.iter()
+                    .map(|p| match normal(p) {
+                        n if n.is_empty() => ".".to_string(),
+                        n => n,
+                    })
+                    .collect()
+            })
+            .unwrap_or_else(|| {
+                let mut p = vec![".".to_string()];
+                if dir.join("src").is_dir() {
+                    p.push("src".into());
+                }
+                p
+            });
         let legacy = format!("{name}.reference");
         let default_layout = manifest.editable.is_none();
         let (reference, package_relative) =
@@ -92,6 +108,9 @@ impl Layout {
     pub fn read_editable(&self, root: &Path) -> Result<Files> {
         let mut out = Files::new();
         for e in &self.editable {
+            if crate::files::through_link(root, &e.path) {
+                continue;
+            }
             let p = root.join(&e.path);
             if e.dir {
                 for (rel, text) in crate::files::read_files(&p)? {

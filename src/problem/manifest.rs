@@ -59,6 +59,14 @@ impl Manifest {
         }
         let field = |name: &str, list: &[String]| -> Result<()> {
             for p in list {
+                let parts = p.split('/').filter(|c| !c.is_empty() && *c != ".").count();
+                if parts == 0 && name != "pythonpath" {
+                    return Err(Error::BadInput(format!(
+                        "{}: `{name}` lists `{p}`, the problem folder itself: name the folders or files inside it",
+                        path.display()
+                    ))
+                    .into());
+                }
                 if let Err(why) = crate::config::check_relative_path(p.trim_end_matches('/')) {
                     return Err(Error::BadInput(format!(
                         "{}: `{name}` lists `{p}`, which {why}: give paths relative to the problem folder",
@@ -159,6 +167,8 @@ mod tests {
         let base = "difficulty = \"easy\"\ndescription = \"x\"\ntests = 3\nbaseline = 1\n";
         let e = load(&format!("{base}editable = [\"../up\"]\n"));
         assert!(e.contains("`editable` lists `../up`") && e.contains("leaves the folder"), "{e}");
+        let e = load(&format!("{base}editable = [\"./\"]\n"));
+        assert!(e.contains("`editable` lists `./`, the problem folder itself"), "{e}");
         let e = load(&format!("{base}test_paths = []\n"));
         assert!(e.contains("`test_paths` is empty"), "{e}");
         let e = load(&format!("{base}pytest_args = [\"-x\"]\n"));

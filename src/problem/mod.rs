@@ -133,6 +133,27 @@ impl Problem {
                 }
             }
         }
+        let reserved = |path: &str| {
+            let top = path.split('/').next().unwrap_or_default();
+            problem.layout.hidden(top) || top == PROMPT_FILE
+        };
+        for (field, e) in problem
+            .layout
+            .editable
+            .iter()
+            .map(|e| ("editable", e))
+            .chain(problem.layout.tests.iter().map(|e| ("test_paths", e)))
+        {
+            if reserved(&e.path) {
+                return Err(Error::BadInput(format!(
+                    "problem `{}`: {}: `{field}` lists `{}`, which is the problem's own (the prompt, problem.toml or the reference): remove it",
+                    problem.name,
+                    manifest_path.display(),
+                    e.path
+                ))
+                .into());
+            }
+        }
         if let Some(e) = problem.layout.editable.iter().find(|e| problem.layout.is_test(&e.path)) {
             return Err(Error::BadInput(format!(
                 "problem `{}`: {}: `editable` lists `{}`, which lies inside `test_paths`: the frozen tests are never the agent's to change",

@@ -191,23 +191,46 @@ pub(super) fn run_trials(sh: &Shared, mut run: RunRecord) -> Result<RunRecord> {
                     true
                 }
             };
-            if tampered {
-                let msg = format!(
-                    "the problem folder {} changed during this trial, so its grade is void",
-                    problem.dir.display()
-                );
+            let env_changed = match sh.grader.environment_changed(problem) {
+                Ok(changed) => changed,
+                Err(e) => {
+                    failure.get_or_insert(e);
+                    true
+                }
+            };
+            if tampered || env_changed {
+                let msg = if tampered {
+                    format!(
+                        "the problem folder {} changed during this trial, so its grade is void",
+                        problem.dir.display()
+                    )
+                } else {
+                    format!(
+                        "the environment of problem `{}` changed during this trial (an agent outside the sandbox wrote into it), so its grade is void",
+                        problem.name
+                    )
+                };
                 r.grade.resolved = false;
                 r.error = Some(match r.error.take() {
                     Some(e) => format!("{e}; {msg}"),
                     None => msg,
                 });
-                failure.get_or_insert(anyhow::anyhow!(
-                    "the problem folder {} changed during trial {} (an agent wrote outside its workdir): \
+                failure.get_or_insert(if tampered {
+                    anyhow::anyhow!(
+                        "the problem folder {} changed during trial {} (an agent wrote outside its workdir): \
                          restore it (e.g. `git checkout -- {}`) and run agents with --isolation sandbox",
-                    problem.dir.display(),
-                    done.key.id(),
-                    problem.dir.display()
-                ));
+                        problem.dir.display(),
+                        done.key.id(),
+                        problem.dir.display()
+                    )
+                } else {
+                    anyhow::anyhow!(
+                        "the environment of problem `{}` changed during trial {} (an agent outside the sandbox wrote into it): \
+                         the next run makes it again; run agents with --isolation sandbox",
+                        problem.name,
+                        done.key.id()
+                    )
+                });
             }
             progress.finish(done.line, &r);
             if let Err(e) = plan.store.save_trial(&run.run_id, &r) {

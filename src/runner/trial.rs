@@ -158,8 +158,8 @@ pub fn run(ctx: &Context, key: &TrialKey, agent_done: &mut dyn FnMut()) -> Resul
     let mut inv = invocation(agent, &vars);
     // A problem with its own environment: its Python (with the requirements and pytest) comes
     // first on the agent's PATH, shown read-only in the sandbox, so the agent can run the tests.
-    if let (Some(inv), Some(python)) = (inv.as_mut(), ctx.grader.environments.get(&problem.name)) {
-        if let Some(bin) = python.parent() {
+    if let (Some(inv), Some(env)) = (inv.as_mut(), ctx.grader.environments.get(&problem.name)) {
+        if let Some(bin) = env.python.parent() {
             let rest = inv.env.get("PATH").cloned().or_else(|| std::env::var("PATH").ok()).unwrap_or_default();
             inv.env.insert("PATH".into(), format!("{}:{rest}", bin.display()));
             if let Some(root) = bin.parent() {
@@ -213,7 +213,7 @@ pub fn run(ctx: &Context, key: &TrialKey, agent_done: &mut dyn FnMut()) -> Resul
                 Some(sb) => {
                     // A problem's environment, shown read-only: the agent may run the tests in it.
                     let env = ctx.grader.environments.get(&problem.name);
-                    let shown: Vec<PathBuf> = env.map(|python| sb.binds_for(python)).unwrap_or_default();
+                    let shown: Vec<PathBuf> = env.map(|e| sb.binds_for(&e.python)).unwrap_or_default();
                     sb.run_in(spec, &shown, &[scratch.root().to_path_buf()], ctx.cancel)
                 }
                 None => exec::run(&spec, ctx.cancel),

@@ -227,20 +227,44 @@ fn hostile18_an_unsandboxed_agent_cannot_plant_a_plugin_in_the_shared_environmen
         (out.status.code(), json(&out))
     };
     let cmd = format!("sh {}", agent.display());
-    let (_, first) = run(&["--isolation", "none", "--cmd", &cmd]);
+    // The run stops on the changed environment (exit 1, nothing on stdout); the trial it
+    // caught is stored, its grade void.
+    let out = fixbench(work.path())
+        .env("FIXBENCH_CACHE", &cache)
+        .arg("run")
+        .arg("--problems-dir")
+        .arg(&problems)
+        .args(["--problem", "shop", "--isolation", "none", "--cmd", &cmd])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("the environment of problem `shop` changed during trial"), "{err}");
+    let run_dir = std::fs::read_dir(work.path().join("results"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("trials").is_dir())
+        .unwrap();
+    let stored = trial_files(&run_dir);
+    let first = serde_json::json!({ "trials": [stored[0].1.clone()] });
     let planted = std::fs::read_dir(cache.join("envs"))
         .unwrap()
         .flatten()
         .any(|e| walkdir::WalkDir::new(e.path()).into_iter().flatten().any(|f| f.file_name() == "fixbench_forge.py"));
     assert!(planted, "the attack did not reach the environment; the test proves nothing");
     let t = &trials(&first)[0];
-    assert!(
-        t["resolved"] == false || t["error"].as_str().is_some_and(|e| e.contains("environment")),
-        "a plugin the agent planted in the problem's environment forged the grade, unnoticed: {t}"
-    );
+    assert_eq!(t["resolved"], false, "a planted plugin forged the grade: {t}");
+    assert_eq!(t["passed"], 2, "the planted plugin took no part in grading: {t}");
+    assert!(t["error"].as_str().is_some_and(|e| e.contains("environment")), "{t}");
     let (_, second) = run(&["--agent", "null"]);
     let null = &trials(&second)[0];
     assert_eq!(null["resolved"], false, "a later run's null agent resolved through the planted plugin: {null}");
+    let still_planted = std::fs::read_dir(cache.join("envs"))
+        .unwrap()
+        .flatten()
+        .any(|e| walkdir::WalkDir::new(e.path()).into_iter().flatten().any(|f| f.file_name() == "fixbench_forge.py"));
+    assert!(!still_planted, "the changed environment was made again, not reused");
 }
 
 /// DEFENCE (expected to hold): with plugin autoload on (the problem has `requires`) and an

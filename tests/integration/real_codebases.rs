@@ -417,3 +417,24 @@ fn validate_times_each_suite_and_warns_above_ten_seconds() {
     assert!(table.contains("(slow)"), "{table}");
     assert!(err.contains("warning: problem `shop`: its suite takes") && err.contains("over 10 s"), "{err}");
 }
+
+#[test]
+fn a_pytest_plugin_in_requires_is_loaded_for_grading() {
+    let work = tempfile::tempdir().unwrap();
+    let problems = work.path().join("problems");
+    let p = shop(&problems);
+    let m = std::fs::read_to_string(p.join("problem.toml"))
+        .unwrap()
+        .replace("tests = 3", "tests = 4")
+        .replace("baseline = 2", "baseline = 3");
+    std::fs::write(p.join("problem.toml"), format!("{m}requires = [\"pytest-mock==3.14.0\"]\n")).unwrap();
+    // `mocker` is pytest-mock's fixture: the plugin must be loaded (by its entry point, `-p`).
+    write(
+        &p,
+        "tests/test_mocked.py",
+        "import shop\n\n\ndef test_total_is_patched(mocker):\n    mocker.patch.object(shop, \"total\", return_value=7)\n    assert shop.total([1, 2]) == 7\n",
+    );
+    let report = validate_one(work.path(), &problems, "shop");
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["reference_passed"], 4);
+}
