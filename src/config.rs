@@ -251,7 +251,8 @@ impl Harness {
             }
         }
         for (model, price) in &self.file.prices {
-            let fields = [("input", Some(price.input)), ("cached_input", price.cached_input), ("output", Some(price.output))];
+            let fields =
+                [("input", Some(price.input)), ("cached_input", price.cached_input), ("output", Some(price.output))];
             for (field, value) in fields {
                 if let Some(v) = value.filter(|v| !(v.is_finite() && *v >= 0.0)) {
                     return bad(format!(

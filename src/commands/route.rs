@@ -50,11 +50,9 @@ pub struct RouteArgs {
 
 pub fn command(args: RouteArgs) -> Result<i32> {
     if !(0.0..=1.0).contains(&args.bar) {
-        return Err(Error::BadInput(format!(
-            "--bar {}: give a resolve rate between 0 and 1 (0.8 is 80%)",
-            args.bar
-        ))
-        .into());
+        return Err(
+            Error::BadInput(format!("--bar {}: give a resolve rate between 0 and 1 (0.8 is 80%)", args.bar)).into()
+        );
     }
     let settings = Settings::load(&Sources {
         config: args.results.config.clone(),
@@ -86,7 +84,8 @@ pub fn command(args: RouteArgs) -> Result<i32> {
     Ok(crate::exit_codes::OK)
 }
 
-const HEADER: [&str; 8] = ["", "configuration", "trials", "resolved", "95% interval", "cost/trial", "wall/trial", "route"];
+const HEADER: [&str; 8] =
+    ["", "configuration", "trials", "resolved", "95% interval", "cost/trial", "wall/trial", "route"];
 
 /// A subject's rows: its cells as text, the first column its name on the first row only.
 fn rows(s: &Subject) -> Vec<[String; 8]> {

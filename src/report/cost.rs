@@ -74,7 +74,9 @@ pub fn tokens(trial: &TrialRecord) -> Option<Tokens> {
 
 /// Dollars for `tokens` at `price` (dollars per million tokens).
 pub fn dollars(tokens: Tokens, price: &Price) -> f64 {
-    (tokens.uncached as f64 * price.input + tokens.cached as f64 * price.cached() + tokens.generated as f64 * price.output)
+    (tokens.uncached as f64 * price.input
+        + tokens.cached as f64 * price.cached()
+        + tokens.generated as f64 * price.output)
         / 1e6
 }
 
@@ -119,8 +121,9 @@ mod tests {
     fn tokens_come_from_requests_else_the_agents_usage() {
         let mut trial = synth::trial("expr_calc", "a", 0, 15, 15, 11);
         assert_eq!(tokens(&trial), None, "nothing recorded is not zero");
-        trial.agent_run.agent_usage =
-            Some(serde_json::json!({"format": "codex", "input_tokens": 1000, "cached_tokens": 600, "output_tokens": 50}));
+        trial.agent_run.agent_usage = Some(
+            serde_json::json!({"format": "codex", "input_tokens": 1000, "cached_tokens": 600, "output_tokens": 50}),
+        );
         assert_eq!(tokens(&trial), Some(Tokens { uncached: 400, cached: 600, generated: 50 }));
         // Requests win: the proxy saw every one.
         trial.telemetry.requests = vec![

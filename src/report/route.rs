@@ -202,8 +202,7 @@ impl Routing {
                 stats::wilson(resolved, all.len() as u32).0
             })
             .collect();
-        let weights: Vec<usize> =
-            problems.iter().map(|p| p.options.iter().map(|o| o.trials as usize).sum()).collect();
+        let weights: Vec<usize> = problems.iter().map(|p| p.options.iter().map(|o| o.trials as usize).sum()).collect();
         let summary = summarize(&configurations, &pooled, &problems, &weights);
         Ok(Routing {
             by: inputs.by.name(),
@@ -269,7 +268,10 @@ pub fn choose(options: &[Option_]) -> Choice {
 /// The escalation target: the most problems met; ties by `pooled` lower bound, then order.
 pub fn escalation_target(configurations: &[String], pooled: &[f64], problems: &[Subject]) -> usize {
     let meets = |c: usize| {
-        problems.iter().filter(|p| p.options.iter().any(|o| o.configuration == configurations[c] && o.meets_bar)).count()
+        problems
+            .iter()
+            .filter(|p| p.options.iter().any(|o| o.configuration == configurations[c] && o.meets_bar))
+            .count()
     };
     (0..configurations.len()).fold(0, |best, c| {
         let better = meets(c) > meets(best) || (meets(c) == meets(best) && pooled[c] > pooled[best]);
@@ -323,10 +325,8 @@ pub fn summarize(configurations: &[String], pooled: &[f64], problems: &[Subject]
     let cost_missing: Vec<String> = missing.into_iter().collect();
     let unmet: Vec<String> =
         problems.iter().filter(|p| matches!(p.choice, Choice::NoneMeets { .. })).map(|p| p.name.clone()).collect();
-    let escalation_meets = problems
-        .iter()
-        .filter(|p| p.options.iter().any(|o| o.configuration == escalation && o.meets_bar))
-        .count();
+    let escalation_meets =
+        problems.iter().filter(|p| p.options.iter().any(|o| o.configuration == escalation && o.meets_bar)).count();
 
     let n = problems.len();
     let away: Vec<String> = routes
@@ -342,7 +342,7 @@ pub fn summarize(configurations: &[String], pooled: &[f64], problems: &[Subject]
         })
         .collect();
     let mut line = if away.is_empty() {
-        format!("{escalation} on all {n} problems: nothing else meets the bar on any of them")
+        format!("{escalation} on all {n} problems: no other configuration was chosen for any")
     } else {
         format!("{}, the rest to {escalation}", away.join(", "))
     };
@@ -406,7 +406,11 @@ mod tests {
     fn choice_is_the_cheapest_that_meets_the_bar_at_its_lower_bound() {
         let bar = 0.8;
         // `cheap` has a high rate but its lower bound is under the bar: it does not count.
-        let o = [opt("cheap", 0.79, Some(0.01), 5.0, bar), opt("mid", 0.8, Some(0.1), 9.0, bar), opt("top", 0.9, Some(1.0), 3.0, bar)];
+        let o = [
+            opt("cheap", 0.79, Some(0.01), 5.0, bar),
+            opt("mid", 0.8, Some(0.1), 9.0, bar),
+            opt("top", 0.9, Some(1.0), 3.0, bar),
+        ];
         assert_eq!(choose(&o), chosen("mid"));
         // Equal cost: the faster.
         let o = [opt("slow", 0.85, Some(0.1), 9.0, bar), opt("fast", 0.85, Some(0.1), 3.0, bar)];
@@ -458,7 +462,7 @@ mod tests {
         let bar = 0.8;
         let configs = vec!["local".to_string(), "frontier".to_string()];
         let problems = vec![
-            problem("p1", vec![opt("local", 0.85, Some(0.0), 4.0, bar), opt("frontier", 0.9, None, 2.0, bar)]),
+            problem("p1", vec![opt("local", 0.85, Some(0.0), 4.0, bar), opt("frontier", 0.7, None, 2.0, bar)]),
             problem("p2", vec![opt("local", 0.1, Some(0.0), 4.0, bar), opt("frontier", 0.9, None, 2.0, bar)]),
             problem("p3", vec![opt("local", 0.1, Some(0.0), 4.0, bar)]),
         ];
@@ -468,7 +472,11 @@ mod tests {
         assert_eq!(s.unmet, ["p3"]);
         assert!(s.cost_missing.iter().any(|m| m == "`frontier`: no price for model `x`"), "{:?}", s.cost_missing);
         assert!(s.cost_missing.iter().any(|m| m == "`frontier` has no trials of `p3`"), "{:?}", s.cost_missing);
-        assert!(s.line.starts_with("local on 1 of 3 problems (33% of trials), the rest to frontier; cost unknown: "), "{}", s.line);
+        assert!(
+            s.line.starts_with("local on 1 of 3 problems (33% of trials), the rest to frontier; cost unknown: "),
+            "{}",
+            s.line
+        );
     }
 
     #[test]
@@ -477,19 +485,29 @@ mod tests {
         local.labels.insert("model".into(), "local".into());
         let mut frontier = synth::run_record("20260201-130000-0001", Utc::now(), &["a".into()]);
         frontier.labels.insert("model".into(), "frontier".into());
+        let request = RequestRecord {
+            status: 200,
+            conversation: Some(0),
+            prompt_n: Some(1000),
+            cache_n: Some(0),
+            predicted_n: Some(100),
+            ..Default::default()
+        };
         for rep in 0..10 {
-            for (run, p, passed) in [(&mut local, "easy", 15), (&mut local, "hard", 11), (&mut frontier, "easy", 15), (&mut frontier, "hard", 15)] {
+            for (run, p, passed) in [(0, "easy", 15), (0, "hard", 11), (1, "easy", 15), (1, "hard", 15)] {
                 let mut t = synth::trial(p, "a", rep, passed, 15, 11);
-                t.telemetry.requests =
-                    vec![RequestRecord { status: 200, conversation: Some(0), prompt_n: Some(1000), cache_n: Some(0), predicted_n: Some(100), ..Default::default() }];
-                run.trials.push(t);
+                t.telemetry.requests = vec![request.clone()];
+                [&mut local, &mut frontier][run].trials.push(t);
             }
         }
         let prices = BTreeMap::from([
             ("local".to_string(), Price { input: 0.0, cached_input: None, output: 0.0 }),
             ("frontier".to_string(), Price { input: 4.0, cached_input: Some(0.4), output: 60.0 }),
         ]);
-        let tags = BTreeMap::from([("easy".to_string(), vec!["refactor".to_string()]), ("hard".to_string(), vec!["refactor".to_string()])]);
+        let tags = BTreeMap::from([
+            ("easy".to_string(), vec!["refactor".to_string()]),
+            ("hard".to_string(), vec!["refactor".to_string()]),
+        ]);
         let by = GroupBy::Label("model".into());
         let runs = [local, frontier];
         let r = Routing::build(&runs, Inputs { by: &by, bar: 0.6, prices: &prices, tags: &tags }).unwrap();
