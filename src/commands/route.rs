@@ -123,7 +123,11 @@ fn verdict(s: &Subject, bar: f64) -> Option<String> {
             "{}: {} meet the bar, but which is cheapest is unknown: {}",
             s.name,
             meeting.join(", "),
-            s.options.iter().flat_map(|o| o.cost_missing.iter().cloned()).collect::<Vec<_>>().join("; ")
+            s.options
+                .iter()
+                .flat_map(|o| o.cost_missing.iter().map(move |m| format!("`{}`: {m}", o.configuration)))
+                .collect::<Vec<_>>()
+                .join("; ")
         )),
         Choice::NoneMeets { best, lower } => Some(format!(
             "{}: no configuration meets the bar {bar:.2}; the best is {best}, lower bound {lower:.2}",

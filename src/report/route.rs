@@ -1,6 +1,6 @@
 //! `fixbench route`: which configuration each problem (and each problem tag) can be sent to.
 //!
-//! The rules, as `docs/report.md` gives them:
+//! The rules, as the README ("Routing: which problems can stay local") gives them:
 //! - A configuration (a group of `--by`) **meets the bar** on a problem when the lower bound
 //!   of the 95% Wilson interval of its resolve rate there is at least the bar.
 //! - The **choice** for a problem or tag is the cheapest configuration that meets the bar
