@@ -34,6 +34,8 @@ pub enum Command {
     History(crate::commands::history::HistoryArgs),
     /// Compare runs grouped by agent, model, quant, server or a label.
     Compare(crate::commands::compare::CompareArgs),
+    /// Per problem and tag, the cheapest configuration that meets a resolve-rate bar, and what routing costs.
+    Route(crate::commands::route::RouteArgs),
     /// The CI gate: fail when a run regressed against a baseline.
     Gate(crate::commands::gate::GateArgs),
     /// Save or list named baselines.
@@ -63,6 +65,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Show(args) => crate::commands::show::command(args),
         Command::History(args) => crate::commands::history::command(args),
         Command::Compare(args) => crate::commands::compare::command(args),
+        Command::Route(args) => crate::commands::route::command(args),
         Command::Gate(args) => crate::commands::gate::command(args),
         Command::Baseline(args) => crate::commands::baseline::command(args),
         Command::Merge(args) => crate::commands::merge::command(args),

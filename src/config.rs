@@ -27,6 +27,29 @@ pub struct HarnessFile {
     pub server: ServerDefaults,
     #[serde(default)]
     pub sandbox: SandboxDefaults,
+    /// `[prices."<model>"]`: what a model's tokens cost, for `fixbench route`.
+    #[serde(default)]
+    pub prices: BTreeMap<String, Price>,
+}
+
+/// `[prices."<model>"]`: dollars per million tokens. `<model>` is matched against a run's
+/// model: its `model` label, else the model the server reported, else the `--model` name.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    /// Prompt tokens not read from the provider's cache.
+    pub input: f64,
+    /// Prompt tokens read from the cache [default: `input`, for a provider with no discount].
+    pub cached_input: Option<f64>,
+    /// Generated tokens.
+    pub output: f64,
+}
+
+impl Price {
+    /// The price of a cached prompt token, per million.
+    pub fn cached(&self) -> f64 {
+        self.cached_input.unwrap_or(self.input)
+    }
 }
 
 /// `[sandbox]`: what the agent sandbox shows besides the system and the trial's own folders.
@@ -227,6 +250,17 @@ impl Harness {
                 return bad(format!("`{key}` names `{twice}` twice: name each once"));
             }
         }
+        for (model, price) in &self.file.prices {
+            let fields =
+                [("input", Some(price.input)), ("cached_input", price.cached_input), ("output", Some(price.output))];
+            for (field, value) in fields {
+                if let Some(v) = value.filter(|v| !(v.is_finite() && *v >= 0.0)) {
+                    return bad(format!(
+                        "`prices.\"{model}\".{field}` is {v}: give dollars per million tokens, 0 or more"
+                    ));
+                }
+            }
+        }
         for (name, def) in &self.file.agents {
             let key = format!("[agents.\"{name}\"]");
             if crate::model::BUILTIN_AGENTS.contains(&name.as_str()) {
@@ -327,6 +361,34 @@ mod tests {
     fn syntax_error_has_position() {
         let err = parse::<HarnessFile>("[run\n", Path::new("h.toml")).unwrap_err().to_string();
         assert!(err.starts_with("h.toml: line 1"), "{err}");
+    }
+
+    fn load(text: &str) -> Result<Harness> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(FILE_NAME);
+        std::fs::write(&p, text).unwrap();
+        Harness::load(Some(&p))
+    }
+
+    #[test]
+    fn prices_parse_and_cached_input_defaults_to_input() {
+        let h = load("[prices.\"gpt-x\"]\ninput = 1.25\ncached_input = 0.125\noutput = 10\n[prices.local]\ninput = 0\noutput = 0\n")
+            .unwrap();
+        let p = h.file.prices["gpt-x"];
+        assert_eq!((p.input, p.cached(), p.output), (1.25, 0.125, 10.0));
+        assert_eq!(h.file.prices["local"].cached(), 0.0);
+    }
+
+    #[test]
+    fn bad_prices_name_the_file_and_field() {
+        let err = load("[prices.m]\ninput = -1\noutput = 2\n").unwrap_err();
+        assert_eq!(crate::error::exit_code_for(&err), crate::exit_codes::BAD_INPUT);
+        let msg = err.to_string();
+        assert!(msg.contains("harness.toml: `prices.\"m\".input` is -1") && msg.contains("0 or more"), "{msg}");
+        let msg = load("[prices.m]\ninput = 1\noutput = 2\ncache = 1\n").unwrap_err().to_string();
+        assert!(msg.contains("harness.toml: line 4") && msg.contains("unknown field `cache`"), "{msg}");
+        let msg = load("[prices.m]\ninput = 1\n").unwrap_err().to_string();
+        assert!(msg.contains("missing field `output`"), "{msg}");
     }
 
     #[test]

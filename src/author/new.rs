@@ -281,6 +281,7 @@ pub fn make(req: &Request, grader: Grader, pytest_version: &str, cancel: &Atomic
         requires,
         pytest_args: req.pytest_args.clone(),
         pythonpath: None,
+        tags: Vec::new(),
     };
     write_manifest(&work, &manifest)?;
     if !work.join(PROMPT_FILE).exists() {

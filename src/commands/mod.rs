@@ -16,6 +16,7 @@ pub mod plot;
 pub mod proxy;
 pub mod report;
 mod results_arg;
+pub mod route;
 pub mod run;
 pub mod show;
 pub mod sweep;

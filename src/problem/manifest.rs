@@ -34,6 +34,9 @@ pub struct Manifest {
     /// folder itself, and `src` when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pythonpath: Option<Vec<String>>,
+    /// Words a report pools problems by (`["refactor"]`): `fixbench route` answers per tag too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

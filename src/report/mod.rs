@@ -4,12 +4,14 @@
 //! with, `stats` holds the statistics, `slots` reads which slot served each request and how
 //! long requests waited for one, `transcript` prints a trial's conversation, and each command
 //! (`show`, `history`, `compare`, `gate`,
-//! `baseline`, `junit`, `plot`) turns that into output; `format` has one file per output format
+//! `baseline`, `junit`, `plot`, `route`) turns that into output (`cost` prices a trial's tokens for
+//! `route`); `format` has one file per output format
 //! of `compare`, `plot` one file per chart kind. `html` writes `fixbench report`'s one
 //! self-contained HTML file of runs (matrix, trials, comparison, history).
 
 pub mod baseline;
 pub mod compare;
+pub mod cost;
 pub mod format;
 pub mod gate;
 pub mod group;
@@ -17,6 +19,7 @@ pub mod history;
 pub mod html;
 pub mod junit;
 pub mod plot;
+pub mod route;
 pub mod runs;
 pub mod show;
 pub mod slots;

@@ -15,6 +15,7 @@ mod real_codebases;
 mod report;
 mod report_browser;
 mod report_html;
+mod route;
 mod runner;
 mod sandbox;
 mod scale_out;
