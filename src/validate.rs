@@ -9,7 +9,6 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::files::Files;
 use crate::grade::{Grade, Grader};
 use crate::problem::bugs::{self, BUGS_FILE, FIX_FILE};
 use crate::problem::Problem;
@@ -146,7 +145,7 @@ fn validate_dir(dir: &Path, grader: &Grader, cancel: &AtomicBool) -> Result<Prob
     report.starter_passed = Some(starter.passed);
 
     let reference = problem.reference()?;
-    let graded = grade_files(&problem, &reference, grader, scratch.path(), "reference", cancel)?;
+    let graded = finished(grader.grade_files(&problem, &reference, &junit, cancel)?)?;
     report.reference_passed = Some(graded.passed);
     report.suite_s = Some(graded.seconds);
     // An editable folder that is itself on sys.path lets the agent add top-level modules
@@ -212,7 +211,7 @@ fn validate_dir(dir: &Path, grader: &Grader, cancel: &AtomicBool) -> Result<Prob
                     continue;
                 }
             };
-            let g = grade_files(&problem, &files, grader, scratch.path(), &bug.id, cancel)?;
+            let g = finished(grader.grade_files(&problem, &files, &junit, cancel)?)?;
             let caught_by: Vec<String> = g
                 .tests
                 .iter()
@@ -249,21 +248,6 @@ fn check_counts(what: &str, g: &Grade, expect_passed: u32, reasons: &mut Vec<Str
     if g.passed != expect_passed {
         reasons.push(format!("the {what} passes {} of {} tests; expected {expect_passed}", g.passed, g.total));
     }
-}
-
-fn grade_files(
-    problem: &Problem,
-    files: &Files,
-    grader: &Grader,
-    scratch: &Path,
-    tag: &str,
-    cancel: &AtomicBool,
-) -> Result<Grade> {
-    let dir = scratch.join(format!("tree-{tag}"));
-    crate::files::write_files(&dir, files)?;
-    let g = grader.grade(problem, &dir, &scratch.join("junit.xml"), cancel)?;
-    let _ = std::fs::remove_dir_all(&dir);
-    finished(g)
 }
 
 /// A grade, unless Ctrl-C stopped it (then validation stops, exit 130).

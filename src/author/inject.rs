@@ -62,19 +62,15 @@ pub fn inject(req: &Request, grader: &Grader, cancel: &AtomicBool) -> Result<Inj
     }
     let reference = problem.reference()?;
     let scratch = tempfile::Builder::new().prefix("fixbench-inject-").tempdir()?;
-    let mut runs = 0usize;
-    let mut grade_files = |files: &Files| -> Result<Grade> {
-        runs += 1;
-        let tree = scratch.path().join(format!("tree-{runs}"));
-        crate::files::write_files(&tree, files)?;
-        let g = grader.grade(&problem, &tree, &scratch.path().join("junit.xml"), cancel)?;
-        let _ = std::fs::remove_dir_all(&tree);
+    let junit = scratch.path().join("junit.xml");
+    let grade_with = |grader: &Grader, files: &Files| -> Result<Grade> {
+        let g = grader.grade_files(&problem, files, &junit, cancel)?;
         if g.interrupted {
             return Err(Error::Interrupted("fixbench inject stopped".into()).into());
         }
         Ok(g)
     };
-    let whole = grade_files(&reference)?;
+    let whole = grade_with(grader, &reference)?;
     if whole.error.is_some() || whole.void.is_some() || whole.total == 0 || whole.passed != whole.total {
         return Err(Error::BadInput(format!(
             "problem `{}`: its reference passes {} of {} tests{}: inject starts from code that passes its whole suite (make the problem with `fixbench new`)",
@@ -89,7 +85,6 @@ pub fn inject(req: &Request, grader: &Grader, cancel: &AtomicBool) -> Result<Inj
     // A mutation can make a loop endless: each candidate gets a few times the whole suite's time.
     let mut quick = grader.clone();
     quick.timeout = grader.timeout.min(std::time::Duration::from_secs_f64((whole.seconds * 5.0).max(10.0)));
-    let grader = &quick;
     let python = grader.python_for(&problem);
     let sources: Files =
         reference.iter().filter(|(k, _)| k.ends_with(".py")).map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -110,7 +105,7 @@ pub fn inject(req: &Request, grader: &Grader, cancel: &AtomicBool) -> Result<Inj
         max_tries: req.max_tries,
     };
     let mut failing_of = |files: &Files| -> Result<Option<BTreeSet<String>>> {
-        let g = grade_files(files)?;
+        let g = grade_with(&quick, files)?;
         if g.error.is_some() || g.void.is_some() || g.total != total {
             return Ok(None);
         }
@@ -135,7 +130,7 @@ pub fn inject(req: &Request, grader: &Grader, cancel: &AtomicBool) -> Result<Inj
     let starter = mutation::apply(&reference, &chosen).map_err(anyhow::Error::msg)?;
     let bugs = bugs_of(&problem, &reference, &selection.chosen);
     let toml_text = toml::to_string(&BugsFile { bugs: bugs.clone() })?;
-    let starter_grade = grade_files(&starter)?;
+    let starter_grade = grade_with(grader, &starter)?;
     if starter_grade.error.is_some() || starter_grade.void.is_some() || starter_grade.total != total {
         return Err(anyhow::anyhow!(
             "problem `{}`: the starter with the chosen bugs did not grade cleanly ({}); nothing was written",

@@ -75,60 +75,43 @@ const NOT_CODE: &[&str] = &["setup.py", "conftest.py", "noxfile.py", "tasks.py",
 /// Top-level folders that are not the package under test.
 const NOT_PACKAGES: &[&str] = &["tests", "test", "testing", "docs", "doc", "examples", "benchmarks", "scripts"];
 
-/// The editable paths of the repository at `root`: the packages under `src/`, else the
-/// top-level packages, else the top-level modules.
-pub fn detect_editable(root: &Path) -> Vec<String> {
-    let dirs = |base: &Path| -> Vec<String> {
-        let mut out: Vec<String> = std::fs::read_dir(base)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| e.path().join("__init__.py").is_file())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| !NOT_PACKAGES.contains(&n.as_str()) && !n.starts_with('.'))
-            .collect();
-        out.sort();
-        out
-    };
-    let src = dirs(&root.join("src"));
-    if !src.is_empty() {
-        return src.into_iter().map(|p| format!("src/{p}/")).collect();
-    }
-    let top = dirs(root);
-    if !top.is_empty() {
-        return top.into_iter().map(|p| format!("{p}/")).collect();
-    }
-    let mut modules: Vec<String> = std::fs::read_dir(root)
+/// The names in `dir` whose path passes `keep` and whose name passes `named`, sorted.
+fn names(dir: &Path, keep: impl Fn(&Path) -> bool, named: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
-        .filter(|e| e.path().is_file())
+        .filter(|e| keep(&e.path()))
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".py") && !is_test_module(n) && !NOT_CODE.contains(&n.as_str()))
+        .filter(|n| named(n))
         .collect();
-    modules.sort();
-    modules
+    out.sort();
+    out
+}
+
+/// The editable paths of the repository at `root`: the packages under `src/`, else the
+/// top-level packages, else the top-level modules.
+pub fn detect_editable(root: &Path) -> Vec<String> {
+    let packages = |base: &Path| {
+        names(base, |p| p.join("__init__.py").is_file(), |n| !NOT_PACKAGES.contains(&n) && !n.starts_with('.'))
+    };
+    let src = packages(&root.join("src"));
+    if !src.is_empty() {
+        return src.into_iter().map(|p| format!("src/{p}/")).collect();
+    }
+    let top = packages(root);
+    if !top.is_empty() {
+        return top.into_iter().map(|p| format!("{p}/")).collect();
+    }
+    names(root, Path::is_file, |n| n.ends_with(".py") && !is_test_module(n) && !NOT_CODE.contains(&n))
 }
 
 /// The test paths of the repository at `root`: `tests/` or `test/`, and test modules and a
 /// `conftest.py` at the root.
 pub fn detect_tests(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for d in ["tests", "test"] {
-        if root.join(d).is_dir() {
-            out.push(format!("{d}/"));
-        }
-    }
-    let mut files: Vec<String> = std::fs::read_dir(root)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.path().is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| is_test_module(n) || n == "conftest.py")
-        .collect();
-    files.sort();
-    out.extend(files);
+    let mut out: Vec<String> =
+        ["tests", "test"].iter().filter(|d| root.join(d).is_dir()).map(|d| format!("{d}/")).collect();
+    out.extend(names(root, Path::is_file, |n| is_test_module(n) || n == "conftest.py"));
     out
 }
 

@@ -23,6 +23,7 @@ use anyhow::Result;
 
 use crate::error::Error;
 use crate::exec::{self, ExecOutcome, ExecSpec};
+use crate::files::Files;
 use crate::model::GradeIsolation;
 use crate::problem::Problem;
 use crate::sandbox::Sandbox;
@@ -152,7 +153,14 @@ impl Grader {
         note: &mut dyn FnMut(&str),
     ) -> Result<Grader> {
         let base = self.resolved_python();
+        // Problems with the same requirements share one environment, checked once.
+        let mut found: BTreeMap<BTreeSet<&str>, environment::Env> = BTreeMap::new();
         for p in problems.iter().filter(|p| !p.requires().is_empty()) {
+            let set: BTreeSet<&str> = p.requires().iter().map(|r| r.trim()).collect();
+            if let Some(env) = found.get(&set) {
+                self.environments.insert(p.name.clone(), env.clone());
+                continue;
+            }
             let spec = environment::Spec { requires: p.requires(), base_python: &base, pytest_version };
             let env = environment::ensure(&spec, cache_root, &p.dir, cancel)?;
             if env.made {
@@ -163,6 +171,7 @@ impl Grader {
                     env.seconds
                 ));
             }
+            found.insert(set, env.clone());
             self.environments.insert(p.name.clone(), env);
         }
         Ok(self)
@@ -313,6 +322,21 @@ impl Grader {
         let mut grade = Grade::count(tests, None, seconds);
         grade.void = Some(format!("the grade is void: {}", why.join("; ")));
         Ok(grade)
+    }
+
+    /// Grades `files` (editable files keyed relative to the problem folder, as
+    /// [`Problem::starter`] and [`Problem::reference`] give them), laid out in a scratch
+    /// folder of their own, as [`Grader::grade`] grades a workdir.
+    pub fn grade_files(
+        &self,
+        problem: &Problem,
+        files: &Files,
+        junit_out: &Path,
+        cancel: &AtomicBool,
+    ) -> Result<Grade> {
+        let tree = tempfile::Builder::new().prefix("fixbench-files-").tempdir()?;
+        crate::files::write_files(tree.path(), files)?;
+        self.grade(problem, tree.path(), junit_out, cancel)
     }
 
     /// The Python as an absolute path (a bare name looked up on our PATH), so that the

@@ -119,7 +119,7 @@ impl Layout {
                         out.insert(key, text);
                     }
                 }
-            } else if p.is_file() && !p.is_symlink() && self.is_editable(&e.path) {
+            } else if p.is_file() && self.is_editable(&e.path) {
                 out.insert(e.path.clone(), String::from_utf8_lossy(&std::fs::read(&p)?).into_owned());
             }
         }

@@ -191,46 +191,53 @@ pub(super) fn run_trials(sh: &Shared, mut run: RunRecord) -> Result<RunRecord> {
                     true
                 }
             };
-            let env_changed = match sh.grader.environment_changed(problem) {
-                Ok(changed) => changed,
-                Err(e) => {
-                    failure.get_or_insert(e);
-                    true
-                }
-            };
-            if tampered || env_changed {
-                let msg = if tampered {
+            // A sandboxed agent sees the environment read-only: only one run without the
+            // sandbox can have written into it.
+            let env_changed = plan.sandbox.is_none()
+                && match sh.grader.environment_changed(problem) {
+                    Ok(changed) => changed,
+                    Err(e) => {
+                        failure.get_or_insert(e);
+                        true
+                    }
+                };
+            let changed = if tampered {
+                Some((
                     format!(
                         "the problem folder {} changed during this trial, so its grade is void",
                         problem.dir.display()
-                    )
-                } else {
-                    format!(
-                        "the environment of problem `{}` changed during this trial (an agent outside the sandbox wrote into it), so its grade is void",
-                        problem.name
-                    )
-                };
-                r.grade.resolved = false;
-                r.error = Some(match r.error.take() {
-                    Some(e) => format!("{e}; {msg}"),
-                    None => msg,
-                });
-                failure.get_or_insert(if tampered {
+                    ),
                     anyhow::anyhow!(
                         "the problem folder {} changed during trial {} (an agent wrote outside its workdir): \
                          restore it (e.g. `git checkout -- {}`) and run agents with --isolation sandbox",
                         problem.dir.display(),
                         done.key.id(),
                         problem.dir.display()
-                    )
-                } else {
+                    ),
+                ))
+            } else if env_changed {
+                Some((
+                    format!(
+                        "the environment of problem `{}` changed during this trial (an agent outside the sandbox wrote into it), so its grade is void",
+                        problem.name
+                    ),
                     anyhow::anyhow!(
                         "the environment of problem `{}` changed during trial {} (an agent outside the sandbox wrote into it): \
                          the next run makes it again; run agents with --isolation sandbox",
                         problem.name,
                         done.key.id()
-                    )
+                    ),
+                ))
+            } else {
+                None
+            };
+            if let Some((msg, stop)) = changed {
+                r.grade.resolved = false;
+                r.error = Some(match r.error.take() {
+                    Some(e) => format!("{e}; {msg}"),
+                    None => msg,
                 });
+                failure.get_or_insert(stop);
             }
             progress.finish(done.line, &r);
             if let Err(e) = plan.store.save_trial(&run.run_id, &r) {
