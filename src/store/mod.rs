@@ -275,6 +275,17 @@ impl Store {
             ids.push((key, name));
         }
         ids.sort();
+        // Runs started in the same second: their records' start times (to the nanosecond)
+        // order them, not the ids' random suffixes.
+        let mut i = 0;
+        while i < ids.len() {
+            let j = i + ids[i..].iter().take_while(|(k, _)| *k == ids[i].0).count();
+            if j - i > 1 {
+                ids[i..j]
+                    .sort_by_cached_key(|(_, name)| (started_at(&self.run_dir(name).join(RUN_FILE)), name.clone()));
+            }
+            i = j;
+        }
         Ok(ids.into_iter().map(|(_, id)| id).collect())
     }
 
@@ -440,6 +451,21 @@ mod tests {
             "{}",
             "the first run is untouched"
         );
+    }
+
+    #[test]
+    fn latest_of_runs_started_in_the_same_second_is_the_one_started_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("results"));
+        // The id's random suffix sorts the other way round from the start times.
+        for (id, at) in
+            [("20260101-000000-ffff", "2026-01-01T00:00:00.100Z"), ("20260101-000000-0000", "2026-01-01T00:00:00.900Z")]
+        {
+            std::fs::create_dir_all(store.run_dir(id)).unwrap();
+            std::fs::write(store.run_dir(id).join(RUN_FILE), format!("{{\"started_at\": \"{at}\"}}")).unwrap();
+        }
+        assert_eq!(store.resolve("latest").unwrap(), "20260101-000000-0000");
+        assert_eq!(store.resolve("latest~1").unwrap(), "20260101-000000-ffff");
     }
 
     /// A record stored by fixbench before schema 2 (tests/integration/fixtures).
