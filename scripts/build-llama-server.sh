@@ -37,33 +37,8 @@ CHECK_ONLY=0
 die() { echo "build-llama-server: error: $*" >&2; exit 1; }
 say() { echo "build-llama-server: $*" >&2; }
 
-# The CPU choice and the cmake flags that follow from it.
-cpu_flags() { grep -m1 -E '^(flags|Features)[[:space:]]*:' /proc/cpuinfo 2>/dev/null | cut -d: -f2; }
-has_all() { local f; for f in "$@"; do [[ " $(cpu_flags) " == *" $f "* ]] || return 1; done; }
-CPU_CHOICE="${FIXBENCH_LLAMA_CPU:-portable}"
-ARCH="$(uname -m)"
-case "$CPU_CHOICE" in
-native) TARGET=native; GGML_CPU=(-DGGML_NATIVE=ON) ;;
-baseline|portable)
-    X86_ALL=(SSE42 AVX AVX2 FMA F16C BMI2 AVX_VNNI AVX512 AVX512_VBMI AVX512_VNNI AVX512_BF16 AMX_TILE AMX_INT8 AMX_BF16)
-    on=()
-    case "$ARCH" in
-    x86_64|amd64)
-        if [[ "$CPU_CHOICE" == baseline ]]; then TARGET=x86-64
-        elif has_all sse4_2 avx avx2 fma f16c bmi2; then TARGET=x86-64-avx2; on=(SSE42 AVX AVX2 FMA F16C BMI2)
-        elif has_all sse4_2; then TARGET=x86-64-sse4.2; on=(SSE42)
-        else TARGET=x86-64; fi
-        GGML_CPU=(-DGGML_NATIVE=OFF)
-        for f in "${X86_ALL[@]}"; do
-            if [[ " ${on[*]} " == *" $f "* ]]; then GGML_CPU+=("-DGGML_$f=ON"); else GGML_CPU+=("-DGGML_$f=OFF"); fi
-        done ;;
-    aarch64|arm64)
-        if [[ "$CPU_CHOICE" != baseline ]] && has_all asimddp; then TARGET=armv8.2-a+dotprod; else TARGET=armv8-a; fi
-        GGML_CPU=(-DGGML_NATIVE=OFF "-DGGML_CPU_ARM_ARCH=$TARGET") ;;
-    *) TARGET="$ARCH-default"; GGML_CPU=(-DGGML_NATIVE=OFF) ;;
-    esac ;;
-*) die "FIXBENCH_LLAMA_CPU=$CPU_CHOICE: use portable (the default), baseline or native" ;;
-esac
+# The CPU choice and the cmake flags that follow from it (TARGET, GGML_CPU).
+. "$(dirname "${BASH_SOURCE[0]}")/llama-cpu.sh"
 # LLAMA_CURL is deprecated in this tree (downloads go through cpp-httplib; LLAMA_OPENSSL=OFF
 # drops HTTPS). UI: no npm build and no prebuilt download (would need network).
 CMAKE_FLAGS=(

@@ -4,6 +4,8 @@ use clap::Parser;
 use fixbench::{cli, error};
 
 fn main() {
+    // Before any thread: the server's key is kept, and hidden from every process started.
+    fixbench::telemetry::client::keep_api_key();
     let cli = cli::Cli::parse();
     let code = match cli::dispatch(cli) {
         Ok(code) => code,

@@ -322,3 +322,43 @@ mod tests {
         }
     }
 }
+
+/// What serves the model: detected at run start from what the server answers (or named with
+/// `--server-kind`). It decides which endpoints and counters telemetry reads.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServerKind {
+    /// llama.cpp's llama-server: `/props`, `/slots`, `llamacpp:` counters, `timings` in answers.
+    LlamaServer,
+    /// vLLM: `vllm:` counters and histograms on `/metrics`, `usage` in answers.
+    Vllm,
+    /// SGLang: `sglang:` counters with `--enable-metrics`, `usage` in answers.
+    Sglang,
+    /// Ollama: no `/metrics`; its native `/api/chat` answers carry timings in nanoseconds.
+    Ollama,
+    /// llama-cpp-python's server: no `/metrics`, no timings, no usage in streams.
+    LlamaCppPython,
+    /// Any other OpenAI-compatible server or remote API: only what an answer itself says.
+    Other,
+}
+
+impl ServerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerKind::LlamaServer => "llama-server",
+            ServerKind::Vllm => "vllm",
+            ServerKind::Sglang => "sglang",
+            ServerKind::Ollama => "ollama",
+            ServerKind::LlamaCppPython => "llama-cpp-python",
+            ServerKind::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for ServerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

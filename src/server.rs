@@ -52,6 +52,8 @@ pub struct ServerSpec {
     pub args: Vec<String>,
     pub log: PathBuf,
     pub health_timeout: Duration,
+    /// Its `LLAMA_API_KEY`, when it should want one (fixbench's own environment has none).
+    pub api_key: Option<String>,
 }
 
 pub struct RunningServer {
@@ -124,6 +126,9 @@ impl RunningServer {
         let log2 = log.try_clone().map_err(|e| fail(e.to_string(), &spec.log))?;
         let mut cmd = Command::new(&spec.binary);
         cmd.args(&recorded).args(&address).stdin(Stdio::null()).stdout(log).stderr(log2);
+        if let Some(key) = &spec.api_key {
+            cmd.env("LLAMA_API_KEY", key);
+        }
         // SAFETY: setsid and prctl are async-signal-safe and touch no shared memory.
         unsafe {
             cmd.pre_exec(|| {

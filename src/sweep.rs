@@ -251,6 +251,7 @@ pub fn sweep(file_path: &Path, health_timeout: f64, run: &RunArgs, settings: &Se
             args: cfg.args.clone(),
             log: store.run_dir(&run_id).join("server.log"),
             health_timeout: Duration::from_secs_f64(health_timeout),
+            api_key: crate::telemetry::client::llama_api_key(),
         };
         let mut server = match RunningServer::start(&spec, &cancel) {
             Ok(s) => s,

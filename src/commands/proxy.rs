@@ -73,7 +73,7 @@ pub fn command(args: ProxyArgs) -> Result<i32> {
     let proxy = Proxy::start(&upstream, args.listen, Some(sink))?;
     proxy.begin(false);
     if let Reply::Unreachable(why) = server.get("/health") {
-        eprintln!("warning: no llama-server answers at {} yet ({why}); forwarding anyway", server.root());
+        eprintln!("warning: no server answers at {} yet ({why}); forwarding anyway", server.root());
     }
     eprintln!(
         "fixbench proxy: clients → {} → {}{}; Ctrl-C stops",

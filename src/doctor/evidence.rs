@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use serde_json::Value;
 
+use crate::model::ServerKind;
 use crate::store::RunRecord;
 use crate::telemetry::client::{Reply, Server};
-use crate::telemetry::metrics;
+use crate::telemetry::{kind, metrics};
 
 /// An endpoint's answer, reduced to what the checks need.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +30,9 @@ pub struct Evidence {
     pub props: Option<Value>,
     pub slots: Endpoint<Value>,
     pub metrics: Endpoint<BTreeMap<String, f64>>,
+    /// The server's kind when it is not llama-server (whose checks then do not apply); `None`
+    /// for llama-server or when no server was read.
+    pub other_kind: Option<kind::Detected>,
     /// Whether slot actions work (`--slot-save-path`); `None` when not probed.
     pub slot_actions: Option<bool>,
     pub run: Option<RunRecord>,
@@ -46,6 +50,7 @@ impl Evidence {
             props: None,
             slots: Endpoint::Failed("not read".into()),
             metrics: Endpoint::Failed("not read".into()),
+            other_kind: None,
             slot_actions: None,
             run,
             sandbox: None,
@@ -65,12 +70,23 @@ impl Evidence {
         match props.ok_body("/props") {
             Ok(body) => ev.props = serde_json::from_str(body).ok(),
             Err(why) => {
-                ev.unreachable = Some(why);
+                // Not llama-server: which server it is, if it answers at all.
+                let detected = kind::detect(&server);
+                if detected.kind != ServerKind::Other || detected.models.is_some() {
+                    ev.other_kind = Some(detected);
+                } else {
+                    ev.unreachable = Some(why);
+                }
                 return Ok(ev);
             }
         }
         ev.slots = endpoint(server.get("/slots"), "/slots", |b| serde_json::from_str(b).map_err(|e| e.to_string()));
-        ev.metrics = endpoint(server.get("/metrics"), "/metrics", |b| Ok(metrics::parse(b)));
+        ev.metrics = endpoint(server.get("/metrics"), "/metrics", |b| {
+            Ok(metrics::parse(b)
+                .into_iter()
+                .map(|(k, v)| (k.strip_prefix("llamacpp:").unwrap_or(&k).to_string(), v))
+                .collect())
+        });
         // An unknown action is refused before anything is done; 501 means no --slot-save-path.
         let probe = server.post_json(
             "/slots/0?action=fixbench-probe",

@@ -62,9 +62,13 @@ fn header(run: &RunRecord, run_dir: &Path) -> String {
         Some(sv) => {
             let _ = writeln!(
                 s,
-                "server: {}{}  model {}  quant {}  slots {}  ctx/slot {}  build {}",
+                "server: {}{}{}  model {}  quant {}  slots {}  ctx/slot {}  build {}",
                 sv.url,
                 sv.label.as_deref().map(|l| format!(" [{l}]")).unwrap_or_default(),
+                sv.kind
+                    .filter(|k| *k != crate::model::ServerKind::LlamaServer)
+                    .map(|k| format!(" ({k}{})", sv.version.as_deref().map(|v| format!(" {v}")).unwrap_or_default()))
+                    .unwrap_or_default(),
                 group::model(run).unwrap_or_else(|| "?".into()),
                 group::quant(run).unwrap_or_else(|| "?".into()),
                 sv.total_slots.map(|n| n.to_string()).unwrap_or_else(|| "?".into()),
@@ -280,13 +284,14 @@ fn server_line(t: &TrialRecord) -> String {
         };
     };
     let f = |v: Option<f64>| v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "n/a".into());
+    let n = |field: &str, v: f64| if sv.knows(field) { format!("{v:.0}") } else { "? (unknown)".into() };
     let mut s = format!(
-        "{} request(s); prefill {} tok/s ({:.0} tokens), decode {} tok/s ({:.0} tokens); cache hit {}",
+        "{} request(s); prefill {} tok/s ({} tokens), decode {} tok/s ({} tokens); cache hit {}",
         t.telemetry.requests.len(),
         f(sv.prefill_tps),
-        sv.prompt_tokens,
+        n("prompt_tokens", sv.prompt_tokens),
         f(sv.decode_tps),
-        sv.predicted_tokens,
+        n("predicted_tokens", sv.predicted_tokens),
         sv.cache_hit_ratio.map(|r| format!("{:.0}%", r * 100.0)).unwrap_or_else(|| "n/a".into())
     );
     if let Some(tm) = &t.telemetry.timing {

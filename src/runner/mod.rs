@@ -42,9 +42,24 @@ pub fn execute(plan: &Plan) -> Result<RunRecord> {
         })?;
 
     let mut run = plan.record.clone();
-    let servers: Vec<RunTelemetry> =
-        plan.servers.iter().map(|url| RunTelemetry::start(url, plan.cache_state)).collect::<Result<_>>()?;
+    let servers: Vec<RunTelemetry> = plan
+        .servers
+        .iter()
+        .map(|url| RunTelemetry::start(url, plan.cache_state, plan.server_kind))
+        .collect::<Result<_>>()?;
     pool::check_same_model(&servers.iter().map(|t| t.info()).collect::<Vec<_>>())?;
+    for t in &servers {
+        let info = t.info();
+        if t.kind() != crate::model::ServerKind::LlamaServer {
+            eprintln!(
+                "server {}: {}{} ({})",
+                t.url(),
+                t.kind(),
+                info.version.map(|v| format!(" {v}")).unwrap_or_default(),
+                info.kind_evidence.unwrap_or_default()
+            );
+        }
+    }
     if let Some(t) = servers.first() {
         let mut info = t.info();
         info.label = plan.server_label.clone();

@@ -66,6 +66,12 @@ pub struct RunArgs {
     /// trial going to the one with the most free slots
     #[arg(long = "server", env = "FIXBENCH_SERVER", value_name = "URL", value_delimiter = ',')]
     pub servers: Vec<String>,
+    /// What kind of server it is [default: detected from what it answers]. `other` reads
+    /// only what any OpenAI-compatible answer says (its `usage`, its stream's arrival times),
+    /// whatever the server is. The API key, when it wants one, comes from FIXBENCH_API_KEY
+    /// (or LLAMA_API_KEY) and is never stored
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub server_kind: Option<crate::model::ServerKind>,
     #[arg(short = 'j', long, allow_hyphen_values = true, value_name = "N|auto", help = help_with_default("Trials at once, or `auto` (the servers' total slots, else the cores); above 1 a trial's timings include its neighbours' load", defaults::JOBS))]
     pub jobs: Option<crate::model::Jobs>,
     #[arg(long, value_name = "N", help = help_with_default("Gradings (pytest processes) at once", defaults::GRADE_JOBS))]
@@ -163,6 +169,8 @@ pub struct Plan {
     pub python: PathBuf,
     /// The servers of the run's pool (empty: no server).
     pub servers: Vec<String>,
+    /// The servers' kind as named with `--server-kind`; `None`: detected.
+    pub server_kind: Option<crate::model::ServerKind>,
     pub server_label: Option<String>,
     /// Trials at once, as asked (`auto` is resolved when the servers are known).
     pub jobs: crate::model::Jobs,
@@ -299,6 +307,7 @@ impl Plan {
             timeout_s,
             python,
             servers,
+            server_kind: args.server_kind,
             server_label: None,
             jobs,
             grade_jobs,
@@ -459,6 +468,7 @@ impl Plan {
             } else {
                 c.server_url.iter().cloned().collect()
             },
+            server_kind: args.server_kind,
             server_label: c.server_label.clone(),
             // How many at once is no part of what a trial is: a flag may change it.
             jobs: args

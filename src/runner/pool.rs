@@ -171,12 +171,17 @@ pub fn note_unaccounted(uses: &mut [ServerUse], trials: &[TrialRecord], warm: bo
 /// Servers of one run must serve the same model file: a mixed pool is refused.
 pub fn check_same_model(infos: &[ServerInfo]) -> Result<()> {
     let id = |i: &ServerInfo| {
-        i.model_sha256.clone().or_else(|| Some(format!("{}:{:?}", i.model_path.clone()?, i.model_size_bytes)))
+        i.model_sha256
+            .clone()
+            .or_else(|| Some(format!("{}:{:?}", i.model_path.clone()?, i.model_size_bytes)))
+            .or_else(|| Some(format!("{}:{}", i.kind?, i.model_alias.clone()?)))
     };
     let Some(first) = infos.first() else { return Ok(()) };
     for other in &infos[1..] {
         if id(other) != id(first) || id(first).is_none() {
-            let name = |i: &ServerInfo| i.model_path.clone().unwrap_or_else(|| "an unknown model".into());
+            let name = |i: &ServerInfo| {
+                i.model_path.clone().or_else(|| i.model_alias.clone()).unwrap_or_else(|| "an unknown model".into())
+            };
             return Err(Error::BadInput(format!(
                 "the servers of one run must serve the same model file: {} serves {} and {} serves {}. \
                  To compare models or server flags, give each its own run: `fixbench sweep` runs one per \

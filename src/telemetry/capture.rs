@@ -1,7 +1,9 @@
-//! Reading a response as it passes through the proxy, without holding it back: the moment of
-//! the first token of a stream, the server's `timings` / `usage` from the final event or the
-//! JSON body, and the slot that served it (`__verbose.id_slot`, when the request asked for
-//! `verbose`).
+//! Reading a response as it passes through the proxy, without holding it back: the moments of
+//! the first and last tokens of a stream and how many events carried them, the server's
+//! `timings` / `usage` (or Ollama's native `prompt_eval_count`… in nanoseconds) from the final
+//! event or the JSON body, and the slot that served it (`__verbose.id_slot`, when the request
+//! asked for `verbose`). Streams are SSE (`text/event-stream`) or, from Ollama's native API,
+//! one JSON object per line (`application/x-ndjson`).
 
 use std::time::Instant;
 
@@ -17,6 +19,11 @@ const BODY_CAP: usize = 32 << 20;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Observed {
     pub first_token: Option<Instant>,
+    pub last_token: Option<Instant>,
+    /// Stream events that carried generated text (about one token each).
+    pub token_events: u32,
+    /// Ollama's `load_duration`, in milliseconds.
+    pub load_ms: Option<f64>,
     pub prompt_n: Option<u64>,
     pub cache_n: Option<u64>,
     pub prompt_ms: Option<f64>,
@@ -35,32 +42,48 @@ pub struct Observed {
 #[derive(Debug)]
 pub struct Capture {
     sse: bool,
+    /// Ollama's native stream: each line a JSON object, no `data:` prefix.
+    ndjson: bool,
     /// SSE: the unfinished line; JSON: the body so far.
     buf: Vec<u8>,
     truncated: bool,
     observed: Observed,
     timings: Option<Value>,
+    /// Ollama's native final object (`"done": true`), with its counts and durations.
+    native: Option<Value>,
     /// Usage objects in arrival order (Anthropic splits them over two events).
     usage: Vec<Value>,
     /// The stream's closing event went by (`[DONE]`, `message_stop`, `response.completed`).
     ended: bool,
-    /// Reads the answer's text and tool calls too (for the transcript): every event is parsed.
+    /// Reads the answer's text and tool calls too (for the transcript).
     answer: Option<AnswerReader>,
+    /// Reads only the OpenAI API's own `usage`, not `timings` or Ollama's durations.
+    openai_only: bool,
 }
 
 impl Capture {
     pub fn new(content_type: Option<&str>) -> Capture {
-        let sse = content_type.is_some_and(|c| c.contains("text/event-stream"));
+        let ndjson = content_type.is_some_and(|c| c.contains("application/x-ndjson"));
+        let sse = ndjson || content_type.is_some_and(|c| c.contains("text/event-stream"));
         Capture {
             sse,
+            ndjson,
             buf: Vec::new(),
             truncated: false,
             observed: Observed::default(),
             timings: None,
+            native: None,
             usage: vec![],
             ended: false,
             answer: None,
+            openai_only: false,
         }
+    }
+
+    /// Reads only what the OpenAI API defines (`usage`), never a server's own fields.
+    pub fn openai_only(mut self) -> Capture {
+        self.openai_only = true;
+        self
     }
 
     /// Also reads what was answered (text, reasoning, tool calls) into [`Observed::answer`].
@@ -103,8 +126,13 @@ impl Capture {
     }
 
     fn line(&mut self, line: &[u8], now: Instant) {
-        let Some(data) = line.strip_prefix(b"data:") else {
-            return;
+        let data = if self.ndjson {
+            line
+        } else {
+            match line.strip_prefix(b"data:") {
+                Some(d) => d,
+                None => return,
+            }
         };
         let data = data.trim_ascii();
         if data == b"[DONE]" {
@@ -117,22 +145,17 @@ impl Capture {
         if contains(data, b"\"message_stop\"") || contains(data, b"\"response.completed\"") {
             self.ended = true;
         }
-        // After the first token only the events that can carry counts or the slot are parsed,
-        // unless the answer itself is read.
-        if self.answer.is_none()
-            && self.observed.first_token.is_some()
-            && !contains(data, b"\"timings\"")
-            && !contains(data, b"\"__verbose\"")
-            && !contains(data, b"\"usage\"")
-            && !contains(data, b"\"error\"")
-        {
-            return;
-        }
+        // Every event is parsed: each one that carries text counts towards the decode rate.
         let Ok(event) = serde_json::from_slice::<Value>(data) else {
             return;
         };
-        if self.observed.first_token.is_none() && is_token(&event) {
-            self.observed.first_token = Some(now);
+        if is_token(&event) {
+            self.observed.first_token.get_or_insert(now);
+            self.observed.last_token = Some(now);
+            self.observed.token_events += 1;
+        }
+        if self.ndjson && event.get("done").and_then(Value::as_bool) == Some(true) {
+            self.ended = true;
         }
         if let Some(a) = &mut self.answer {
             a.event(&event);
@@ -142,7 +165,8 @@ impl Capture {
 
     fn absorb(&mut self, v: &Value) {
         let response = v.get("response");
-        if let Some(t) = v.get("timings").or_else(|| response.and_then(|r| r.get("timings"))) {
+        let own = !self.openai_only;
+        if let Some(t) = v.get("timings").or_else(|| response.and_then(|r| r.get("timings"))).filter(|_| own) {
             if t.is_object() {
                 self.timings = Some(t.clone());
             }
@@ -152,7 +176,13 @@ impl Capture {
         if let Some(u) = usage.filter(|u| u.is_object()) {
             self.usage.push(u.clone());
         }
-        if let Some(slot) = v.pointer("/__verbose/id_slot").and_then(Value::as_u64) {
+        if own
+            && v.get("done").and_then(Value::as_bool) == Some(true)
+            && v.get("eval_count").is_some_and(Value::is_number)
+        {
+            self.native = Some(v.clone());
+        }
+        if let Some(slot) = v.pointer("/__verbose/id_slot").and_then(Value::as_u64).filter(|_| own) {
             self.observed.slot = u32::try_from(slot).ok();
         }
         if let Some(e) = v.get("error") {
@@ -184,6 +214,16 @@ impl Capture {
             o.prompt_ms = num(t, "prompt_ms");
             o.predicted_n = num(t, "predicted_n").map(|x| x as u64);
             o.predicted_ms = num(t, "predicted_ms");
+        }
+        // Ollama's native answer: durations in nanoseconds, a zero one left out (`omitempty`).
+        // Its prompt count includes the cached tokens, which it never counts apart.
+        if let Some(n) = &self.native {
+            let ms = |k: &str| num(n, k).filter(|&x| x > 0.0).map(|x| x / 1e6);
+            o.prompt_n = o.prompt_n.or(num(n, "prompt_eval_count").map(|x| x as u64));
+            o.prompt_ms = o.prompt_ms.or(ms("prompt_eval_duration"));
+            o.predicted_n = o.predicted_n.or(num(n, "eval_count").map(|x| x as u64));
+            o.predicted_ms = o.predicted_ms.or(ms("eval_duration"));
+            o.load_ms = ms("load_duration");
         }
         // `usage` fills what `timings` lacks (Anthropic `/v1/messages` never has timings).
         let mut input: Option<f64> = None; // Anthropic / Responses: prompt tokens
@@ -251,8 +291,12 @@ fn is_token(v: &Value) -> bool {
     if let Some(t) = v.get("type").and_then(Value::as_str) {
         return t == "content_block_delta" || (t.starts_with("response.") && t.ends_with(".delta"));
     }
-    // llama-server's own `/completion` stream.
-    non_empty(v.get("content"))
+    // Ollama's native `/api/chat` and `/api/generate` streams.
+    if let Some(m) = v.get("message") {
+        return non_empty(m.get("content")) || non_empty(m.get("thinking")) || non_empty(m.get("tool_calls"));
+    }
+    // llama-server's own `/completion` stream, Ollama's `/api/generate`.
+    non_empty(v.get("content")) || non_empty(v.get("response"))
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -357,6 +401,72 @@ mod tests {
         let mut c = Capture::new(Some("application/json"));
         c.feed(br#"{"choices":[],"id_slot":1}"#, Instant::now());
         assert_eq!(c.finish().slot, None);
+    }
+
+    #[test]
+    fn the_last_token_and_the_events_that_carried_text_are_counted() {
+        let t0 = Instant::now();
+        let mut c = Capture::new(Some("text/event-stream"));
+        feed_all(
+            &mut c,
+            &[
+                ": ping - 2026-12-02 10:00:00\n\n",
+                "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\n",
+                "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n",
+                "data: {\"choices\":[{\"delta\":{\"content\":\"b\"}}]}\n\n",
+                "data: {\"choices\":[{\"delta\":{\"content\":\"c\"}}]}\n\n",
+                "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+                "data: [DONE]\n\n",
+            ],
+            t0,
+        );
+        let o = c.finish();
+        assert_eq!(o.first_token, Some(t0 + Duration::from_millis(20)));
+        assert_eq!(o.last_token, Some(t0 + Duration::from_millis(40)));
+        assert_eq!((o.token_events, o.prompt_n, o.predicted_n), (3, None, None), "no usage: counts unknown");
+    }
+
+    #[test]
+    fn ollama_native_stream_durations_in_nanoseconds() {
+        let t0 = Instant::now();
+        let mut c = Capture::new(Some("application/x-ndjson"));
+        feed_all(
+            &mut c,
+            &[
+                "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"Hi\"},\"done\":false}\n",
+                "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"!\"},\"done\":false}\n",
+                "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true,\"done_reason\":\"stop\",\
+                 \"total_duration\":90000000,\"prompt_eval_count\":26,\"prompt_eval_duration\":13000000,\
+                 \"eval_count\":2,\"eval_duration\":20000000}\n",
+            ],
+            t0,
+        );
+        assert!(c.saw_end());
+        let o = c.finish();
+        assert_eq!((o.first_token, o.token_events), (Some(t0), 2));
+        assert_eq!((o.prompt_n, o.cache_n, o.predicted_n), (Some(26), None, Some(2)), "Ollama counts no cache");
+        assert_eq!((o.prompt_ms, o.predicted_ms, o.load_ms), (Some(13.0), Some(20.0), None), "zero/absent: None");
+        let mut body = Capture::new(Some("application/json; charset=utf-8"));
+        let recorded = std::fs::read(format!(
+            "{}/tests/integration/fixtures/servers/ollama/api_chat_nonstream.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        body.feed(&recorded, t0);
+        let o = body.finish();
+        assert!(o.prompt_n.is_some() && o.predicted_ms.is_some(), "{o:?}");
+    }
+
+    #[test]
+    fn openai_only_reads_usage_and_never_timings() {
+        let mut c = Capture::new(Some("application/json")).openai_only();
+        c.feed(
+            br#"{"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":3},"timings":{"prompt_n":2,"prompt_ms":5.0,"predicted_ms":7.0},"__verbose":{"id_slot":1}}"#,
+            Instant::now(),
+        );
+        let o = c.finish();
+        assert_eq!((o.prompt_n, o.predicted_n), (Some(10), Some(3)));
+        assert_eq!((o.prompt_ms, o.predicted_ms, o.slot), (None, None, None));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! A small blocking client for llama-server's own endpoints (`/health`, `/props`, `/slots`,
-//! `/metrics`, slot actions). The agents' traffic goes through the proxy, never through here.
+//! A small blocking client for the server's own endpoints (`/health`, `/v1/models`, `/props`,
+//! `/slots`, `/metrics`, slot actions). The agents' traffic goes through the proxy, never
+//! through here.
 
 use std::time::{Duration, Instant};
 
@@ -63,7 +64,58 @@ pub fn error_message(body: &str) -> String {
     msg.chars().take(200).collect()
 }
 
-/// One llama-server, addressed by its root URL (`http://host:port`, no `/v1`).
+/// The variables an API key for the server is read from, in this order: fixbench's own, then
+/// the one llama-server itself reads. The key is sent, never stored.
+pub const API_KEY_VARS: [&str; 2] = ["FIXBENCH_API_KEY", "LLAMA_API_KEY"];
+
+/// The key as read at start, and the variable it came from.
+static KEPT_KEY: std::sync::OnceLock<Option<(&'static str, String)>> = std::sync::OnceLock::new();
+
+/// Keeps the API key and takes both [`API_KEY_VARS`] out of fixbench's own environment, so
+/// that no agent or grader it starts inherits them: agents reach the server through the proxy,
+/// which adds the key. A llama-server that a sweep starts gets `LLAMA_API_KEY` back, named
+/// ([`llama_api_key`]). Called once, first thing in `main`, before any thread starts.
+pub fn keep_api_key() {
+    let key = read_api_key();
+    for var in API_KEY_VARS {
+        // The value's bytes are overwritten where they lie, in the environment block the
+        // kernel shows as /proc/<pid>/environ, before the variable is removed (removing it
+        // alone leaves them readable there).
+        let name = std::ffi::CString::new(var).expect("no NUL in the name");
+        // SAFETY: no other thread runs yet (the caller's contract); getenv's pointer is to the
+        // value's own NUL-terminated bytes in the process's environment, which are writable.
+        unsafe {
+            let value = libc::getenv(name.as_ptr());
+            if !value.is_null() {
+                let len = libc::strlen(value);
+                std::ptr::write_bytes(value, b'*', len);
+            }
+        }
+        std::env::remove_var(var);
+    }
+    let _ = KEPT_KEY.set(key);
+}
+
+/// The server's API key from the environment ([`API_KEY_VARS`]), as kept at start.
+pub fn api_key_from_env() -> Option<String> {
+    kept().map(|(_, k)| k)
+}
+
+/// The key for a llama-server fixbench starts itself: the `LLAMA_API_KEY` the user set (the
+/// variable llama-server reads), never `FIXBENCH_API_KEY`, which is for servers elsewhere.
+pub fn llama_api_key() -> Option<String> {
+    kept().filter(|(v, _)| *v == API_KEY_VARS[1]).map(|(_, k)| k)
+}
+
+fn kept() -> Option<(&'static str, String)> {
+    KEPT_KEY.get().cloned().unwrap_or_else(read_api_key)
+}
+
+fn read_api_key() -> Option<(&'static str, String)> {
+    API_KEY_VARS.iter().find_map(|v| std::env::var(v).ok().filter(|k| !k.trim().is_empty()).map(|k| (*v, k)))
+}
+
+/// One server, addressed by its root URL (`http://host:port`, no `/v1`).
 #[derive(Clone)]
 pub struct Server {
     root: String,
@@ -79,13 +131,20 @@ impl std::fmt::Debug for Server {
 
 impl Server {
     /// `url` may end in `/` or `/v1`; the API key, when the server wants one, comes from
-    /// `LLAMA_API_KEY` (the variable llama-server itself reads).
+    /// `FIXBENCH_API_KEY` or `LLAMA_API_KEY` (the variable llama-server itself reads).
     pub fn new(url: &str) -> Result<Server> {
         let root = root_url(url)?;
-        let agent =
-            ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(3)).timeout(Duration::from_secs(30)).build();
-        let api_key = std::env::var("LLAMA_API_KEY").ok().filter(|k| !k.is_empty());
-        Ok(Server { root, agent, api_key })
+        let mut agent =
+            ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(3)).timeout(Duration::from_secs(30));
+        if root.starts_with("https://") {
+            agent = agent.tls_config(super::tls::client_config().map_err(Error::BadInput)?);
+        }
+        Ok(Server { root, agent: agent.build(), api_key: api_key_from_env() })
+    }
+
+    /// The key sent with every call (for the proxy, which adds it to requests that lack one).
+    pub fn api_key(&self) -> Option<&str> {
+        self.api_key.as_deref()
     }
 
     pub fn root(&self) -> &str {
@@ -126,34 +185,66 @@ impl Server {
         }
     }
 
-    /// Waits until `/health` says ok: 503 (loading) for up to `load_wait`, no answer at all
-    /// for up to `connect_wait`.
+    /// What to do when `path` answered 401 or 403.
+    fn key_refused(&self, path: &str) -> String {
+        match self.api_key {
+            None => format!(
+                "the server at {} wants an API key ({path} answered 401/403): set FIXBENCH_API_KEY (or \
+                 LLAMA_API_KEY) to it; it is sent to the server, never stored",
+                self.root
+            ),
+            Some(_) => format!(
+                "the server at {} refused the API key from FIXBENCH_API_KEY or LLAMA_API_KEY ({path} answered \
+                 401/403): set the key it expects",
+                self.root
+            ),
+        }
+    }
+
+    /// Checks that the agents' endpoints take this key (or need none): `GET /v1/models`. A
+    /// server may leave `/health` and `/metrics` open and guard only `/v1` (vLLM, SGLang).
+    pub fn check_key(&self) -> Result<()> {
+        match self.get("/v1/models") {
+            Reply::Ok { status: 401 | 403, .. } => Err(Error::Environment(self.key_refused("/v1/models")).into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Waits until the server is ready: `/health` says ok, or, on a server without `/health`
+    /// (llama-cpp-python, Ollama, remote APIs), `/v1/models` answers. 503 (loading) is waited
+    /// on for up to `load_wait`, no answer at all for up to `connect_wait`.
     pub fn wait_healthy(&self, load_wait: Duration, connect_wait: Duration) -> Result<()> {
         let start = Instant::now();
         loop {
-            let reply = self.get("/health");
+            let mut path = "/health";
+            let mut reply = self.get(path);
+            if matches!(reply, Reply::Ok { status: 404 | 405, .. }) {
+                path = "/v1/models";
+                reply = self.get(path);
+            }
             let waited = start.elapsed();
             let why = match &reply {
                 Reply::Ok { status: 200, .. } => return Ok(()),
                 Reply::Ok { status: 503, .. } if waited < load_wait => None,
-                Reply::Unreachable(_) if waited < connect_wait => None,
+                Reply::Unreachable(why) if waited < connect_wait && !why.starts_with(UNTRUSTED) => None,
                 Reply::Ok { status: 503, body, .. } => Some(format!(
-                    "llama-server at {} was still loading after {:.0} s ({}): wait for it and run again",
+                    "the server at {} was still loading after {:.0} s ({}): wait for it and run again",
                     self.root,
                     waited.as_secs_f64(),
                     error_message(body)
                 )),
-                Reply::Ok { status: 401, .. } => Some(format!(
-                    "llama-server at {} wants an API key: set LLAMA_API_KEY to the key it was started with",
-                    self.root
-                )),
+                Reply::Ok { status: 401 | 403, .. } => Some(self.key_refused(path)),
                 Reply::Ok { status, body, .. } => Some(format!(
-                    "llama-server at {} answered /health with HTTP {status} ({}): is that URL a llama-server?",
+                    "the server at {} answered {path} with HTTP {status} ({}): is that URL an OpenAI-compatible \
+                     server's root?",
                     self.root,
                     error_message(body)
                 )),
+                Reply::Unreachable(why) if why.starts_with(UNTRUSTED) => {
+                    Some(format!("the server at {} answered over HTTPS, but {why}", self.root))
+                }
                 Reply::Unreachable(why) => Some(format!(
-                    "no llama-server answers at {} ({why}): start one (e.g. scripts/serve.sh) or fix --server",
+                    "no server answers at {} ({why}): start one (e.g. scripts/serve.sh) or fix --server",
                     self.root
                 )),
             };
@@ -192,8 +283,21 @@ pub fn root_url(url: &str) -> Result<String> {
     Ok(root.to_string())
 }
 
+/// The start of an [`Reply::Unreachable`] sentence for a certificate this machine does not
+/// trust: no wait mends it.
+const UNTRUSTED: &str = "its TLS certificate is not trusted here";
+
 fn describe_transport(t: &ureq::Transport) -> String {
-    let text = t.to_string();
+    let mut text = t.to_string();
+    let mut cause: Option<&dyn std::error::Error> = std::error::Error::source(t);
+    while let Some(c) = cause {
+        text = format!("{text}: {c}");
+        cause = c.source();
+    }
+    if text.contains("certificate") || text.contains("UnknownIssuer") {
+        let detail = text.rsplit(": ").next().unwrap_or_default().chars().take(120).collect::<String>();
+        return format!("{UNTRUSTED} ({detail}): if your own CA signed it, name that CA's PEM file in SSL_CERT_FILE");
+    }
     match t.kind() {
         ureq::ErrorKind::ConnectionFailed if text.contains("refused") => "connection refused".into(),
         ureq::ErrorKind::ConnectionFailed => "connection failed".into(),
@@ -232,7 +336,7 @@ mod tests {
         let s = Server::new(&format!("http://127.0.0.1:{port}")).unwrap();
         let err = s.wait_healthy(Duration::from_secs(1), Duration::from_millis(300)).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("no llama-server answers") && msg.contains("refused"), "{msg}");
+        assert!(msg.contains("no server answers") && msg.contains("refused"), "{msg}");
         assert_eq!(crate::error::exit_code_for(&err), crate::exit_codes::ENVIRONMENT);
     }
 }

@@ -1,9 +1,12 @@
-//! Stage 5: server-side truth from llama-server: `/metrics` counter deltas around each agent
-//! run (around the whole run when trials overlap), `/props` and `/slots` at run start, and a
-//! recording proxy of its own between each trial's agent and the server.
+//! Stage 5: server-side truth: the server's kind, detected at run start; its `/metrics`
+//! counter deltas around each agent run (around the whole run when trials overlap) where the
+//! kind has them (llama-server, vLLM, SGLang); llama-server's `/props` and `/slots`; and a
+//! recording proxy of its own between each trial's agent and the server, which reads what any
+//! answer says (`usage`, `timings`, Ollama's native durations, the stream's arrival times).
 //!
-//! `client` talks to the server's own endpoints, `metrics` turns scrapes into deltas,
-//! `props` and `fingerprint` describe the server, `proxy` (with `capture` and `conversation`)
+//! `client` talks to the server's own endpoints, `kind` tells which server it is, `metrics`
+//! turns scrapes into deltas, `props` and `fingerprint` describe the server, `gaps` says
+//! what a kind cannot give, `proxy` (with `capture` and `conversation`)
 //! records the agent's requests (`answer` and `transcript`: what was said, for the trial's
 //! transcript), `cache` prepares the prompt cache, `summary` sums a trial up.
 
@@ -13,10 +16,13 @@ pub mod capture;
 pub mod client;
 pub(crate) mod conversation;
 pub(crate) mod fingerprint;
+pub(crate) mod gaps;
+pub mod kind;
 pub mod metrics;
 pub(crate) mod props;
 pub mod proxy;
 pub(crate) mod summary;
+pub(crate) mod tls;
 pub mod transcript;
 
 use std::collections::BTreeMap;
@@ -27,7 +33,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use crate::error::Error;
-use crate::model::CacheState;
+use crate::model::{CacheState, ServerKind};
 use crate::store::{ServerDelta, ServerInfo, TrialTelemetry};
 use client::Server;
 use metrics::Counters;
@@ -53,6 +59,7 @@ pub struct TrialContext {
 /// of its own. Shared by the trials running at once.
 pub struct RunTelemetry {
     server: Server,
+    kind: ServerKind,
     info: ServerInfo,
     cache_state: CacheState,
     /// The counters when the run started: the run's own deltas are taken from them.
@@ -77,12 +84,44 @@ pub struct TrialProbe<'a> {
 const END_GRACE: Duration = Duration::from_secs(5);
 
 impl RunTelemetry {
-    /// Waits for `/health`, records `/props` and `/slots` and the counters.
-    pub fn start(server_url: &str, cache_state: CacheState) -> Result<RunTelemetry> {
+    /// Waits for the server to be ready, tells its kind (or takes the one named), records
+    /// what it says about itself (llama-server: `/props` and `/slots`) and the counters.
+    pub fn start(server_url: &str, cache_state: CacheState, named: Option<ServerKind>) -> Result<RunTelemetry> {
         let server = Server::new(server_url)?;
         server.wait_healthy(client::LOAD_WAIT, client::CONNECT_WAIT)?;
-        let mut info = props::read(&server)
-            .map_err(|why| Error::Environment(format!("the llama-server at {} is not usable: {why}", server.root())))?;
+        server.check_key()?;
+        let detected = match named {
+            Some(kind) => {
+                kind::Detected { kind, evidence: "named with --server-kind".into(), version: None, models: None }
+            }
+            None => kind::detect(&server),
+        };
+        let kind = detected.kind;
+        if kind != ServerKind::LlamaServer && cache_state != CacheState::Shared {
+            return Err(Error::BadInput(format!(
+                "--cache-state {} needs llama-server's slots (erased or warmed one by one), but the server at {} is \
+                 {kind} ({}): use --cache-state shared",
+                cache_state.as_str(),
+                server.root(),
+                detected.evidence
+            ))
+            .into());
+        }
+        let mut info = if kind == ServerKind::LlamaServer {
+            let mut info = props::read(&server).map_err(|why| {
+                Error::Environment(format!("the llama-server at {} is not usable: {why}", server.root()))
+            })?;
+            info.kind = Some(kind);
+            info.kind_evidence = Some(detected.evidence.clone());
+            info.version = detected.version.clone().or_else(|| info.build_info.clone());
+            info
+        } else {
+            let detected = match detected.models {
+                Some(_) => detected,
+                None => kind::Detected { models: kind::models(&server), ..detected },
+            };
+            props::from_detected(server.root(), &detected)
+        };
         if let Some(path) = info.model_path.clone() {
             let cache = fingerprint::cache_file();
             if let Some((size, sha)) = fingerprint::model_file(Path::new(&path), cache.as_deref()) {
@@ -96,9 +135,14 @@ impl RunTelemetry {
         if cache_state == CacheState::Cold {
             cache::check_cold(&server)?;
         }
-        let at_start = metrics::scrape(&server);
+        let at_start = metrics::scrape(&server, kind);
         let started = chrono::Utc::now();
-        Ok(RunTelemetry { server, info, cache_state, at_start, started, shapes: Mutex::new(BTreeMap::new()) })
+        Ok(RunTelemetry { server, kind, info, cache_state, at_start, started, shapes: Mutex::new(BTreeMap::new()) })
+    }
+
+    /// The server's kind, as detected or named.
+    pub fn kind(&self) -> ServerKind {
+        self.kind
     }
 
     /// What the server said about itself at run start.
@@ -110,9 +154,13 @@ impl RunTelemetry {
         self.server.root()
     }
 
-    /// Whether the server still answers `/health` within a few seconds.
+    /// Whether the server still answers (`/health`, or `/v1/models` where there is no
+    /// `/health`) within a few seconds.
     pub fn answers(&self) -> bool {
-        self.server.get("/health").status().is_some_and(|s| s < 500)
+        match self.server.get("/health").status() {
+            Some(404 | 405) => self.server.get("/v1/models").status().is_some_and(|s| s < 500),
+            status => status.is_some_and(|s| s < 500),
+        }
     }
 
     /// When the counters of [`RunTelemetry::run_delta`] start.
@@ -123,7 +171,7 @@ impl RunTelemetry {
     /// The server's counters over the run so far: its deltas since the run started.
     pub fn run_delta(&self) -> Result<ServerDelta, String> {
         let before = self.at_start.as_ref().map_err(|why| format!("at run start, {why}"))?;
-        let after = metrics::scrape(&self.server).map_err(|why| format!("at run end, {why}"))?;
+        let after = metrics::scrape(&self.server, self.kind).map_err(|why| format!("at run end, {why}"))?;
         metrics::delta(before, &after)
     }
 
@@ -150,10 +198,17 @@ impl RunTelemetry {
                 }
             }
         }
-        let inject = proxy::Inject { id_slot: ctx.pinned_slot, ..Default::default() };
+        let llama = self.kind == ServerKind::LlamaServer;
+        let inject = proxy::Inject {
+            verbose: llama,
+            id_slot: ctx.pinned_slot.filter(|_| llama),
+            llama_server: llama,
+            api_key: self.server.api_key().map(str::to_string),
+            openai_only: self.kind == ServerKind::Other,
+        };
         let proxy = Proxy::start_for_trial(self.server.root(), inject)?;
         let proxy = std::sync::Arc::new(proxy);
-        let before = (!ctx.overlapping).then(|| metrics::scrape(&self.server));
+        let before = (!ctx.overlapping && self.at_start.is_ok()).then(|| metrics::scrape(&self.server, self.kind));
         proxy.begin(true);
         if let Some((_, cap)) = &ctx.transcript {
             proxy.record_transcript(*cap);
@@ -196,20 +251,43 @@ impl TrialProbe<'_> {
                  another process on this machine (not this trial's agent, which was given the token) found its port"
             ));
         }
-        let records = collected.records;
+        let mut records = collected.records;
+        gaps::fill_uncached(run.kind, &mut records);
         let server = match self.before {
-            Some(before) => counter_delta(&before, &metrics::scrape(&run.server), &mut missing),
+            Some(before) => {
+                let after = metrics::scrape(&run.server, run.kind);
+                if let Ok(c) = &after {
+                    missing.extend(metrics::not_counted(c));
+                }
+                let mut delta = counter_delta(&before, &after, &mut missing);
+                // Counters that time no decode (SGLang): the rate is the requests' own.
+                if let Some(d) = delta.as_mut().filter(|d| d.predicted_seconds == 0.0) {
+                    let own = summary::from_requests(&records);
+                    d.decode_tps = own.decode_tps;
+                    d.predicted_seconds = own.predicted_seconds;
+                }
+                delta
+            }
             None => {
-                // Trials overlap: the counters also count the neighbours'. The trial's figures
-                // are its own requests'; a server that went away is still noticed.
-                if let Err(why) = metrics::scrape(&run.server) {
-                    missing.push(format!(
-                        "server counters unknown: at trial end, {why}; the server stopped or failed during the trial"
-                    ));
+                match &run.at_start {
+                    // Trials overlap: the counters also count the neighbours'. The trial's
+                    // figures are its own requests'; a server that went away is still noticed.
+                    Ok(_) => {
+                        if let Err(why) = metrics::scrape(&run.server, run.kind) {
+                            missing.push(format!(
+                                "server counters unknown: at trial end, {why}; the server stopped or failed during \
+                                 the trial"
+                            ));
+                        }
+                    }
+                    // No counters at all (the kind has none, or they are off): said once per
+                    // trial, with the reason.
+                    Err(why) => missing.push(format!("server counters unknown: {why}")),
                 }
                 Some(summary::from_requests(&records))
             }
         };
+        missing.extend(gaps::of_requests(run.kind, &records));
         missing.extend(summary::request_notes(&records, collected.unfinished, server.as_ref()));
         if run.cache_state == CacheState::Cold {
             if let Some(c) = records.first().and_then(|r| r.cache_n).filter(|&c| c > 0) {

@@ -20,6 +20,26 @@ pub fn read(server: &Server) -> Result<ServerInfo, String> {
     Ok(from_json(server.root(), props, slots))
 }
 
+/// The run's `ServerInfo` for a server that is not llama-server: its kind, version and the
+/// model it serves (`/v1/models`: the first entry's id, or vLLM's `root`, the model's path).
+pub fn from_detected(url: &str, detected: &super::kind::Detected) -> ServerInfo {
+    let first = detected.models.as_ref().and_then(|m| m.pointer("/data/0"));
+    let s = |k: &str| first.and_then(|f| f.get(k)).and_then(|v| v.as_str()).filter(|s| !s.is_empty());
+    let id = s("id").map(str::to_string);
+    let (model, quant) = s("root").or(id.as_deref()).map(parse_model_file).unwrap_or((None, None));
+    ServerInfo {
+        url: url.to_string(),
+        kind: Some(detected.kind),
+        kind_evidence: Some(detected.evidence.clone()),
+        version: detected.version.clone(),
+        model_alias: id,
+        model,
+        quant,
+        n_ctx_per_slot: first.and_then(|f| f.get("max_model_len")).and_then(|v| v.as_u64()),
+        ..Default::default()
+    }
+}
+
 pub fn from_json(url: &str, mut props: serde_json::Value, slots: Option<serde_json::Value>) -> ServerInfo {
     let s = |p: &str| props.pointer(p).and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_string);
     let model_path = s("/model_path");

@@ -45,23 +45,72 @@ pub fn time_split(records: &[RequestRecord], agent_s: f64) -> TimeSplit {
     }
 }
 
-/// A trial's server figures summed from its own requests (trials overlapped, so the counters
-/// are not its own): prefill and decode rates from the requests' own times.
+/// A trial's server figures summed from its own requests (trials overlapped, or the server
+/// has no counters): prefill and decode rates from the requests' own times. A request the
+/// server did not time (no `timings`) is timed by its stream: its decode is the span from its
+/// first to its last token event, and its tokens are the answer's count, else the events.
 pub fn from_requests(records: &[RequestRecord]) -> ServerDelta {
     let sum_n = |f: fn(&RequestRecord) -> Option<u64>| records.iter().filter_map(f).sum::<u64>() as f64;
     let sum_ms = |f: fn(&RequestRecord) -> Option<f64>| records.iter().filter_map(f).sum::<f64>() / 1000.0;
+    let (mut tokens, mut seconds) = (0.0, 0.0);
+    for r in records {
+        match (r.predicted_ms, stream_decode(r)) {
+            (Some(ms), _) => {
+                tokens += r.predicted_n.unwrap_or(0) as f64;
+                seconds += ms / 1000.0;
+            }
+            (None, Some((n, s))) => {
+                tokens += n;
+                seconds += s;
+            }
+            (None, None) => {}
+        }
+    }
+    let ttfts: Vec<f64> = records.iter().filter(|r| r.stream).filter_map(|r| r.ttft_ms).collect();
+    // A figure is unknown when some answered generation request did not say it.
+    let answered: Vec<&RequestRecord> =
+        records.iter().filter(|r| (200..300).contains(&r.status) && r.conversation.is_some()).collect();
+    let lacks = |f: fn(&RequestRecord) -> bool| answered.iter().any(|r| f(r));
+    let unknown = [
+        ("prompt_tokens", lacks(|r| r.prompt_n.is_none())),
+        ("cached_tokens", lacks(|r| r.cache_n.is_none())),
+        ("prompt_seconds", lacks(|r| r.prompt_ms.is_none())),
+        ("predicted_tokens", lacks(|r| r.predicted_n.is_none())),
+        ("predicted_seconds", lacks(|r| r.predicted_ms.is_none() && stream_decode(r).is_none())),
+        ("n_decode", true),
+    ]
+    .iter()
+    .filter(|(_, u)| *u)
+    .map(|(f, _)| f.to_string())
+    .collect();
     let mut d = ServerDelta {
         prompt_tokens: sum_n(|r| r.prompt_n),
         cached_tokens: sum_n(|r| r.cache_n),
         prompt_seconds: sum_ms(|r| r.prompt_ms),
         predicted_tokens: sum_n(|r| r.predicted_n),
-        predicted_seconds: sum_ms(|r| r.predicted_ms),
+        predicted_seconds: seconds,
         n_decode: 0.0,
         from_requests: true,
+        mean_ttft_ms: (!ttfts.is_empty()).then(|| ttfts.iter().sum::<f64>() / ttfts.len() as f64),
+        unknown,
         ..Default::default()
     };
     super::metrics::with_rates(&mut d);
+    // A rate over part of the requests is still a rate; the counts are marked unknown above.
+    if !d.knows("prompt_tokens") {
+        d.cache_hit_ratio = None;
+    }
+    d.decode_tps = (tokens > 0.0 && seconds > 0.0).then(|| tokens / seconds);
     d
+}
+
+/// A stream's decode as its client saw it: (tokens after the first, seconds from the first
+/// token to the last). The tokens are the answer's count, else the events that carried text.
+pub fn stream_decode(r: &RequestRecord) -> Option<(f64, f64)> {
+    let (first, last) = (r.ttft_ms?, r.last_token_ms?);
+    let n = r.predicted_n.map(|n| n as f64).or(r.token_events.map(f64::from))?;
+    let span = (last - first) / 1000.0;
+    (n > 1.0 && span > 0.0).then_some((n - 1.0, span))
 }
 
 /// Sentences on what the requests leave unknown, and on counters that the requests do not
@@ -93,12 +142,7 @@ pub fn request_notes(records: &[RequestRecord], unfinished: usize, server: Optio
     if uncounted > 0 {
         notes.push(format!("{uncounted} request(s) carried neither timings nor usage: their tokens are unknown"));
     }
-    let untimed = records.iter().filter(generation).filter(|r| r.prompt_n.is_some() && r.prompt_ms.is_none()).count();
-    if untimed > 0 {
-        notes.push(format!(
-            "{untimed} request(s) reported tokens without timings (Anthropic /v1/messages never has them): their prompt_ms and predicted_ms are unknown"
-        ));
-    }
+    // Requests counted without timings are said by `gaps::of_requests`, per kind.
     if let Some(d) = server {
         let all_counted = records.iter().filter(generation).all(|r| r.prompt_n.is_some() && r.cache_n.is_some());
         if all_counted && failed.is_empty() && unfinished == 0 {

@@ -6,7 +6,12 @@ the whole conversation so far plus a new user message, streaming or not. Several
 conversations can be interleaved (turn 1 of each, then turn 2 of each, ...), which forces
 cache misses when there are more conversations than server slots. It changes no files.
 
-Each request is printed on stdout as one JSON line: conversation, turn, status, timings.
+Each request is printed on stdout as one JSON line: conversation, turn, status, timings (for
+`--api ollama`, the counts and nanosecond durations of Ollama's final `done` object) and usage.
+
+`--include-usage` asks a stream for its `usage` (`stream_options.include_usage`). `--api ollama`
+talks Ollama's native `/api/chat` (at the base URL without its trailing `/v1`) instead of the
+OpenAI chat endpoint: NDJSON when streaming, else one JSON object (`"stream": false`).
 """
 
 import argparse
@@ -24,22 +29,29 @@ FILLER = (
 )
 
 
-def post(url, body, stream, timeout):
+OLLAMA_FINAL = ("total_duration", "load_duration", "prompt_eval_count", "prompt_eval_duration", "eval_count",
+                "eval_duration")
+
+
+def post(url, body, stream, timeout, api="openai"):
+    """Returns (status, text, timings, usage, error)."""
     req = urllib.request.Request(
         url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
     )
     try:
         resp = urllib.request.urlopen(req, timeout=timeout)
     except urllib.error.HTTPError as e:
-        return e.code, None, None, e.read().decode(errors="replace")[:200]
+        return e.code, None, None, None, e.read().decode(errors="replace")[:200]
     except (urllib.error.URLError, ConnectionError, OSError) as e:
-        return 0, None, None, str(e)
+        return 0, None, None, None, str(e)
     with resp:
+        if api == "ollama":
+            return ollama_answer(resp, stream)
         if not stream:
             data = json.loads(resp.read())
             text = data["choices"][0]["message"].get("content") or ""
-            return resp.status, text, data.get("timings"), None
-        text, timings = [], None
+            return resp.status, text, data.get("timings"), data.get("usage"), None
+        text, timings, usage = [], None, None
         try:
             for raw in resp:
                 line = raw.decode().strip()
@@ -52,9 +64,35 @@ def post(url, body, stream, timeout):
                 for choice in event.get("choices") or []:
                     text.append((choice.get("delta") or {}).get("content") or "")
                 timings = event.get("timings") or timings
+                usage = event.get("usage") or usage
         except (ConnectionError, OSError, ValueError) as e:
-            return resp.status, "".join(text), timings, "stream broke off: %s" % e
-        return resp.status, "".join(text), timings, None
+            return resp.status, "".join(text), timings, usage, "stream broke off: %s" % e
+        return resp.status, "".join(text), timings, usage, None
+
+
+def ollama_answer(resp, stream):
+    """Ollama's native answer: NDJSON objects ending with `done: true` when streamed, else one
+    object. The final object's counts and durations are returned as the timings."""
+    text, final = [], None
+    try:
+        if stream:
+            for raw in resp:
+                line = raw.decode().strip()
+                if not line:
+                    continue
+                event = json.loads(line)
+                text.append((event.get("message") or {}).get("content") or "")
+                if event.get("done"):
+                    final = event
+        else:
+            final = json.loads(resp.read())
+            text.append((final.get("message") or {}).get("content") or "")
+    except (ConnectionError, OSError, ValueError) as e:
+        return resp.status, "".join(text), None, None, "answer broke off: %s" % e
+    if final is None or not final.get("done"):
+        return resp.status, "".join(text), None, None, "no final `done` object"
+    timings = {k: final[k] for k in OLLAMA_FINAL if k in final}
+    return resp.status, "".join(text), timings, None, None
 
 
 def main():
@@ -63,6 +101,12 @@ def main():
     ap.add_argument("--turns", type=int, default=3)
     ap.add_argument("--conversations", type=int, default=1, help="interleaved conversations")
     ap.add_argument("--stream", action="store_true", help="stream every answer")
+    ap.add_argument(
+        "--include-usage", action="store_true", help="ask streams for their usage (stream_options.include_usage)"
+    )
+    ap.add_argument(
+        "--api", choices=["openai", "ollama"], default="openai", help="ollama: Ollama's native /api/chat"
+    )
     ap.add_argument("--no-cache-prompt", action="store_true", help="send cache_prompt: false")
     ap.add_argument("--max-tokens", type=int, default=8)
     ap.add_argument("--filler", type=int, default=3, help="filler sentences per user message")
@@ -74,7 +118,11 @@ def main():
     args = ap.parse_args()
     if not args.base_url:
         sys.exit("multiturn.py: no base URL: set FIXBENCH_BASE_URL or pass --base-url")
-    url = args.base_url.rstrip("/") + "/chat/completions"
+    base = args.base_url.rstrip("/")
+    if args.api == "ollama":
+        url = (base[: -len("/v1")] if base.endswith("/v1") else base) + "/api/chat"
+    else:
+        url = base + "/chat/completions"
 
     histories = [
         [
@@ -90,18 +138,29 @@ def main():
                 history.append(
                     {"role": "user", "content": "%s Question %d: and then?" % (FILLER * args.filler, turn + 1)}
                 )
-            body = {
-                "model": args.model,
-                "messages": history,
-                "max_tokens": args.max_tokens,
-                "temperature": 0,
-                "seed": 1,
-                "stream": args.stream,
-                "cache_prompt": not args.no_cache_prompt,
-            }
-            status, text, timings, error = post(url, body, args.stream, args.timeout)
+            if args.api == "ollama":
+                body = {
+                    "model": args.model,
+                    "messages": history,
+                    "stream": args.stream,
+                    "options": {"num_predict": args.max_tokens, "temperature": 0, "seed": 1},
+                }
+            else:
+                body = {
+                    "model": args.model,
+                    "messages": history,
+                    "max_tokens": args.max_tokens,
+                    "temperature": 0,
+                    "seed": 1,
+                    "stream": args.stream,
+                    "cache_prompt": not args.no_cache_prompt,
+                }
+                if args.stream and args.include_usage:
+                    body["stream_options"] = {"include_usage": True}
+            status, text, timings, usage, error = post(url, body, args.stream, args.timeout, args.api)
             sent += 1
-            print(json.dumps({"conversation": c, "turn": turn, "status": status, "timings": timings, "error": error}))
+            line = {"conversation": c, "turn": turn, "status": status, "timings": timings, "usage": usage}
+            print(json.dumps(dict(line, error=error)))
             sys.stdout.flush()
             if status != 200 or error:
                 failures += 1

@@ -20,6 +20,7 @@ mod runner;
 mod sandbox;
 mod scale_out;
 mod server_build;
+mod servers;
 mod settings;
 mod shard;
 mod slots;

@@ -2,8 +2,9 @@
 //! null agent none. `local` is the oracle on expr_calc and mini_sheet and the null agent on
 //! mini_stackvm; `frontier` is the oracle on all three. Four repeats each: 4 of 4 has a 95%
 //! Wilson lower bound of 0.51, 8 of 8 (a tag's two problems) 0.68, 4 of 8 0.22. These
-//! trials talk to no model and record no tokens, so every cost is missing (`-`): the cost
-//! arithmetic is tested on synthetic records in `src/report/cost.rs` and `route.rs`.
+//! trials talk to no model and record no tokens, so every cost is missing (`-`). The last
+//! test prices real tokens: its trials talk to a real llama-server through the proxy, and
+//! every dollar it expects is computed from the stored requests' counts.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -164,4 +165,97 @@ fn route_bad_input_names_what_to_fix() {
     std::fs::write(&bad, "[prices.frontier]\ninput = 3\noutput = -15\n").unwrap();
     let e = err(&["frontier", "--config", bad.to_str().unwrap()]);
     assert!(e.contains("bad-prices.toml: `prices.\"frontier\".output` is -15") && e.contains("0 or more"), "{e}");
+}
+
+/// The dollars of one stored trial at the frontier's price, from its requests' own counts:
+/// `prompt_n` fresh prompt tokens at $3, `cache_n` cached ones at $0.30 and `predicted_n`
+/// generated ones at $15 per million.
+fn frontier_dollars(t: &Value) -> f64 {
+    let reqs = requests(t);
+    assert!(!reqs.is_empty(), "{t:#}");
+    let mut sum = 0.0;
+    for r in reqs {
+        let n = |k: &str| r[k].as_u64().unwrap_or_else(|| panic!("{k} uncounted: {r}")) as f64;
+        sum += n("prompt_n") * 3.0 + r["cache_n"].as_u64().unwrap_or(0) as f64 * 0.3 + n("predicted_n") * 15.0;
+    }
+    sum / 1e6
+}
+
+#[test]
+fn route_prices_real_tokens_and_keeps_the_cheap_configuration_where_it_meets_the_bar() {
+    // A real llama-server; the scripted agent holds a two-turn conversation with it (the second
+    // turn reads the first from the prompt cache), then copies the reference fix in or not.
+    // `local` (free) fixes expr_calc only; `frontier` ($3 / $0.30 / $15) fixes both.
+    let server = crate::llama::LlamaServer::start(&[]);
+    let dir = process_dir("route-priced");
+    std::fs::create_dir_all(&dir).unwrap();
+    copy_dir(&repo().join("problems"), &dir.join("problems"));
+    std::fs::write(
+        dir.join("harness.toml"),
+        "[prices.local]\ninput = 0\noutput = 0\n\n[prices.frontier]\ninput = 3\ncached_input = 0.3\noutput = 15\n",
+    )
+    .unwrap();
+    let talk = crate::llama::multiturn_cmd("--turns 2 --max-tokens 8");
+    let fixing = |p: &str| {
+        let reference = dir.join("problems").join(p).join(format!("{p}.reference"));
+        format!("sh -c '{talk} && cp {}/*.py {p}/'", reference.display())
+    };
+    let runs = [
+        ("local-expr", "local", "expr_calc", fixing("expr_calc")),
+        ("local-vm", "local", "mini_stackvm", talk.clone()),
+        ("frontier-expr", "frontier", "expr_calc", fixing("expr_calc")),
+        ("frontier-vm", "frontier", "mini_stackvm", fixing("mini_stackvm")),
+    ];
+    for (id, model, problem, cmd) in &runs {
+        let mut c = fixbench(&dir);
+        c.args(["run", "--run-id", id, "--server", &server.url(), "--problem", problem, "--cmd", cmd]);
+        c.args(["--label", &format!("model={model}"), "--repeat", "2", "--isolation", "none", "-j", "1"]);
+        run_expect(&mut c, 0);
+    }
+    let stored = |id: &str| read_run(&dir.join("results").join(id));
+    // What each configuration's trials of a problem cost on average, from the records.
+    let frontier = |id: &str| {
+        let run = stored(id);
+        let ts = trials(&run);
+        assert_eq!(ts.len(), 2);
+        for t in ts {
+            assert_eq!(t["resolved"], true, "{t:#}");
+            assert!(requests(t).iter().any(|r| r["cache_n"].as_u64().unwrap_or(0) > 0), "turn 2 hit the cache: {t:#}");
+        }
+        ts.iter().map(frontier_dollars).sum::<f64>() / 2.0
+    };
+    let (f_expr, f_vm) = (frontier("frontier-expr"), frontier("frontier-vm"));
+    assert!(f_expr > 0.0 && f_vm > 0.0);
+
+    let ids: Vec<&str> = runs.iter().map(|r| r.0).collect();
+    let out = run_expect(fixbench(&dir).arg("route").args(&ids).args(["--bar", "0.3", "--format", "json"]), 0);
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let close = |got: &Value, want: f64| {
+        let got = got.as_f64().unwrap_or_else(|| panic!("no cost: {got}"));
+        assert!((got - want).abs() <= 1e-12 * want.max(1.0), "{got} != {want}");
+    };
+    // expr_calc: both resolve 2 of 2 (lower bound 0.34); the free one is chosen.
+    let expr = subject(&r, "problems", "expr_calc");
+    assert_eq!(expr["choice"], serde_json::json!({"kind": "chosen", "configuration": "local"}), "{expr:#}");
+    assert_eq!(option(expr, "local")["cost_per_trial"].as_f64(), Some(0.0), "a free model costs exactly 0: {expr:#}");
+    close(&option(expr, "frontier")["cost_per_trial"], f_expr);
+    // mini_stackvm: only the frontier fixes it.
+    let vm = subject(&r, "problems", "mini_stackvm");
+    assert_eq!(vm["choice"], serde_json::json!({"kind": "chosen", "configuration": "frontier"}), "{vm:#}");
+    assert_eq!(option(vm, "local")["resolved"], 0, "{vm:#}");
+    close(&option(vm, "frontier")["cost_per_trial"], f_vm);
+    // Each problem weighs its 4 trials: routed = (0·4 + f_vm·4) / 8 per trial, all-frontier =
+    // (f_expr·4 + f_vm·4) / 8.
+    let s = &r["summary"];
+    assert_eq!(s["escalation"], "frontier", "{s:#}");
+    close(&s["routed_per_100"], f_vm / 2.0 * 100.0);
+    close(&s["escalation_per_100"], (f_expr + f_vm) / 2.0 * 100.0);
+    let line = s["line"].as_str().unwrap();
+    let money = |d: f64| if d < 0.01 { format!("${d:.4}") } else { format!("${d:.2}") };
+    let want = format!(
+        "local on 1 of 2 problems (50% of trials), the rest to frontier, {} per 100 trials instead of {} all on frontier",
+        money(f_vm / 2.0 * 100.0),
+        money((f_expr + f_vm) / 2.0 * 100.0)
+    );
+    assert_eq!(line, want, "{s:#}");
 }

@@ -342,9 +342,17 @@ fn doctor_on_a_live_server_and_a_run_without_metrics() {
     let run = run(&sb, "results", &server, &[multiturn_cmd("--turns 1")], &[]);
     let t = &trials(&run)[0];
     assert_eq!(t["total"], 15);
-    assert_eq!(t["server"], Value::Null);
-    let missing = t["telemetry_missing"][0].as_str().unwrap();
-    assert!(missing.contains("/metrics is off") && missing.contains("--metrics"), "{missing}");
+    // Its figures come from the requests' own answers, and the sentence says what is lost.
+    assert_eq!(t["server"]["from_requests"], true, "{:#}", t["server"]);
+    assert!(t["server"]["predicted_tokens"].as_f64().unwrap() > 0.0, "{:#}", t["server"]);
+    let missing = &t["telemetry_missing"];
+    let said = missing.as_array().unwrap().iter().filter_map(Value::as_str);
+    assert!(
+        said.into_iter().any(|m| m.starts_with("server counters unknown")
+            && m.contains("/metrics is off")
+            && m.contains("--metrics")),
+        "{missing:#}"
+    );
     assert_eq!(requests(t).len(), 1, "the proxy still records requests");
 
     // No server and no run: nothing to examine.
@@ -377,7 +385,7 @@ fn generate(tokens: u32, stream: bool) -> Value {
 }
 
 fn counters(server: &LlamaServer) -> Counters {
-    metrics::scrape(&Server::new(&server.url()).unwrap()).unwrap()
+    metrics::scrape(&Server::new(&server.url()).unwrap(), fixbench::telemetry::kind::ServerKind::LlamaServer).unwrap()
 }
 
 #[test]
@@ -548,7 +556,7 @@ fn requests_at_once_record_their_slot_and_their_wait_for_it() {
 
     // Pinned to slot 1: both take it, one after the other, though slot 0 is free; a plain
     // answer's wait is what its prefill and decode leave of its time.
-    let pin = Inject { verbose: true, id_slot: Some(1) };
+    let pin = Inject { verbose: true, id_slot: Some(1), ..Default::default() };
     let pinned = Proxy::start_with(&two.url(), SocketAddr::from(([127, 0, 0, 1], 0)), None, pin).unwrap();
     let got = at_once(&pinned, &[ask(count, true), ask(colors, false)]);
     assert_eq!(got.iter().map(|r| r.slot).collect::<Vec<_>>(), [Some(1), Some(1)], "{got:#?}");

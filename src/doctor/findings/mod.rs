@@ -7,6 +7,7 @@ mod run;
 mod sandbox;
 mod server;
 mod slots;
+mod telemetry;
 
 use serde::Serialize;
 
@@ -57,11 +58,17 @@ pub fn diagnose(ev: &Evidence) -> Vec<Finding> {
             format!("the server could not be read ({why}): only the run's requests were examined"),
             None,
         ));
+    } else if let Some(d) = &ev.other_kind {
+        telemetry::live_kind(d, &mut f);
     } else if ev.props.is_some() {
         server::endpoints(ev, &mut f);
         server::slots(ev, &facts, &mut f);
         server::context(ev, &facts, &mut f);
         server::prompt_cache_flag(ev, &mut f);
+    }
+    if let Some(run) = &ev.run {
+        telemetry::run_kind(run, &mut f);
+        telemetry::gaps(run, &mut f);
     }
     if let Some(facts) = &facts {
         run::reprefill(facts, &mut f);
@@ -112,6 +119,7 @@ mod tests {
             props: Some(props),
             slots: Endpoint::Ok(serde_json::json!([])),
             metrics: Endpoint::Ok(BTreeMap::new()),
+            other_kind: None,
             slot_actions: Some(true),
             run,
             sandbox: None,

@@ -39,6 +39,11 @@ pub fn build(run: &RunRecord) -> RunHeader {
         Some(s) => {
             add("model", format!("{model} {quant}"));
             add("server", format!("{} {}", without_scheme(&s.url), s.label.as_deref().unwrap_or("")));
+            if let Some(kind) = s.kind {
+                let version = s.version.as_deref().map(|v| format!(" {v}")).unwrap_or_default();
+                let why = s.kind_evidence.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
+                add("server kind", format!("{kind}{version}{why}"));
+            }
             let short = |v: &Option<String>| v.as_deref().map_or("?".to_string(), |s| s.chars().take(12).collect());
             add(
                 "fingerprint",

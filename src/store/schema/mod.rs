@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{BuiltinAgent, CacheState, GradeIsolation, Isolation, TrialKey};
+use crate::model::{BuiltinAgent, CacheState, GradeIsolation, Isolation, ServerKind, TrialKey};
 
 /// Bumped whenever a field changes meaning or is removed (adding optional fields keeps it).
 /// 2: each trial in a file of its own, `run.json` only the header; built-in agents typed.
@@ -243,6 +243,17 @@ impl RunRecord {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ServerInfo {
     pub url: String,
+    /// What kind of server it is; absent in runs made before kinds were detected (those
+    /// were all llama-server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ServerKind>,
+    /// What the kind was told by: `owned_by "vllm" in /v1/models, confirmed by /version`,
+    /// or `named with --server-kind`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind_evidence: Option<String>,
+    /// The server's own version, where it says it (`/version`, `/server_info`, `/api/version`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     pub label: Option<String>,
     pub model_path: Option<String>,
     pub model_alias: Option<String>,
@@ -364,6 +375,14 @@ pub struct TrialTelemetry {
 /// missing file): its trials are flagged in tables.
 pub const QUICK_EXIT_S: f64 = 1.0;
 
+impl ServerDelta {
+    /// Whether `field` (`prompt_tokens`, `cached_tokens`, `prompt_seconds`, `predicted_tokens`,
+    /// `predicted_seconds`, `n_decode`) is known.
+    pub fn knows(&self, field: &str) -> bool {
+        !self.unknown.iter().any(|u| u == field)
+    }
+}
+
 impl TrialRecord {
     pub fn key(&self) -> TrialKey {
         TrialKey { problem: self.problem.clone(), agent: self.agent.clone(), repeat: self.repeat }
@@ -438,6 +457,25 @@ pub struct ServerDelta {
     pub prefill_tps: Option<f64>,
     pub decode_tps: Option<f64>,
     pub cache_hit_ratio: Option<f64>,
+    /// The counters' family (`llamacpp`, `vllm`, `sglang`); absent when summed from requests
+    /// and in records made before other servers were read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Mean time to first token of the requests the server finished, from its own histogram
+    /// (vLLM, SGLang); from the requests' arrival times when summed from requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_ttft_ms: Option<f64>,
+    /// Mean time a request waited in the server's queue, from its own histogram (vLLM, SGLang).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_queue_ms: Option<f64>,
+    /// Requests the server counted as finished over the delta (vLLM, SGLang).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_finished: Option<f64>,
+    /// The fields above that are not known (`prompt_tokens`, `prompt_seconds`, …): the server's
+    /// kind does not count them, or some requests' answers did not say. Their value is then
+    /// what was known (often 0) and is never shown as a figure.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown: Vec<String>,
     /// Summed from the trial's own requests, not read from `/metrics`: trials overlapped, so
     /// the server's counters also counted the neighbours' (those are kept per run and server,
     /// in the run's `servers`). `n_decode` is then 0 (unknown).
@@ -488,6 +526,18 @@ pub struct RequestRecord {
     /// when a slot takes the task), a plain answer's `total_ms − prompt_ms − predicted_ms`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_ms: Option<f64>,
+    /// Milliseconds from the request's start to the last event of its stream that carried
+    /// generated text: with `ttft_ms`, the decode time as the client saw it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_token_ms: Option<f64>,
+    /// How many stream events carried generated text (a server streams about one token per
+    /// event): the decode rate's count when the answer gave no token count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_events: Option<u32>,
+    /// Milliseconds the server spent loading the model for this request (Ollama's
+    /// `load_duration`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_ms: Option<f64>,
 }
 
 /// Where a trial's agent time went.

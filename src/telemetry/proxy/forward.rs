@@ -14,7 +14,6 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderValue};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use serde::de::IgnoredAny;
 
@@ -68,7 +67,7 @@ pub(super) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resul
     let upstream = Upstream {
         method: parts.method.clone(),
         uri: format!("{}{path}", shared.upstream),
-        headers: std::mem::take(&mut parts.headers),
+        headers: with_key(std::mem::take(&mut parts.headers), shared.inject.api_key.as_deref()),
         authority: shared.authority.clone(),
         body: injected(&shared.inject, &parts.method, &body),
     };
@@ -87,6 +86,9 @@ pub(super) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resul
             pending.status = head.status.as_u16();
             pending.answered = Some(answered);
             let mut capture = Capture::new(content_type(&head.headers));
+            if shared.inject.openai_only {
+                capture = capture.openai_only();
+            }
             if pending.transcript {
                 capture = capture.reading_answer();
             }
@@ -103,6 +105,20 @@ pub(super) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resul
             Ok(error_response(StatusCode::BAD_GATEWAY, &msg))
         }
     }
+}
+
+/// The agent's headers, with the server's key as `Authorization` when the agent sent none.
+fn with_key(mut headers: HeaderMap, key: Option<&str>) -> HeaderMap {
+    if let Some(key) = key {
+        if !headers.contains_key(hyper::header::AUTHORIZATION) {
+            if let Ok(v) = HeaderValue::from_str(&format!("Bearer {key}")) {
+                let mut v = v;
+                v.set_sensitive(true);
+                headers.insert(hyper::header::AUTHORIZATION, v);
+            }
+        }
+    }
+    headers
 }
 
 /// A request waiting for the server's answer. hyper drops it when the client hangs up: the
@@ -206,7 +222,7 @@ impl Upstream {
 
     /// Sends once, and once more when a kept-alive connection turned out closed before the
     /// server answered anything (it closes idle connections after a few seconds).
-    async fn send(self, client: Client<HttpConnector, Full<Bytes>>) -> Answered {
+    async fn send(self, client: Client<super::Connector, Full<Bytes>>) -> Answered {
         match client.request(self.build()?).await {
             Ok(r) => Ok(r),
             Err(e) if closed_before_answer(&e) => client.request(self.build()?).await.map_err(|e| error_chain(&e)),
@@ -259,7 +275,8 @@ mod tests {
     use super::super::stub::{self, Shape};
     use super::super::Inject;
 
-    const PINNED: Inject = Inject { verbose: true, id_slot: Some(2) };
+    const PINNED: Inject =
+        Inject { verbose: true, id_slot: Some(2), llama_server: true, api_key: None, openai_only: false };
 
     fn echoed(inject: Inject, method: &str, path: &str, body: &str) -> String {
         let proxy = stub::proxy_with(&stub::echo_upstream(), inject);
@@ -314,7 +331,12 @@ mod tests {
             "the default adds verbose only"
         );
         assert_eq!(
-            echoed(Inject { verbose: false, id_slot: Some(0) }, "POST", "/completion", r#"{"prompt":"hi"}"#),
+            echoed(
+                Inject { verbose: false, id_slot: Some(0), ..Default::default() },
+                "POST",
+                "/completion",
+                r#"{"prompt":"hi"}"#
+            ),
             r#"{"id_slot":0,"prompt":"hi"}"#
         );
     }
@@ -346,7 +368,7 @@ mod tests {
         ] {
             assert_eq!(echoed(PINNED, method, path, body), body, "{method} {path}");
         }
-        let off = Inject { verbose: false, id_slot: None };
+        let off = Inject { verbose: false, id_slot: None, ..Default::default() };
         assert_eq!(echoed(off, "POST", "/v1/chat/completions", r#"{"messages": []}"#), r#"{"messages": []}"#);
     }
 

@@ -34,23 +34,50 @@ use super::transcript::TranscriptBook;
 use crate::error::Error;
 use crate::store::RequestRecord;
 
+/// How the proxy reaches the server: plain TCP, or TLS for an `https://` one.
+pub(super) type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+
 /// Called with each finished request (the `fixbench proxy` log).
 pub type Sink = Box<dyn Fn(&RequestRecord) + Send + Sync>;
 
 /// What the proxy adds to each generation request (a JSON body with `messages` or `prompt`)
-/// on its way to the server; the agent's own fields are never overwritten.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// on its way to the server; the agent's own fields are never overwritten. `verbose` and
+/// `id_slot` are llama-server's own fields: other servers get neither.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Inject {
     /// `"verbose": true`: llama-server then names the slot that served the request
     /// (`__verbose.id_slot`), recorded as the request's `slot`.
     pub verbose: bool,
     /// `"id_slot": N`: the request is served by slot N (a trial that owns a slot).
     pub id_slot: Option<u32>,
+    /// The server is llama-server, which sends a stream's response headers when a slot takes
+    /// the request: their time is the request's wait for a slot (`queue_ms`). Other servers
+    /// send them at once.
+    pub llama_server: bool,
+    /// The server's API key (from the environment, never stored), sent as `Authorization:
+    /// Bearer` on every request that carries no `Authorization` of its own: an agent needs no
+    /// key of its own, and never sees this one.
+    pub api_key: Option<String>,
+    /// Read only what the OpenAI API defines in an answer (`usage`), never a server's own
+    /// fields (`timings`, Ollama's durations): the server's kind is unknown (`other`).
+    pub openai_only: bool,
 }
 
 impl Default for Inject {
     fn default() -> Self {
-        Inject { verbose: true, id_slot: None }
+        Inject { verbose: true, id_slot: None, llama_server: true, api_key: None, openai_only: false }
+    }
+}
+
+impl std::fmt::Debug for Inject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inject")
+            .field("verbose", &self.verbose)
+            .field("id_slot", &self.id_slot)
+            .field("llama_server", &self.llama_server)
+            .field("api_key", &self.api_key.as_ref().map(|_| "(set)"))
+            .field("openai_only", &self.openai_only)
+            .finish()
     }
 }
 
@@ -66,7 +93,7 @@ struct Shared {
     /// `http://host:port`, no trailing slash.
     upstream: String,
     authority: HeaderValue,
-    client: Client<HttpConnector, http_body_util::Full<Bytes>>,
+    client: Client<Connector, http_body_util::Full<Bytes>>,
     book: Mutex<Book>,
     /// Requests of the open trial not yet recorded.
     in_flight: AtomicUsize,
@@ -151,17 +178,32 @@ impl Proxy {
         token: Option<String>,
     ) -> Result<Proxy> {
         let upstream = super::client::root_url(upstream)?;
-        let Some(hostport) = upstream.strip_prefix("http://") else {
+        let Some(hostport) = upstream.strip_prefix("http://").or_else(|| upstream.strip_prefix("https://")) else {
             return Err(Error::BadInput(format!(
-                "the recording proxy forwards to plain http:// servers; `{upstream}` is not one"
+                "the recording proxy forwards to http:// and https:// servers; `{upstream}` is neither"
             ))
             .into());
         };
         let authority = HeaderValue::from_str(hostport.split('/').next().unwrap_or(hostport))
             .with_context(|| format!("bad server address {upstream}"))?;
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(Duration::from_secs(5)));
+        http.enforce_http(false);
+        let tls = match upstream.starts_with("https://") {
+            true => (*super::tls::client_config().map_err(Error::BadInput)?).clone(),
+            // Never used for a plain http:// server: an empty store, nothing read.
+            false => rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .map_err(|e| Error::Environment(format!("TLS setup failed: {e}")))?
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth(),
+        };
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
         // llama-server closes idle connections after 5 s: give them up before it does.
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(3))

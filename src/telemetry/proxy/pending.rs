@@ -106,8 +106,10 @@ impl Pending {
         let answered_ok = (200..400).contains(&self.status);
         let queue_ms = if !answered_ok {
             None
-        } else if sse {
+        } else if sse && self.shared.inject.llama_server {
             self.answered.map(|t| ms(t.saturating_duration_since(self.start)))
+        } else if sse {
+            None
         } else {
             o.prompt_ms.zip(o.predicted_ms).map(|(p, d)| (total_ms - p - d).max(0.0))
         };
@@ -132,6 +134,9 @@ impl Pending {
             abandoned_ms: self.abandoned.map(|t| ms(t - self.start)),
             slot: o.slot,
             queue_ms,
+            last_token_ms: if sse { o.last_token.map(|t| ms(t - self.start)) } else { None },
+            token_events: (sse && o.token_events > 0).then_some(o.token_events),
+            load_ms: o.load_ms,
         };
         let Some(epoch) = self.epoch else {
             if let Some(sink) = &self.shared.sink {
