@@ -172,6 +172,16 @@ fn server_use(u: &ServerUse) -> String {
             let _ = write!(s, "; no /metrics figures: {}", u.missing.join("; "));
         }
     }
+    if let Some(l) = &u.load {
+        let _ = write!(
+            s,
+            "; load: up to {} running, {} waiting (waiting in {:.0}% of {} readings)",
+            l.peak_running,
+            l.peak_waiting,
+            l.waiting_share * 100.0,
+            l.samples
+        );
+    }
     if let Some(why) = &u.dropped {
         let _ = write!(s, "; dropped: {why}");
     }
@@ -387,6 +397,14 @@ mod tests {
                 ..Default::default()
             }),
             dropped: Some("stopped answering: connection refused".into()),
+            load: Some(crate::store::ServerLoad {
+                samples: 40,
+                interval_ms: 500,
+                peak_running: 2.0,
+                peak_waiting: 1.0,
+                waiting_share: 0.25,
+                ..Default::default()
+            }),
             ..Default::default()
         }];
         let mut moved = synth::trial("expr_calc", "pi", 0, 11, 15, 11);
@@ -404,7 +422,8 @@ mod tests {
         assert!(
             text.contains(
                 "\npool server http://a:8080: 2 slot(s), 2 trial(s); prompt 12,000 tokens, cached 8,000, predicted \
-                 3,000; dropped: stopped answering: connection refused\n"
+                 3,000; load: up to 2 running, 1 waiting (waiting in 25% of 40 readings); dropped: stopped \
+                 answering: connection refused\n"
             ),
             "{text}"
         );

@@ -133,6 +133,7 @@ impl Pool {
                     since: Some(t.since()),
                     missing,
                     dropped: m.dropped.clone(),
+                    load: t.load(),
                 }
             })
             .collect()

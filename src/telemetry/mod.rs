@@ -5,7 +5,8 @@
 //! answer says (`usage`, `timings`, Ollama's native durations, the stream's arrival times).
 //!
 //! `client` talks to the server's own endpoints, `kind` tells which server it is, `metrics`
-//! turns scrapes into deltas, `props` and `fingerprint` describe the server, `gaps` says
+//! turns scrapes into deltas, `load` samples its running and waiting requests over the run,
+//! `props` and `fingerprint` describe the server, `gaps` says
 //! what a kind cannot give, `proxy` (with `capture` and `conversation`)
 //! records the agent's requests (`answer` and `transcript`: what was said, for the trial's
 //! transcript), `cache` prepares the prompt cache, `summary` sums a trial up.
@@ -18,6 +19,7 @@ pub(crate) mod conversation;
 pub(crate) mod fingerprint;
 pub(crate) mod gaps;
 pub mod kind;
+pub(crate) mod load;
 pub mod metrics;
 pub(crate) mod props;
 pub mod proxy;
@@ -34,7 +36,7 @@ use anyhow::Result;
 
 use crate::error::Error;
 use crate::model::{CacheState, ServerKind};
-use crate::store::{ServerDelta, ServerInfo, TrialTelemetry};
+use crate::store::{ServerDelta, ServerInfo, ServerLoad, TrialTelemetry};
 use client::Server;
 use metrics::Counters;
 use proxy::{FirstRequest, Proxy};
@@ -67,6 +69,8 @@ pub struct RunTelemetry {
     started: chrono::DateTime<chrono::Utc>,
     /// Each agent's latest prompt and first request, for `warm` warm-ups.
     shapes: Mutex<BTreeMap<String, (String, FirstRequest)>>,
+    /// Its running and waiting requests, sampled while the run goes (where `/metrics` has them).
+    load: Option<load::Sampler>,
 }
 
 /// One trial's telemetry: its own recording proxy (its own port, so that every request is
@@ -137,7 +141,15 @@ impl RunTelemetry {
         }
         let at_start = metrics::scrape(&server, kind);
         let started = chrono::Utc::now();
-        Ok(RunTelemetry { server, kind, info, cache_state, at_start, started, shapes: Mutex::new(BTreeMap::new()) })
+        let load = at_start.is_ok().then(|| load::Sampler::start(&server, kind, load::INTERVAL)).flatten();
+        let shapes = Mutex::new(BTreeMap::new());
+        Ok(RunTelemetry { server, kind, info, cache_state, at_start, started, shapes, load })
+    }
+
+    /// The server's running and waiting requests over the run so far, where its `/metrics`
+    /// has them.
+    pub fn load(&self) -> Option<ServerLoad> {
+        self.load.as_ref().and_then(load::Sampler::load)
     }
 
     /// The server's kind, as detected or named.

@@ -201,3 +201,39 @@ fn an_agent_that_reaches_the_server_past_its_proxy_is_noticed() {
         "the server's counters exceed the kept requests: {missing:?}"
     );
 }
+
+#[test]
+fn more_sessions_than_slots_queue_at_the_server_and_doctor_names_the_flag() {
+    // One slot, three agents at once, each a three-turn conversation of long answers: most of
+    // the time some request waits for the slot, which llama-server's gauges show.
+    let server = LlamaServer::start(&["-np", "1", "-c", "4096"]);
+    let sb = Sandbox::new();
+    let agent = multiturn_cmd("--turns 3 --max-tokens 48 --stream");
+    let run_with = |jobs: &str, problems: &[&str]| -> Value {
+        let mut cmd = fixbench(sb.path());
+        cmd.args(["run", "--server", &server.url(), "--isolation", "none", "--jobs", jobs, "--cmd", &agent, "--json"]);
+        for p in problems {
+            cmd.args(["--problem", p]);
+        }
+        serde_json::from_slice(&run_expect(&mut cmd, 0).stdout).unwrap()
+    };
+    let run = run_with("3", &["expr_calc", "mini_sheet", "mini_stackvm"]);
+    assert!(overlapping(trials(&run)), "the trials ran at once");
+    let load = &run["servers"][0]["load"];
+    assert!(load["samples"].as_u64().unwrap() >= 2, "{load:#}");
+    assert_eq!(load["peak_running"], 1.0, "one slot runs one request: {load:#}");
+    assert!(load["peak_waiting"].as_f64().unwrap() >= 1.0, "the others waited: {load:#}");
+    assert!(load["waiting_share"].as_f64().unwrap() > 0.0, "{load:#}");
+    let out = run_expect(fixbench(sb.path()).args(["doctor", run["run_id"].as_str().unwrap(), "--json"]), 0);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let queue = doc["findings"].as_array().unwrap().iter().find(|f| f["check"] == "server_queue").unwrap();
+    assert_eq!(queue["kind"], "cost", "{queue:#}");
+    let fix = queue["fix"].as_str().unwrap();
+    let n: u64 = fix.strip_prefix("-np ").unwrap().parse().unwrap();
+    assert!(n >= 2, "{fix}");
+    // One agent at a time: nothing ever waits.
+    let run = run_with("1", &["expr_calc"]);
+    let load = &run["servers"][0]["load"];
+    assert!(load["samples"].as_u64().unwrap() >= 1, "{load:#}");
+    assert_eq!((&load["peak_waiting"], &load["waiting_share"]), (&Value::from(0.0), &Value::from(0.0)), "{load:#}");
+}

@@ -69,6 +69,7 @@ pub fn diagnose(ev: &Evidence) -> Vec<Finding> {
     if let Some(run) = &ev.run {
         telemetry::run_kind(run, &mut f);
         telemetry::gaps(run, &mut f);
+        telemetry::server_load(run, &mut f);
     }
     if let Some(facts) = &facts {
         run::reprefill(facts, &mut f);

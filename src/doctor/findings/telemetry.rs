@@ -65,6 +65,47 @@ pub(super) fn run_kind(run: &RunRecord, f: &mut Vec<Finding>) {
     ));
 }
 
+/// Each pool server's queue over the run, from its sampled gauges: requests that waited
+/// mean the agents' sessions overlapped more than the server runs at once.
+pub(super) fn server_load(run: &RunRecord, f: &mut Vec<Finding>) {
+    let kind = run.server.as_ref().and_then(|i| i.kind).unwrap_or(ServerKind::LlamaServer);
+    for u in &run.servers {
+        let Some(l) = &u.load else { continue };
+        let readings = format!("{} reading(s), every {} ms", l.samples, l.interval_ms);
+        if l.peak_waiting > 0.0 {
+            let want = (l.peak_running + l.peak_waiting).ceil() as u64;
+            let fix = match kind {
+                ServerKind::Vllm => format!("--max-num-seqs {want}"),
+                ServerKind::Sglang => format!("--max-running-requests {want}"),
+                _ => format!("-np {want}"),
+            };
+            f.push(Finding::new(
+                Kind::Cost,
+                "server_queue",
+                format!(
+                    "requests waited in the queue of {}: up to {} at once beside {} running, in {:.0}% of {readings}: \
+                     the agents' sessions overlapped more than it runs at once (or run fewer trials at once, -j)",
+                    u.url,
+                    l.peak_waiting,
+                    l.peak_running,
+                    l.waiting_share * 100.0
+                ),
+                Some(&fix),
+            ));
+        } else {
+            f.push(Finding::new(
+                Kind::Ok,
+                "server_queue",
+                format!(
+                    "no request waited in the queue of {}: up to {} running at once ({readings})",
+                    u.url, l.peak_running
+                ),
+                None,
+            ));
+        }
+    }
+}
+
 /// The run's `telemetry_missing` sentences, counted by trial (the per-trial counts inside
 /// a sentence, `for 2 of 3 request(s)`, are left out so that like gaps group together).
 pub(super) fn gaps(run: &RunRecord, f: &mut Vec<Finding>) {
@@ -156,5 +197,33 @@ mod tests {
         run_kind(&run, &mut f);
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!((f[0].check, f[0].kind), ("telemetry_gaps", Kind::Ok));
+    }
+
+    #[test]
+    fn requests_waiting_in_a_servers_queue_name_the_kinds_flag() {
+        let mut run = run_with(&[], ServerKind::Vllm);
+        let load = |waiting: f64| crate::store::ServerLoad {
+            samples: 20,
+            interval_ms: 500,
+            peak_running: 2.0,
+            peak_waiting: waiting,
+            waiting_share: if waiting > 0.0 { 0.3 } else { 0.0 },
+            ..Default::default()
+        };
+        run.servers =
+            vec![crate::store::ServerUse { url: "http://v:8000".into(), load: Some(load(3.0)), ..Default::default() }];
+        let mut f = Vec::new();
+        server_load(&run, &mut f);
+        assert_eq!((f[0].kind, f[0].fix.as_deref()), (Kind::Cost, Some("--max-num-seqs 5")), "{f:?}");
+        assert!(f[0].message.contains("up to 3 at once beside 2 running, in 30% of 20 reading(s)"), "{}", f[0].message);
+        run.servers[0].load = Some(load(0.0));
+        let mut f = Vec::new();
+        server_load(&run, &mut f);
+        assert_eq!(f[0].kind, Kind::Ok, "{f:?}");
+        // No gauges read (a kind without them): nothing said.
+        run.servers[0].load = None;
+        let mut f = Vec::new();
+        server_load(&run, &mut f);
+        assert!(f.is_empty());
     }
 }

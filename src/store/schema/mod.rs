@@ -139,6 +139,32 @@ pub struct ServerUse {
     /// Set when the server stopped answering mid-run and was taken out of the pool: why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dropped: Option<String>,
+    /// Its running and waiting requests, sampled from `/metrics` gauges over the session;
+    /// absent where the kind has none (or its `/metrics` is off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<ServerLoad>,
+}
+
+/// A server's load over a run, from its gauges (llama-server `requests_processing` and
+/// `requests_deferred`, vLLM `num_requests_running` and `num_requests_waiting`, SGLang
+/// `num_running_reqs` and `num_queue_reqs`), read every `interval_ms`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ServerLoad {
+    pub samples: u32,
+    /// Readings that failed (the server did not answer, or the page lacked the gauges).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed_samples: u32,
+    pub interval_ms: u32,
+    pub peak_running: f64,
+    pub peak_waiting: f64,
+    pub mean_running: f64,
+    pub mean_waiting: f64,
+    /// The share of readings with any request waiting.
+    pub waiting_share: f64,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
