@@ -379,8 +379,12 @@ pub fn summary(record: &SweepRecord, runs: &[RunRecord]) -> String {
         };
         // Prompt tokens prefilled again though the conversation's previous turn had them.
         let timings: Vec<_> = tr.iter().filter_map(|t| t.telemetry.timing.as_ref()).collect();
+        let unknown: u32 = timings.iter().map(|t| t.reprefill_unknown).sum();
         let reprefilled = if timings.is_empty() {
             "n/a".to_string()
+        } else if unknown > 0 {
+            // Some follow-up turns did not say what was cached: a sum would undercount.
+            "?".to_string()
         } else {
             timings.iter().map(|t| t.reprefilled_tokens).sum::<u64>().to_string()
         };

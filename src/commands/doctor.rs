@@ -43,11 +43,13 @@ pub fn command(args: DoctorArgs) -> Result<i32> {
     }
     let ev = Evidence::gather(url.as_deref(), run)?;
     if let (Some(why), None) = (&ev.unreachable, &ev.run) {
-        return Err(Error::Environment(format!(
-            "cannot examine the llama-server at {}: {why}",
-            ev.url.as_deref().unwrap_or("?")
-        ))
-        .into());
+        // The key's own sentence already names the server.
+        let msg = if why.starts_with("the server at ") {
+            why.clone()
+        } else {
+            format!("cannot examine the server at {}: {why}", ev.url.as_deref().unwrap_or("?"))
+        };
+        return Err(Error::Environment(msg).into());
     }
     let findings = diagnose(&ev);
     if args.json {

@@ -66,6 +66,10 @@ impl Evidence {
         let Some(url) = url else { return Ok(ev) };
         let server = Server::new(url)?;
         ev.url = Some(server.root().to_string());
+        if let Err(why) = server.check_key() {
+            ev.unreachable = Some(why.to_string());
+            return Ok(ev);
+        }
         let props = server.get("/props");
         match props.ok_body("/props") {
             Ok(body) => ev.props = serde_json::from_str(body).ok(),

@@ -20,6 +20,8 @@ pub(super) struct RunFacts {
     /// Follow-up turns that found nothing cached, and the tokens they re-prefilled.
     pub(super) uncached_follow_ups: usize,
     pub(super) reprefilled_uncached: u64,
+    /// Follow-up turns whose answers did not say what was cached: their re-prefill is unknown.
+    pub(super) reprefill_unknown: u64,
     pub(super) max_tokens: Option<u64>,
     /// Most conversations whose first-to-last request spans overlapped within one trial.
     pub(super) max_conversations: u64,
@@ -49,6 +51,9 @@ impl RunFacts {
                 if let (Some(n), Some(ms)) = (q.prompt_n, q.prompt_ms) {
                     p_tokens += n;
                     p_ms += ms;
+                }
+                if crate::telemetry::summary::reprefill_unknown(q) {
+                    r.reprefill_unknown += 1;
                 }
                 if q.turn.is_some_and(|t| t > 0) && q.cache_n.is_some() {
                     r.follow_ups += 1;

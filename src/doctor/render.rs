@@ -12,13 +12,17 @@ pub fn render(ev: &Evidence, findings: &[Finding]) -> String {
         let p = ev.props.as_ref();
         let s = |k: &str| p.and_then(|p| p.pointer(k)).and_then(Value::as_str).unwrap_or("?");
         let model = s("/model_path").rsplit('/').next().unwrap_or("?").to_string();
-        match (p, &ev.unreachable) {
+        match (p, &ev.other_kind) {
             (Some(_), _) => out.push_str(&format!(
                 "server  {url}: {model}, {} slot(s) × {} tokens, build {}\n",
                 prop_u64(ev, "/total_slots").map(|n| n.to_string()).unwrap_or("?".into()),
                 prop_u64(ev, "/default_generation_settings/n_ctx").map(|n| n.to_string()).unwrap_or("?".into()),
                 s("/build_info")
             )),
+            (None, Some(d)) => {
+                let version = d.version.as_deref().map(|v| format!(" {v}")).unwrap_or_default();
+                out.push_str(&format!("server  {url}: {}{version} ({})\n", d.kind, d.evidence));
+            }
             (None, _) => out.push_str(&format!("server  {url}: not readable\n")),
         }
     }

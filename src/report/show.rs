@@ -305,10 +305,15 @@ fn server_line(t: &TrialRecord) -> String {
         sv.cache_hit_ratio.map(|r| format!("{:.0}%", r * 100.0)).unwrap_or_else(|| "n/a".into())
     );
     if let Some(tm) = &t.telemetry.timing {
+        let again = match (tm.reprefilled_tokens, tm.reprefill_unknown) {
+            (n, 0) => format!("{n} token(s) prefilled again"),
+            (0, k) => format!("tokens prefilled again unknown ({k} follow-up turn(s) did not say what was cached)"),
+            (n, k) => format!("{n} token(s) prefilled again, and unknown for {k} follow-up turn(s)"),
+        };
         let _ = write!(
             s,
-            "; waiting on the server {:.1} s, agent's own time {:.1} s; {} token(s) prefilled again",
-            tm.server_wait_s, tm.agent_own_s, tm.reprefilled_tokens
+            "; waiting on the server {:.1} s, agent's own time {:.1} s; {again}",
+            tm.server_wait_s, tm.agent_own_s
         );
         if let Some(n) = tm.conversations.filter(|&n| n > 1) {
             let _ = write!(s, "; {n} conversations");

@@ -368,6 +368,7 @@ pub fn telemetry(rng: &mut ChaCha12Rng, t: &mut TrialRecord, prefill_tps: f64, d
         server_wait_s: wait_ms / 1000.0,
         agent_own_s: (offset_ms - wait_ms) / 1000.0,
         reprefilled_tokens: requests.iter().filter_map(|r| r.reprefilled_tokens).sum(),
+        reprefill_unknown: 0,
         conversations: Some(1),
         prompt_s: Some(delta.prompt_seconds),
         decode_s: Some(delta.predicted_seconds),

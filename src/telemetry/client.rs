@@ -37,6 +37,11 @@ impl Reply {
     pub fn ok_body(&self, what: &str) -> std::result::Result<&str, String> {
         match self {
             Reply::Ok { status, body, .. } if (200..300).contains(status) => Ok(body),
+            Reply::Ok { status: status @ (401 | 403), body, .. } => Err(format!(
+                "{what} answered HTTP {status} ({}): the server wants an API key: set FIXBENCH_API_KEY (or \
+                 LLAMA_API_KEY) to the one it expects",
+                error_message(body)
+            )),
             Reply::Ok { status, body, .. } => Err(format!("{what} answered HTTP {status}: {}", error_message(body))),
             Reply::Unreachable(why) => Err(format!("{what} did not answer ({why})")),
         }
@@ -92,6 +97,16 @@ pub fn keep_api_key() {
             }
         }
         std::env::remove_var(var);
+    }
+    if key.is_some() {
+        // The key now lives only in this process's memory: make it not dumpable, so that a
+        // process of the same user (an agent run without the sandbox) cannot read it through
+        // /proc/<pid>/mem or attach with ptrace. (Root can still; the sandbox keeps agents
+        // out of fixbench's processes altogether.)
+        // SAFETY: prctl(PR_SET_DUMPABLE) only sets a flag of this process.
+        unsafe {
+            libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+        }
     }
     let _ = KEPT_KEY.set(key);
 }
@@ -294,9 +309,18 @@ fn describe_transport(t: &ureq::Transport) -> String {
         text = format!("{text}: {c}");
         cause = c.source();
     }
-    if text.contains("certificate") || text.contains("UnknownIssuer") {
+    if text.contains("certificate") || text.contains("UnknownIssuer") || text.contains("CaUsedAsEndEntity") {
         let detail = text.rsplit(": ").next().unwrap_or_default().chars().take(120).collect::<String>();
-        return format!("{UNTRUSTED} ({detail}): if your own CA signed it, name that CA's PEM file in SSL_CERT_FILE");
+        let fix = if text.contains("CaUsedAsEndEntity") {
+            "the server presents a CA certificate as its own (`openssl req -x509` makes one unless given \
+             `-addext basicConstraints=critical,CA:FALSE`): give it a leaf certificate signed by that CA, and \
+             name the CA's PEM file in SSL_CERT_FILE"
+        } else if text.contains("NotValidForName") || text.contains("not valid for name") {
+            "the certificate is not for the host in --server: use the name it was issued for"
+        } else {
+            "if your own CA signed it, name that CA's PEM file in SSL_CERT_FILE"
+        };
+        return format!("{UNTRUSTED} ({detail}): {fix}");
     }
     match t.kind() {
         ureq::ErrorKind::ConnectionFailed if text.contains("refused") => "connection refused".into(),

@@ -16,8 +16,19 @@ pub fn of_requests(kind: ServerKind, records: &[RequestRecord]) -> Vec<String> {
     }
     let mut out = Vec::new();
     let count = |f: &dyn Fn(&RequestRecord) -> bool| answered.iter().filter(|r| f(r)).count();
-    let no_tokens_stream = count(&|r| r.stream && r.prompt_n.is_none());
-    let no_tokens_plain = count(&|r| !r.stream && r.prompt_n.is_none());
+    // Ollama's native answers, when the kind was named `other`: their own fields go unread.
+    let native = |r: &RequestRecord| {
+        kind == ServerKind::Other && (r.path.ends_with("/api/chat") || r.path.ends_with("/api/generate"))
+    };
+    let no_tokens_native = count(&|r| native(r) && r.prompt_n.is_none());
+    if no_tokens_native > 0 {
+        out.push(format!(
+            "tokens unknown for {no_tokens_native} of {n} request(s): Ollama's native /api/chat and /api/generate \
+             answers are read only when the server's kind is ollama, not `other` (drop --server-kind other)"
+        ));
+    }
+    let no_tokens_stream = count(&|r| !native(r) && r.stream && r.prompt_n.is_none());
+    let no_tokens_plain = count(&|r| !native(r) && !r.stream && r.prompt_n.is_none());
     if no_tokens_stream > 0 {
         out.push(format!("tokens unknown for {no_tokens_stream} of {n} request(s): {}", stream_usage_fix(kind)));
     }
@@ -60,7 +71,7 @@ pub fn fill_uncached(kind: ServerKind, records: &mut [RequestRecord]) {
 
 /// A request that generated (or asked to): the proxy placed it in a conversation, or its
 /// answer said something about tokens.
-fn generation(r: &RequestRecord) -> bool {
+pub(crate) fn generation(r: &RequestRecord) -> bool {
     r.conversation.is_some()
         || r.prompt_n.is_some()
         || r.predicted_n.is_some()

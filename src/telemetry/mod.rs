@@ -260,7 +260,8 @@ impl TrialProbe<'_> {
         if refused > 0 {
             missing.push(format!(
                 "{refused} request(s) reached this trial's proxy without its path token and were refused: \
-                 another process on this machine (not this trial's agent, which was given the token) found its port"
+                 another process on this machine found its port, or the agent called it without the base URL it was \
+                 given ($FIXBENCH_BASE_URL holds the token)"
             ));
         }
         let mut records = collected.records;
@@ -273,10 +274,13 @@ impl TrialProbe<'_> {
                 }
                 let mut delta = counter_delta(&before, &after, &mut missing);
                 // Counters that time no decode (SGLang): the rate is the requests' own.
-                if let Some(d) = delta.as_mut().filter(|d| d.predicted_seconds == 0.0) {
+                if let Some(d) = delta.as_mut().filter(|d| !d.knows("predicted_seconds")) {
                     let own = summary::from_requests(&records);
                     d.decode_tps = own.decode_tps;
                     d.predicted_seconds = own.predicted_seconds;
+                    if own.knows("predicted_seconds") {
+                        d.unknown.retain(|f| f != "predicted_seconds");
+                    }
                 }
                 delta
             }

@@ -39,10 +39,17 @@ pub fn time_split(records: &[RequestRecord], agent_s: f64) -> TimeSplit {
         server_wait_s,
         agent_own_s: (agent_s - server_wait_s).max(0.0),
         reprefilled_tokens: records.iter().filter_map(|r| r.reprefilled_tokens).sum(),
+        reprefill_unknown: records.iter().filter(|r| reprefill_unknown(r)).count() as u32,
         conversations: Some(conversations.len() as u32),
         prompt_s: sum(|r| r.prompt_ms),
         decode_s: sum(|r| r.predicted_ms),
     }
+}
+
+/// A follow-up turn, answered, whose answer did not say what was cached (or prompted): how
+/// much of it was prefilled again is unknown.
+pub fn reprefill_unknown(r: &RequestRecord) -> bool {
+    r.turn.is_some_and(|t| t > 0) && (200..300).contains(&r.status) && (r.cache_n.is_none() || r.prompt_n.is_none())
 }
 
 /// A trial's server figures summed from its own requests (trials overlapped, or the server
@@ -69,7 +76,7 @@ pub fn from_requests(records: &[RequestRecord]) -> ServerDelta {
     let ttfts: Vec<f64> = records.iter().filter(|r| r.stream).filter_map(|r| r.ttft_ms).collect();
     // A figure is unknown when some answered generation request did not say it.
     let answered: Vec<&RequestRecord> =
-        records.iter().filter(|r| (200..300).contains(&r.status) && r.conversation.is_some()).collect();
+        records.iter().filter(|r| (200..300).contains(&r.status) && super::gaps::generation(r)).collect();
     let lacks = |f: fn(&RequestRecord) -> bool| answered.iter().any(|r| f(r));
     let unknown = [
         ("prompt_tokens", lacks(|r| r.prompt_n.is_none())),
@@ -138,10 +145,6 @@ pub fn request_notes(records: &[RequestRecord], unfinished: usize, server: Optio
         ));
     }
     let generation = |r: &&RequestRecord| r.conversation.is_some() && r.status > 0 && r.status < 400;
-    let uncounted = records.iter().filter(generation).filter(|r| r.prompt_n.is_none()).count();
-    if uncounted > 0 {
-        notes.push(format!("{uncounted} request(s) carried neither timings nor usage: their tokens are unknown"));
-    }
     // Requests counted without timings are said by `gaps::of_requests`, per kind.
     if let Some(d) = server {
         let all_counted = records.iter().filter(generation).all(|r| r.prompt_n.is_some() && r.cache_n.is_some());
@@ -210,5 +213,34 @@ mod tests {
         assert!(request_notes(&[r.clone()], 0, Some(&d)).is_empty());
         let d = ServerDelta { prompt_tokens: 50.0, ..Default::default() };
         assert!(request_notes(&[r], 0, Some(&d))[0].contains("another client"));
+    }
+
+    #[test]
+    fn a_generation_outside_any_conversation_still_makes_its_counts_unknown() {
+        // Ollama's native /api/chat read as `other`: answered, no counts, no conversation.
+        let r = RequestRecord {
+            method: "POST".into(),
+            path: "/api/chat".into(),
+            status: 200,
+            stream: true,
+            ttft_ms: Some(50.0),
+            last_token_ms: Some(150.0),
+            token_events: Some(11),
+            ..Default::default()
+        };
+        let d = from_requests(&[r]);
+        for f in ["prompt_tokens", "cached_tokens", "predicted_tokens", "prompt_seconds"] {
+            assert!(!d.knows(f), "{f}: {d:?}");
+        }
+        assert!(d.knows("predicted_seconds") && d.decode_tps.unwrap() > 0.0, "its stream times the decode: {d:?}");
+        let turn = |t: u32, cache_n: Option<u64>| RequestRecord {
+            status: 200,
+            turn: Some(t),
+            prompt_n: Some(10),
+            cache_n,
+            ..Default::default()
+        };
+        let split = time_split(&[turn(0, None), turn(1, None), turn(2, Some(30))], 10.0);
+        assert_eq!(split.reprefill_unknown, 1, "turn 1 did not say what was cached; turn 0 is no follow-up");
     }
 }

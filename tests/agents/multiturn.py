@@ -33,10 +33,17 @@ OLLAMA_FINAL = ("total_duration", "load_duration", "prompt_eval_count", "prompt_
                 "eval_duration")
 
 
-def post(url, body, stream, timeout, api="openai"):
+def headers(api_key):
+    h = {"Content-Type": "application/json"}
+    if api_key is not None:
+        h["Authorization"] = "Bearer " + api_key
+    return h
+
+
+def post(url, body, stream, timeout, api="openai", api_key=None):
     """Returns (status, text, timings, usage, error)."""
     req = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+        url, data=json.dumps(body).encode(), headers=headers(api_key), method="POST"
     )
     try:
         resp = urllib.request.urlopen(req, timeout=timeout)
@@ -107,6 +114,9 @@ def main():
     ap.add_argument(
         "--api", choices=["openai", "ollama"], default="openai", help="ollama: Ollama's native /api/chat"
     )
+    ap.add_argument(
+        "--api-key", default=None, help="send `Authorization: Bearer KEY` (agents' presets send a placeholder)"
+    )
     ap.add_argument("--no-cache-prompt", action="store_true", help="send cache_prompt: false")
     ap.add_argument("--max-tokens", type=int, default=8)
     ap.add_argument("--filler", type=int, default=3, help="filler sentences per user message")
@@ -157,7 +167,7 @@ def main():
                 }
                 if args.stream and args.include_usage:
                     body["stream_options"] = {"include_usage": True}
-            status, text, timings, usage, error = post(url, body, args.stream, args.timeout, args.api)
+            status, text, timings, usage, error = post(url, body, args.stream, args.timeout, args.api, args.api_key)
             sent += 1
             line = {"conversation": c, "turn": turn, "status": status, "timings": timings, "usage": usage}
             print(json.dumps(dict(line, error=error)))

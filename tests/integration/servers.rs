@@ -326,6 +326,18 @@ fn sglang_without_metrics_sums_requests_and_with_metrics_reads_its_counters() {
     assert!(num(&s["decode_tps"]) > 0.0, "the streams time the decode: {s:#}");
     // Without --enable-cache-report, SGLang's usage counts no cached tokens apart.
     assert!(says(t, &["cached prompt tokens unknown", "--enable-cache-report"]), "{:#}", t["telemetry_missing"]);
+    // So what turn 2 prefilled again is unknown: never 0, and doctor says it cannot tell.
+    assert_eq!(
+        (&t["timing"]["reprefill_unknown"], &t["timing"]["reprefilled_tokens"]),
+        (&Value::from(1), &Value::from(0))
+    );
+    let out = run_expect(fixbench(sb.path()).args(["doctor", run["run_id"].as_str().unwrap(), "--json"]), 0);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let re = doc["findings"].as_array().unwrap().iter().find(|f| f["check"] == "reprefill").unwrap();
+    assert_eq!(re["kind"], "blind_spot", "{re:#}");
+    let out = run_expect(fixbench(sb.path()).args(["show", run["run_id"].as_str().unwrap()]), 0);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("tokens prefilled again unknown (1 follow-up turn(s)"), "{text}");
 
     let replay =
         Replay::start("sglang", &["--enable-metrics", "--enable-cache-report", "--health-delay", "0.05", "--quiet"]);
@@ -566,8 +578,9 @@ impl TlsReplay {
 #[test]
 fn https_with_an_api_key_that_no_agent_and_no_file_sees() {
     let tls = TlsReplay::start();
-    // Either variable: fixbench's own, or the one llama-server reads.
-    for var in ["FIXBENCH_API_KEY", "LLAMA_API_KEY"] {
+    // Either variable: fixbench's own, or the one llama-server reads; an agent that sends no
+    // key, or a placeholder as the agents' presets do (`none`), which the server would refuse.
+    for (var, own) in [("FIXBENCH_API_KEY", ""), ("LLAMA_API_KEY", " --api-key none")] {
         let sb = Sandbox::new();
         let outside = tempfile::tempdir().unwrap();
         let (env_file, parent_env, parent_cmd) =
@@ -579,7 +592,7 @@ fn https_with_an_api_key_that_no_agent_and_no_file_sees() {
             env_file.display(),
             parent_env.display(),
             parent_cmd.display(),
-            multiturn_cmd("--turns 2 --stream --include-usage --max-tokens 8")
+            multiturn_cmd(&format!("--turns 2 --stream --include-usage --max-tokens 8{own}"))
         );
         let env = [(var, KEY), ("SSL_CERT_FILE", tls.cert())];
         let (run, said) = run_ok(&sb, &tls.replay.url, &agent, &[], &env);
@@ -588,7 +601,7 @@ fn https_with_an_api_key_that_no_agent_and_no_file_sees() {
         let evidence = run["server"]["kind_evidence"].as_str().unwrap();
         assert!(evidence.contains("owned_by \"vllm\" in /v1/models"), "{:#}", run["server"]);
         let t = only_trial(&run);
-        // The agent sent no key: the proxy added it to every request.
+        // The proxy put the key on every request.
         all_answered(t, &said, 2);
         assert_eq!(t["server"]["source"], "vllm", "/metrics over HTTPS: {:#}", t["server"]);
         // No --enable-prompt-tokens-details: each request's prompt_n counts its cached tokens too.
@@ -607,8 +620,14 @@ fn https_with_an_api_key_that_no_agent_and_no_file_sees() {
             "the agent's parent is fixbench: {}",
             String::from_utf8_lossy(&parent)
         );
+        // Not dumpable while it holds a key: a user's agent cannot read that file at all; root
+        // can, and sees the value blanked.
         let parent_env = std::fs::read(&parent_env).unwrap();
-        assert!(holds(&parent_env, b"SSL_CERT_FILE="), "{}", String::from_utf8_lossy(&parent_env));
+        if nix::unistd::geteuid().is_root() {
+            assert!(holds(&parent_env, b"SSL_CERT_FILE="), "{}", String::from_utf8_lossy(&parent_env));
+        } else {
+            assert!(parent_env.is_empty(), "{}", String::from_utf8_lossy(&parent_env));
+        }
         assert!(!holds(&parent_env, KEY.as_bytes()), "{var}: fixbench's /proc environ shows the key");
         let files = files_under(&sb.results());
         assert!(files.iter().any(|f| f.ends_with("stdout.log")) && files.len() > 3, "{files:?}");
@@ -634,6 +653,22 @@ fn https_without_the_key_or_the_ca_fails_and_says_why() {
             out.status.code(),
             fixbench::exit_codes::ENVIRONMENT
         ));
+    }
+    // doctor says the same, and with the key tells the kind.
+    let doctor = |env: &[(&str, &str)]| {
+        let mut cmd = fixbench(sb.path());
+        cmd.env_remove("FIXBENCH_API_KEY").env_remove("LLAMA_API_KEY").envs(env.iter().copied());
+        cmd.args(["doctor", "--server", &tls.replay.url]).output().unwrap()
+    };
+    let out = doctor(&[("SSL_CERT_FILE", tls.cert())]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() != Some(fixbench::exit_codes::ENVIRONMENT) || !stderr.contains("FIXBENCH_API_KEY") {
+        wrong.push(format!("doctor without the key: exit {:?}; stderr:\n{stderr}", out.status.code()));
+    }
+    let out = doctor(&[("SSL_CERT_FILE", tls.cert()), ("FIXBENCH_API_KEY", KEY)]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || !stdout.contains(&format!("server  {}: vllm 0.32.0", tls.replay.url)) {
+        wrong.push(format!("doctor with the key: exit {:?}; stdout:\n{stdout}", out.status.code()));
     }
     // A wrong key: refused, said so, and the key is not printed.
     let sb = Sandbox::new();

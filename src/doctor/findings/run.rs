@@ -6,9 +6,27 @@ use crate::doctor::evidence::Evidence;
 use crate::doctor::facts::RunFacts;
 
 pub(super) fn reprefill(facts: &RunFacts, f: &mut Vec<Finding>) {
+    if facts.reprefill_unknown > 0 && facts.follow_ups == 0 {
+        f.push(Finding::new(
+            Kind::BlindSpot,
+            "reprefill",
+            format!(
+                "whether the server's cache kept each conversation between turns is unknown: none of the {} \
+                 follow-up turn(s) said how many of its prompt tokens were cached (telemetry_gaps names why)",
+                facts.reprefill_unknown
+            ),
+            None,
+        ));
+        return;
+    }
     if facts.prefilled == 0 {
         return;
     }
+    let unsaid = if facts.reprefill_unknown > 0 {
+        format!(" (over the {} follow-up turns that said; {} did not)", facts.follow_ups, facts.reprefill_unknown)
+    } else {
+        String::new()
+    };
     // Turns that found nothing cached at all are the prompt-cache check's business; what is
     // left was evicted between turns.
     let evicted = facts.reprefilled - facts.reprefilled_uncached;
@@ -21,7 +39,7 @@ pub(super) fn reprefill(facts: &RunFacts, f: &mut Vec<Finding>) {
             "reprefill",
             format!(
                 "{evicted} of the {} prompt tokens the server prefilled ({:.0}%{cost}) had already been processed by the \
-                 previous turn of the same conversation: the cache lost them between turns",
+                 previous turn of the same conversation: the cache lost them between turns{unsaid}",
                 facts.prefilled,
                 evicted_share * 100.0
             ),
@@ -47,7 +65,7 @@ pub(super) fn reprefill(facts: &RunFacts, f: &mut Vec<Finding>) {
             Kind::Ok,
             "reprefill",
             format!(
-                "{:.1}% of prefilled tokens were lost from the cache between turns ({evicted} of {}){rest}",
+                "{:.1}% of prefilled tokens were lost from the cache between turns ({evicted} of {}){rest}{unsaid}",
                 evicted_share * 100.0,
                 facts.prefilled
             ),

@@ -572,7 +572,13 @@ pub struct TimeSplit {
     pub requests: u32,
     pub server_wait_s: f64,
     pub agent_own_s: f64,
+    /// Prompt tokens of follow-up turns prefilled again although the previous turn had
+    /// processed them, over the turns whose answers said what was cached.
     pub reprefilled_tokens: u64,
+    /// Follow-up turns whose answers did not say how many tokens were cached (or prompted):
+    /// their re-prefill is unknown and left out of `reprefilled_tokens`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reprefill_unknown: u32,
     /// Conversations the requests formed (a sub-agent or a restarted history is another one).
     #[serde(default)]
     pub conversations: Option<u32>,

@@ -108,14 +108,24 @@ pub(super) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resul
 }
 
 /// The agent's headers, with the server's key as `Authorization` when the agent sent none.
+/// With a key kept by fixbench, every request carries it: `Authorization: Bearer KEY`, in
+/// place of whatever the agent sent (agents' provider settings often hold a placeholder such
+/// as `none`, which a server with a key refuses), and an `x-api-key` the agent sent (Anthropic
+/// style) carries it too. Without one, the agent's own headers pass unchanged.
 fn with_key(mut headers: HeaderMap, key: Option<&str>) -> HeaderMap {
-    if let Some(key) = key {
-        if !headers.contains_key(hyper::header::AUTHORIZATION) {
-            if let Ok(v) = HeaderValue::from_str(&format!("Bearer {key}")) {
-                let mut v = v;
-                v.set_sensitive(true);
-                headers.insert(hyper::header::AUTHORIZATION, v);
-            }
+    let Some(key) = key else { return headers };
+    let sensitive = |text: &str| {
+        HeaderValue::from_str(text).ok().map(|mut v| {
+            v.set_sensitive(true);
+            v
+        })
+    };
+    if let Some(v) = sensitive(&format!("Bearer {key}")) {
+        headers.insert(hyper::header::AUTHORIZATION, v);
+    }
+    if headers.contains_key("x-api-key") {
+        if let Some(v) = sensitive(key) {
+            headers.insert("x-api-key", v);
         }
     }
     headers
@@ -501,5 +511,20 @@ mod tests {
         proxy.begin(true);
         stub::chat(&proxy);
         assert!(proxy.end(Duration::from_secs(2)).transcript.is_none());
+    }
+
+    #[test]
+    fn a_kept_key_replaces_the_agents_placeholder_and_nothing_is_added_without_one() {
+        use super::{with_key, HeaderMap, HeaderValue};
+        let mut h = HeaderMap::new();
+        h.insert(hyper::header::AUTHORIZATION, HeaderValue::from_static("Bearer none"));
+        h.insert("x-api-key", HeaderValue::from_static("none"));
+        let out = with_key(h.clone(), Some("K1"));
+        assert_eq!(out[hyper::header::AUTHORIZATION], "Bearer K1");
+        assert!(out[hyper::header::AUTHORIZATION].is_sensitive());
+        assert_eq!(out["x-api-key"], "K1");
+        let bare = with_key(HeaderMap::new(), Some("K1"));
+        assert_eq!((bare[hyper::header::AUTHORIZATION].to_str().unwrap(), bare.get("x-api-key")), ("Bearer K1", None));
+        assert_eq!(with_key(h.clone(), None), h, "no key kept: the agent's own headers pass");
     }
 }

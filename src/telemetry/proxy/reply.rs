@@ -38,7 +38,7 @@ impl Drop for Answer {
 }
 
 pub(super) fn no_answer(shared: &Shared, why: &str) -> String {
-    format!("fixbench proxy: the llama-server at {} did not answer: {why}", shared.upstream)
+    format!("fixbench proxy: the server at {} did not answer: {why}", shared.upstream)
 }
 
 /// Why a request's record ends early: the server's answer broke off with `e`.
