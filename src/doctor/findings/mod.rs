@@ -11,6 +11,8 @@ mod telemetry;
 
 use serde::Serialize;
 
+use crate::model::ServerKind;
+
 use super::evidence::Evidence;
 use super::facts::RunFacts;
 
@@ -73,7 +75,9 @@ pub fn diagnose(ev: &Evidence) -> Vec<Finding> {
     }
     if let Some(facts) = &facts {
         run::reprefill(facts, &mut f);
-        run::follow_ups_uncached(facts, &mut f);
+        let kind =
+            ev.run.as_ref().and_then(|r| r.server.as_ref()).and_then(|s| s.kind).unwrap_or(ServerKind::LlamaServer);
+        run::follow_ups_uncached(facts, kind, &mut f);
         if let Some(run) = &ev.run {
             slots::thrash(run, facts, &mut f);
             slots::wait(run, facts, &mut f);
@@ -186,6 +190,13 @@ mod tests {
         let x = find(&f, "prompt_cache", Kind::Cost).expect("prompt cache finding");
         assert!(x.message.contains("1 of the 1 follow-up") && x.message.contains("100 tokens"), "{}", x.message);
         assert!(find(&f, "reprefill", Kind::Ok).is_some(), "not blamed on eviction");
+        assert_eq!(x.fix.as_deref(), Some("cache_prompt: true (client) / drop --no-cache-prompt (server)"));
+        // On vLLM the cause and the fix are its own.
+        let mut run = run_with(vec![req(0, 0, 0.0, 100, 0, 0), req(0, 1, 2000.0, 120, 0, 100)]);
+        run.server = Some(crate::store::ServerInfo { kind: Some(ServerKind::Vllm), ..Default::default() });
+        let f = diagnose(&ev(props(1, 4096), Some(run)));
+        let x = find(&f, "prompt_cache", Kind::Cost).expect("prompt cache finding");
+        assert_eq!(x.fix.as_deref(), Some("start vLLM with --enable-prefix-caching"), "{x:?}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use super::{prop_u64, Finding, Kind};
 use crate::doctor::evidence::Evidence;
 use crate::doctor::facts::RunFacts;
+use crate::model::ServerKind;
 
 pub(super) fn reprefill(facts: &RunFacts, f: &mut Vec<Finding>) {
     if facts.reprefill_unknown > 0 && facts.follow_ups == 0 {
@@ -74,18 +75,28 @@ pub(super) fn reprefill(facts: &RunFacts, f: &mut Vec<Finding>) {
     }
 }
 
-pub(super) fn follow_ups_uncached(facts: &RunFacts, f: &mut Vec<Finding>) {
+pub(super) fn follow_ups_uncached(facts: &RunFacts, kind: ServerKind, f: &mut Vec<Finding>) {
     if facts.uncached_follow_ups > 0 {
+        let (why, fix) = match kind {
+            ServerKind::Vllm => (
+                "vLLM runs without prefix caching (--no-enable-prefix-caching)",
+                "start vLLM with --enable-prefix-caching",
+            ),
+            ServerKind::Sglang => ("SGLang runs with --disable-radix-cache", "drop --disable-radix-cache"),
+            _ => (
+                "the client sends `cache_prompt: false`, or the server runs with --no-cache-prompt",
+                "cache_prompt: true (client) / drop --no-cache-prompt (server)",
+            ),
+        };
         f.push(Finding::new(
             Kind::Cost,
             "prompt_cache",
             format!(
                 "{} of the {} follow-up turns found nothing at all in the prompt cache, not even their system prompt \
-                 ({} tokens prefilled again): the client sends `cache_prompt: false`, or the server runs with \
-                 --no-cache-prompt",
+                 ({} tokens prefilled again): {why}",
                 facts.uncached_follow_ups, facts.follow_ups, facts.reprefilled_uncached
             ),
-            Some("cache_prompt: true (client) / drop --no-cache-prompt (server)"),
+            Some(fix),
         ));
     }
 }
