@@ -18,10 +18,17 @@ fn agent(name: &str) -> String {
 }
 
 /// The run folders under `results/`, each with its run.json.
+/// The stored runs, oldest first: by the start time in their records (two runs started in the
+/// same second have ids that sort by their random suffix, not by which started first).
 fn run_dirs(results: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(results) else { return vec![] };
     let mut dirs: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).filter(|p| p.join("run.json").is_file()).collect();
-    dirs.sort();
+    let started = |d: &PathBuf| {
+        let text = std::fs::read_to_string(d.join("run.json")).unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        v["started_at"].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+    };
+    dirs.sort_by_cached_key(|d| (started(d), d.clone()));
     dirs
 }
 
