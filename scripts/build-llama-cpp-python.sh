@@ -54,8 +54,8 @@ PINS=(
     sse-starlette==3.7.0 starlette-context==0.3.6 PyYAML==6.0.4
 )
 
-# The CPU choice, as for llama-server (TARGET, GGML_CPU).
-. "$(dirname "${BASH_SOURCE[0]}")/llama-cpu.sh"
+# The CPU choice, as for llama-server (TARGET, GGML_CPU), and cached_or_lock.
+. "$(dirname "${BASH_SOURCE[0]}")/llama-build-common.sh"
 # LLAVA_BUILD is 0.3.36's multimodal (mtmd) library; the server imports it only for llava chat
 # formats. llama-cpp-python's CMakeLists forces BUILD_SHARED_LIBS and LLAMA_BUILD_COMMON on.
 CMAKE_ARGS="${GGML_CPU[*]} -DLLAVA_BUILD=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF \
@@ -137,21 +137,7 @@ if [[ -z "$MODEL" ]]; then
     MODEL="$("$SCRIPTS/fetch-model.sh" | tail -n 1)" || die "scripts/fetch-model.sh failed (the smoke test needs the model)"
 fi
 [[ -s "$MODEL" ]] || die "model not found at $MODEL"
-why="$(rejected)"
-if [[ -z "$why" ]]; then echo "$PY"; exit 0; fi
-if (( CHECK_ONLY )); then echo "$why"; exit 1; fi
-
-mkdir -p "$DEST" || die "cannot create $DEST (set FIXBENCH_CACHE to a writable directory)"
-command -v flock >/dev/null || die "flock not found: apt-get install -y util-linux"
-exec 9>"$DEST/.lock"
-if ! flock -n 9; then
-    say "another build holds $DEST/.lock, waiting..."
-    flock 9
-fi
-# Someone else may have finished the build while we waited.
-why="$(rejected)"
-if [[ -z "$why" ]]; then echo "$PY"; exit 0; fi
-say "$why; building"
+cached_or_lock "$PY"
 
 command -v "$BASE" >/dev/null || die "$BASE not found: apt-get install -y python3 python3-venv"
 command -v cmake >/dev/null || die "cmake not found: apt-get install -y cmake (or run scripts/build-llama-server.sh, which installs it)"

@@ -37,8 +37,8 @@ CHECK_ONLY=0
 die() { echo "build-llama-server: error: $*" >&2; exit 1; }
 say() { echo "build-llama-server: $*" >&2; }
 
-# The CPU choice and the cmake flags that follow from it (TARGET, GGML_CPU).
-. "$(dirname "${BASH_SOURCE[0]}")/llama-cpu.sh"
+# The CPU choice and the cmake flags that follow from it (TARGET, GGML_CPU), and cached_or_lock.
+. "$(dirname "${BASH_SOURCE[0]}")/llama-build-common.sh"
 # LLAMA_CURL is deprecated in this tree (downloads go through cpp-httplib; LLAMA_OPENSSL=OFF
 # drops HTTPS). UI: no npm build and no prebuilt download (would need network).
 CMAKE_FLAGS=(
@@ -66,21 +66,7 @@ MODEL="${FIXBENCH_MODEL:-}"
 if [[ -z "$MODEL" ]]; then
     MODEL="$("$SCRIPTS/fetch-model.sh" | tail -n 1)" || die "scripts/fetch-model.sh failed (the smoke test needs the model)"
 fi
-why="$(rejected)"
-if [[ -z "$why" ]]; then echo "$BIN"; exit 0; fi
-if (( CHECK_ONLY )); then echo "$why"; exit 1; fi
-
-mkdir -p "$DEST" || die "cannot create $DEST (set FIXBENCH_CACHE to a writable directory)"
-command -v flock >/dev/null || die "flock not found: apt-get install -y util-linux"
-exec 9>"$DEST/.lock"
-if ! flock -n 9; then
-    say "another build holds $DEST/.lock, waiting..."
-    flock 9
-fi
-# Someone else may have finished the build while we waited.
-why="$(rejected)"
-if [[ -z "$why" ]]; then echo "$BIN"; exit 0; fi
-say "$why; building"
+cached_or_lock "$BIN"
 
 apt_install() {
     [[ $(id -u) -eq 0 ]] || die "$* missing and not root: install it (apt-get install -y $*) and re-run"

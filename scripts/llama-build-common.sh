@@ -1,9 +1,11 @@
-# Sourced by scripts/build-llama-server.sh and scripts/build-llama-cpp-python.sh: the CPU choice
-# (FIXBENCH_LLAMA_CPU: portable, the default, baseline or native) and the ggml cmake flags that
-# follow from it. Sets TARGET (the CPU level built for) and GGML_CPU (an array of -D flags).
-# Portable builds for the highest x86-64 level every CPU of its kind runs, with every extension
-# above it (AVX-512, AMX) off: a binary built on an AMX machine runs on one without.
-# The caller defines die().
+# Sourced by scripts/build-llama-server.sh and scripts/build-llama-cpp-python.sh, the two builds
+# of llama.cpp: the CPU choice, and the gate in front of a cached build.
+#
+# The CPU choice (FIXBENCH_LLAMA_CPU: portable, the default, baseline or native) and the ggml
+# cmake flags that follow from it: sets TARGET (the CPU level built for) and GGML_CPU (an array
+# of -D flags). Portable builds for the highest x86-64 level every CPU of its kind runs, with
+# every extension above it (AVX-512, AMX) off: a binary built on an AMX machine runs on one
+# without. The caller defines die().
 cpu_flags() { grep -m1 -E '^(flags|Features)[[:space:]]*:' /proc/cpuinfo 2>/dev/null | cut -d: -f2; }
 has_all() { local f; for f in "$@"; do [[ " $(cpu_flags) " == *" $f "* ]] || return 1; done; }
 CPU_CHOICE="${FIXBENCH_LLAMA_CPU:-portable}"
@@ -30,3 +32,25 @@ baseline|portable)
     esac ;;
 *) die "FIXBENCH_LLAMA_CPU=$CPU_CHOICE: use portable (the default), baseline or native" ;;
 esac
+
+# The gate in front of a cached build: when the caller's `rejected` (why the cached build cannot
+# be used, empty when it can) finds nothing, prints $1 (what the build makes) and exits 0; with
+# --check (CHECK_ONLY=1) prints why and exits 1. Else takes $DEST/.lock, waiting while another
+# build holds it, looks again (that build may have made it) and returns: build. The caller
+# defines die(), say() and rejected(), and sets DEST and CHECK_ONLY.
+cached_or_lock() {
+    local out="$1" why
+    why="$(rejected)"
+    if [[ -z "$why" ]]; then echo "$out"; exit 0; fi
+    if (( CHECK_ONLY )); then echo "$why"; exit 1; fi
+    mkdir -p "$DEST" || die "cannot create $DEST (set FIXBENCH_CACHE to a writable directory)"
+    command -v flock >/dev/null || die "flock not found: apt-get install -y util-linux"
+    exec 9>"$DEST/.lock"
+    if ! flock -n 9; then
+        say "another build holds $DEST/.lock, waiting..."
+        flock 9
+    fi
+    why="$(rejected)"
+    if [[ -z "$why" ]]; then echo "$out"; exit 0; fi
+    say "$why; building"
+}

@@ -66,7 +66,8 @@ impl Evidence {
         let Some(url) = url else { return Ok(ev) };
         let server = Server::new(url)?;
         ev.url = Some(server.root().to_string());
-        if let Err(why) = server.check_key() {
+        let models = server.get("/v1/models");
+        if let Err(why) = server.check_key(&models) {
             ev.unreachable = Some(why.to_string());
             return Ok(ev);
         }
@@ -75,7 +76,7 @@ impl Evidence {
             Ok(body) => ev.props = serde_json::from_str(body).ok(),
             Err(why) => {
                 // Not llama-server: which server it is, if it answers at all.
-                let detected = kind::detect(&server);
+                let detected = kind::detect(&server, &models);
                 if detected.kind != ServerKind::Other || detected.models.is_some() {
                     ev.other_kind = Some(detected);
                 } else {

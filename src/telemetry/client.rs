@@ -216,12 +216,22 @@ impl Server {
         }
     }
 
-    /// Checks that the agents' endpoints take this key (or need none): `GET /v1/models`. A
-    /// server may leave `/health` and `/metrics` open and guard only `/v1` (vLLM, SGLang).
-    pub fn check_key(&self) -> Result<()> {
-        match self.get("/v1/models") {
+    /// Checks that the agents' endpoints take this key (or need none), from the server's
+    /// answer to `GET /v1/models`: a server may leave `/health` and `/metrics` open and guard
+    /// only `/v1` (vLLM, SGLang).
+    pub fn check_key(&self, models: &Reply) -> Result<()> {
+        match models {
             Reply::Ok { status: 401 | 403, .. } => Err(Error::Environment(self.key_refused("/v1/models")).into()),
             _ => Ok(()),
+        }
+    }
+
+    /// `GET /health`, or `GET /v1/models` on a server without `/health` (404/405): the path
+    /// asked and its answer.
+    pub fn ready_probe(&self) -> (&'static str, Reply) {
+        match self.get("/health") {
+            Reply::Ok { status: 404 | 405, .. } => ("/v1/models", self.get("/v1/models")),
+            reply => ("/health", reply),
         }
     }
 
@@ -231,12 +241,7 @@ impl Server {
     pub fn wait_healthy(&self, load_wait: Duration, connect_wait: Duration) -> Result<()> {
         let start = Instant::now();
         loop {
-            let mut path = "/health";
-            let mut reply = self.get(path);
-            if matches!(reply, Reply::Ok { status: 404 | 405, .. }) {
-                path = "/v1/models";
-                reply = self.get(path);
-            }
+            let (path, reply) = self.ready_probe();
             let waited = start.elapsed();
             let why = match &reply {
                 Reply::Ok { status: 200, .. } => return Ok(()),

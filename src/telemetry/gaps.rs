@@ -8,8 +8,7 @@ use crate::store::RequestRecord;
 /// The sentences for a trial's generation requests (answered, with a body that asked for
 /// something to be generated: those with a conversation or any token count or timing).
 pub fn of_requests(kind: ServerKind, records: &[RequestRecord]) -> Vec<String> {
-    let answered: Vec<&RequestRecord> =
-        records.iter().filter(|r| (200..300).contains(&r.status) && r.method == "POST" && generation(r)).collect();
+    let answered: Vec<&RequestRecord> = records.iter().filter(|r| answered_generation(r)).collect();
     let n = answered.len();
     if n == 0 {
         return vec![];
@@ -69,9 +68,15 @@ pub fn fill_uncached(kind: ServerKind, records: &mut [RequestRecord]) {
     }
 }
 
+/// A generation request the server answered (2xx): the figures of these are the ones a
+/// trial's telemetry should know.
+pub(crate) fn answered_generation(r: &RequestRecord) -> bool {
+    (200..300).contains(&r.status) && r.method == "POST" && generation(r)
+}
+
 /// A request that generated (or asked to): the proxy placed it in a conversation, or its
 /// answer said something about tokens.
-pub(crate) fn generation(r: &RequestRecord) -> bool {
+fn generation(r: &RequestRecord) -> bool {
     r.conversation.is_some()
         || r.prompt_n.is_some()
         || r.predicted_n.is_some()

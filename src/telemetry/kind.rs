@@ -21,15 +21,16 @@ pub struct Detected {
     pub models: Option<Value>,
 }
 
-/// Asks the server what it is.
-pub fn detect(server: &Server) -> Detected {
-    detect_with(&|path: &str| server.get(path))
+/// Asks the server what it is, given its answer to `GET /v1/models` (fetched once by the
+/// caller, which also checks the API key with it).
+pub fn detect(server: &Server, models: &Reply) -> Detected {
+    detect_with(&|path: &str| if path == "/v1/models" { models.clone() } else { server.get(path) })
 }
 
-/// `GET /v1/models`, when it answers JSON (the served model's name, for a kind named with
-/// `--server-kind`).
-pub fn models(server: &Server) -> Option<Value> {
-    json_body(&server.get("/v1/models"))
+/// A kind named with `--server-kind`: nothing is probed; the `/v1/models` answer still names
+/// the served model.
+pub fn named(kind: ServerKind, models: &Reply) -> Detected {
+    Detected { kind, evidence: "named with --server-kind".into(), version: None, models: json_body(models) }
 }
 
 /// [`detect`] over any way of getting an answer for a path (unit tests give recorded ones).

@@ -124,10 +124,9 @@ impl Counters {
                         "/metrics has no `sglang:` series: is this SGLang, started with --enable-metrics?".into()
                     );
                 }
-                let zero = |name: &str| m.get(name).copied().unwrap_or(0.0);
-                let get = zero;
-                let all = get("sglang:prompt_tokens_total");
-                let cached = get("sglang:cached_tokens_total");
+                let counted = |name: &str| m.get(name).copied().unwrap_or(0.0);
+                let all = counted("sglang:prompt_tokens_total");
+                let cached = counted("sglang:cached_tokens_total");
                 Ok(Counters {
                     family: "sglang",
                     prompt_tokens: (all - cached).max(0.0),
@@ -135,12 +134,12 @@ impl Counters {
                     // SGLang times no prefill or decode phase of its own (its TPOT histogram is
                     // a mean per request): the rates come from the requests' arrival times.
                     prompt_seconds: None,
-                    predicted_tokens: get("sglang:generation_tokens_total"),
+                    predicted_tokens: counted("sglang:generation_tokens_total"),
                     predicted_seconds: None,
                     n_decode: None,
                     ttft: hist("sglang:time_to_first_token_seconds").or(Some((0.0, 0.0))),
                     queue: hist("sglang:queue_time_seconds").or(Some((0.0, 0.0))),
-                    finished: Some(get("sglang:num_requests_total")),
+                    finished: Some(counted("sglang:num_requests_total")),
                     process_start,
                 })
             }

@@ -93,12 +93,11 @@ impl RunTelemetry {
     pub fn start(server_url: &str, cache_state: CacheState, named: Option<ServerKind>) -> Result<RunTelemetry> {
         let server = Server::new(server_url)?;
         server.wait_healthy(client::LOAD_WAIT, client::CONNECT_WAIT)?;
-        server.check_key()?;
+        let models = server.get("/v1/models");
+        server.check_key(&models)?;
         let detected = match named {
-            Some(kind) => {
-                kind::Detected { kind, evidence: "named with --server-kind".into(), version: None, models: None }
-            }
-            None => kind::detect(&server),
+            Some(kind) => kind::named(kind, &models),
+            None => kind::detect(&server, &models),
         };
         let kind = detected.kind;
         if kind != ServerKind::LlamaServer && cache_state != CacheState::Shared {
@@ -120,10 +119,6 @@ impl RunTelemetry {
             info.version = detected.version.clone().or_else(|| info.build_info.clone());
             info
         } else {
-            let detected = match detected.models {
-                Some(_) => detected,
-                None => kind::Detected { models: kind::models(&server), ..detected },
-            };
             props::from_detected(server.root(), &detected)
         };
         if let Some(path) = info.model_path.clone() {
@@ -169,10 +164,7 @@ impl RunTelemetry {
     /// Whether the server still answers (`/health`, or `/v1/models` where there is no
     /// `/health`) within a few seconds.
     pub fn answers(&self) -> bool {
-        match self.server.get("/health").status() {
-            Some(404 | 405) => self.server.get("/v1/models").status().is_some_and(|s| s < 500),
-            status => status.is_some_and(|s| s < 500),
-        }
+        self.server.ready_probe().1.status().is_some_and(|s| s < 500)
     }
 
     /// When the counters of [`RunTelemetry::run_delta`] start.

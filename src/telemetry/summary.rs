@@ -75,8 +75,7 @@ pub fn from_requests(records: &[RequestRecord]) -> ServerDelta {
     }
     let ttfts: Vec<f64> = records.iter().filter(|r| r.stream).filter_map(|r| r.ttft_ms).collect();
     // A figure is unknown when some answered generation request did not say it.
-    let answered: Vec<&RequestRecord> =
-        records.iter().filter(|r| (200..300).contains(&r.status) && super::gaps::generation(r)).collect();
+    let answered: Vec<&RequestRecord> = records.iter().filter(|r| super::gaps::answered_generation(r)).collect();
     let lacks = |f: fn(&RequestRecord) -> bool| answered.iter().any(|r| f(r));
     let unknown = [
         ("prompt_tokens", lacks(|r| r.prompt_n.is_none())),

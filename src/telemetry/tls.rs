@@ -38,13 +38,17 @@ fn build(ca_file: Option<std::path::PathBuf>) -> Result<Arc<rustls::ClientConfig
                 .map_err(|e| format!("{CA_FILE_VAR}={}: a certificate is unusable ({e})", path.display()))?;
         }
     }
+    Ok(Arc::new(trusting(roots)?))
+}
+
+/// A client configuration (ring, the safe default protocol versions) trusting `roots` only.
+pub fn trusting(roots: rustls::RootCertStore) -> Result<rustls::ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup failed: {e}"))?
         .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+        .with_no_client_auth())
 }
 
 #[cfg(test)]

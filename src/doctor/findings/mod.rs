@@ -75,8 +75,7 @@ pub fn diagnose(ev: &Evidence) -> Vec<Finding> {
     }
     if let Some(facts) = &facts {
         run::reprefill(facts, &mut f);
-        let kind =
-            ev.run.as_ref().and_then(|r| r.server.as_ref()).and_then(|s| s.kind).unwrap_or(ServerKind::LlamaServer);
+        let kind = ev.run.as_ref().map_or(ServerKind::LlamaServer, crate::store::RunRecord::server_kind);
         run::follow_ups_uncached(facts, kind, &mut f);
         if let Some(run) = &ev.run {
             slots::thrash(run, facts, &mut f);

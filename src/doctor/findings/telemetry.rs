@@ -68,7 +68,7 @@ pub(super) fn run_kind(run: &RunRecord, f: &mut Vec<Finding>) {
 /// Each pool server's queue over the run, from its sampled gauges: requests that waited
 /// mean the agents' sessions overlapped more than the server runs at once.
 pub(super) fn server_load(run: &RunRecord, f: &mut Vec<Finding>) {
-    let kind = run.server.as_ref().and_then(|i| i.kind).unwrap_or(ServerKind::LlamaServer);
+    let kind = run.server_kind();
     for u in &run.servers {
         let Some(l) = &u.load else { continue };
         let readings = format!("{} reading(s), every {} ms", l.samples, l.interval_ms);

@@ -245,6 +245,12 @@ fn v1_builtin(command: &[String]) -> Option<BuiltinAgent> {
 }
 
 impl RunRecord {
+    /// The kind of server the run was measured on: llama-server for records made before
+    /// other kinds were told apart (and for runs without a server, which read none).
+    pub fn server_kind(&self) -> ServerKind {
+        self.server.as_ref().and_then(|s| s.kind).unwrap_or(ServerKind::LlamaServer)
+    }
+
     /// Brings a record read from an older schema to this one, in memory: schema 1 wrote the
     /// built-in agents as commands (`builtin:null`), in the configuration and in each trial.
     pub fn upgrade(&mut self) {

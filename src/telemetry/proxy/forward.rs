@@ -107,8 +107,7 @@ pub(super) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resul
     }
 }
 
-/// The agent's headers, with the server's key as `Authorization` when the agent sent none.
-/// With a key kept by fixbench, every request carries it: `Authorization: Bearer KEY`, in
+/// The agent's headers on their way to the server. With a key kept by fixbench, every request carries it: `Authorization: Bearer KEY`, in
 /// place of whatever the agent sent (agents' provider settings often hold a placeholder such
 /// as `none`, which a server with a key refuses), and an `x-api-key` the agent sent (Anthropic
 /// style) carries it too. Without one, the agent's own headers pass unchanged.

@@ -55,8 +55,8 @@ pub struct Inject {
     /// send them at once.
     pub llama_server: bool,
     /// The server's API key (from the environment, never stored), sent as `Authorization:
-    /// Bearer` on every request that carries no `Authorization` of its own: an agent needs no
-    /// key of its own, and never sees this one.
+    /// Bearer` on every request, in place of the agent's own (see `forward::with_key`): an
+    /// agent needs no key of its own, and never sees this one.
     pub api_key: Option<String>,
     /// Read only what the OpenAI API defines in an answer (`usage`), never a server's own
     /// fields (`timings`, Ollama's durations): the server's kind is unknown (`other`).
@@ -193,11 +193,7 @@ impl Proxy {
         let tls = match upstream.starts_with("https://") {
             true => (*super::tls::client_config().map_err(Error::BadInput)?).clone(),
             // Never used for a plain http:// server: an empty store, nothing read.
-            false => rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .map_err(|e| Error::Environment(format!("TLS setup failed: {e}")))?
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth(),
+            false => super::tls::trusting(rustls::RootCertStore::empty()).map_err(Error::Environment)?,
         };
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
